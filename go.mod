@@ -1,0 +1,3 @@
+module github.com/medgemma/medgemma
+
+go 1.26

@@ -349,8 +349,9 @@ func build(m *modelJSON, f *fileJSON) (*Tokenizer, error) {
 		}
 		n = max(n, int(a.ID)+1)
 	}
-	if n > 1<<24 {
-		return nil, fmt.Errorf("token ids up to %d: too many tokens", n-1)
+	// Ids index dense tables; refuse files whose ids are mostly holes.
+	if count := len(m.vocab) + len(f.AddedTokens); n > 2*count+1024 {
+		return nil, fmt.Errorf("token ids go up to %d for only %d tokens", n-1, count)
 	}
 	t.tokens = make([]string, n)
 	t.flags = make([]uint8, n)

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/medgemma/medgemma/internal/testenv"
+)
+
+// medgemma runs the command line in-process.
+func medgemma(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestTokenizeEncodeDecode(t *testing.T) {
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	out, errs, code := medgemma(t, "", "tokenize", "--tokenizer", tok, "Hello, my dog is cute", "--special")
+	if code != 0 || out != "[2,9259,236764,1041,4799,563,12864]\n" {
+		t.Fatalf("encode: %q %q %d", out, errs, code)
+	}
+	out, _, code = medgemma(t, "", "tokenize", "--tokenizer", tok, "--decode", "[2,9259,236764,1041,4799,563,12864]")
+	if code != 0 || out != "<bos>Hello, my dog is cute\n" {
+		t.Errorf("decode: %q %d", out, code)
+	}
+	out, _, code = medgemma(t, "", "tokenize", "--tokenizer", tok, "--decode", "--skip-special", "2, 9259 236764")
+	if code != 0 || out != "Hello,\n" {
+		t.Errorf("decode skipping special: %q %d", out, code)
+	}
+	out, _, code = medgemma(t, "Describe this X-ray", "tokenize", "--tokenizer", tok, "-")
+	if code != 0 || out != "[82858,672,1684,236772,1254]\n" {
+		t.Errorf("encode stdin: %q %d", out, code)
+	}
+}
+
+func TestTokenizeInputLines(t *testing.T) {
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	in := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(in, []byte(`{"text": "a"}`+"\n\n"+`{"text": "<start_of_turn>", "other": 1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := medgemma(t, "", "tokenize", "--tokenizer", tok, "--input", in)
+	if code != 0 || out != "{\"ids\":[236746]}\n{\"ids\":[105]}\n" {
+		t.Fatalf("--input: %q %q %d", out, errs, code)
+	}
+	out, _, code = medgemma(t, `{"ids": [236746, 105]}`+"\n", "tokenize", "--tokenizer", tok, "--input", "-", "--decode")
+	if code != 0 || out != "{\"text\":\"a\\u003cstart_of_turn\\u003e\"}\n" {
+		t.Errorf("--input --decode: %q %d", out, code)
+	}
+	_, errs, code = medgemma(t, `{"ids": [1]}`+"\n"+`{"txt": "x"}`+"\n", "tokenize", "--tokenizer", tok, "--input", "-")
+	if code != 1 || !strings.Contains(errs, `-:1: no "text" field`) {
+		t.Errorf("missing field: %q %d", errs, code)
+	}
+}
+
+func TestTokenizeChat(t *testing.T) {
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	dir := t.TempDir()
+	msgs := filepath.Join(dir, "messages.json")
+	if err := os.WriteFile(msgs, []byte(`[{"role": "system", "content": "You are an expert radiologist."},
+	  {"role": "user", "content": [{"type": "text", "text": "Describe this X-ray"}, {"type": "image", "image": "cxr.png"}]}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The tiny checkpoint's config says 16 tokens per image.
+	model := filepath.Join(dir, "model")
+	if err := os.Mkdir(model, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(model, "config.json"), []byte(`{"mm_tokens_per_image": 16}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prefix := []int32{2, 105, 2364, 107, 3048, 659, 614, 7710, 4574, 16097, 236761, 108, 82858, 672, 1684, 236772, 1254, 108, 255999}
+	suffix := []int32{256000, 108, 106, 107, 105, 4368, 107}
+	for _, c := range []struct {
+		args []string
+		n    int
+	}{
+		{[]string{"--tokenizer", tok}, 256},
+		{[]string{"--tokenizer", tok, "--model", model}, 16},
+		{[]string{"--tokenizer", tok, "--model", model, "--image-tokens", "3"}, 3},
+	} {
+		out, errs, code := medgemma(t, "", append([]string{"tokenize", "--chat", msgs}, c.args...)...)
+		var ids []int32
+		if code != 0 || json.Unmarshal([]byte(out), &ids) != nil {
+			t.Fatalf("%v: %q %q %d", c.args, out, errs, code)
+		}
+		want := slices.Concat(prefix, slices.Repeat([]int32{262144}, c.n), suffix)
+		if !slices.Equal(ids, want) {
+			t.Errorf("%v:\n got %v\nwant %v", c.args, ids, want)
+		}
+	}
+	out, _, code := medgemma(t, "", "tokenize", "--tokenizer", tok, "--chat", msgs, "--crops", "3")
+	var ids []int32
+	if code != 0 || json.Unmarshal([]byte(out), &ids) != nil || len(ids) != 1081 {
+		t.Errorf("--crops 3: %d ids (want 1081, as pan_and_scan_expansion.json), code %d", len(ids), code)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "Usage:"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"tokenize", "x"}, 2, "--model DIR or --tokenizer FILE is required"},
+		{[]string{"tokenize", "--tokenizer", tok}, 2, "nothing to tokenize"},
+		{[]string{"tokenize", "--tokenizer", tok, "a", "b"}, 2, "exactly one of TEXT"},
+		{[]string{"tokenize", "--tokenizer", tok, "--bogus", "a"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"tokenize", "--tokenizer", tok, "--decode", "[1,x]"}, 2, "ids:"},
+		{[]string{"tokenize", "--tokenizer", tok, "--decode", "[300000]"}, 1, "id 300000 (position 0) is not a token"},
+		{[]string{"tokenize", "--tokenizer", "/nonexistent/tokenizer.json", "a"}, 1, "/nonexistent/tokenizer.json"},
+		{[]string{"tokenize", "--tokenizer", tok, "--chat", bad}, 1, "Conversation roles must alternate"},
+		{[]string{"tokenize", "--tokenizer", tok, "--chat", bad, "--crops", "x"}, 2, "--crops"},
+	} {
+		_, errs, code := medgemma(t, "", c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, errs, c.code, c.want)
+		}
+	}
+	out, _, code := medgemma(t, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "medgemma ") {
+		t.Errorf("version: %q %d", out, code)
+	}
+}

@@ -7,29 +7,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/medgemma/medgemma/chat"
-	"github.com/medgemma/medgemma/internal/testenv"
-	"github.com/medgemma/medgemma/tokenizer"
+	"github.com/medgemma/medgemma/internal/testtok"
 )
 
-var (
-	tokOnce sync.Once
-	tok     *tokenizer.Tokenizer
-	tokErr  error
-)
-
-func gemma3(t *testing.T) *tokenizer.Tokenizer {
-	t.Helper()
-	dir := testenv.TokenizerDir(t)
-	tokOnce.Do(func() { tok, tokErr = tokenizer.LoadDir(dir) })
-	if tokErr != nil {
-		t.Fatal(tokErr)
-	}
-	return tok
-}
+var gemma3 = testtok.Gemma3
 
 func readJSON(t *testing.T, name string, v any) {
 	t.Helper()

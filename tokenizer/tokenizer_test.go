@@ -10,26 +10,10 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/medgemma/medgemma/internal/testenv"
-	"github.com/medgemma/medgemma/tokenizer"
+	"github.com/medgemma/medgemma/internal/testtok"
 )
 
-var (
-	gemmaOnce sync.Once
-	gemma     *tokenizer.Tokenizer
-	gemmaErr  error
-)
-
-// gemma3 loads the real tokenizer once per test binary.
-func gemma3(t testing.TB) *tokenizer.Tokenizer {
-	t.Helper()
-	dir := testenv.TokenizerDir(t)
-	gemmaOnce.Do(func() { gemma, gemmaErr = tokenizer.LoadDir(dir) })
-	if gemmaErr != nil {
-		t.Fatal(gemmaErr)
-	}
-	return gemma
-}
+var gemma3 = testtok.Gemma3
 
 type encodeRow struct {
 	Text               string   `json:"text"`

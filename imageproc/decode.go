@@ -1,0 +1,198 @@
+package imageproc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
+	"golang.org/x/image/webp"
+)
+
+// DefaultMaxPixels is the largest image (width x height, per frame) decoded
+// unless Options.MaxPixels says otherwise: 64 megapixels.
+const DefaultMaxPixels = 64 << 20
+
+// Options control decoding.
+type Options struct {
+	// MaxPixels refuses larger images from their header, before decoding;
+	// 0 means DefaultMaxPixels.
+	MaxPixels int64
+	// Frame selects the frame of a multi-frame DICOM (0, the first, by default).
+	Frame int
+	// Window, when set, maps grayscale values through a window instead of the
+	// defaults (DICOM: modality values such as Hounsfield units; 16-bit PNG
+	// or TIFF: stored values).
+	Window *Window
+}
+
+// Info describes a decoded image.
+type Info struct {
+	Format        string // png, jpeg, gif, bmp, tiff, webp, dicom
+	Width, Height int
+	// Mode is the pixel layout in PIL's terms: L, LA, I;16, RGB, RGBA, P,
+	// CMYK, YCbCr.
+	Mode  string
+	DICOM *DICOMInfo // DICOM files only
+}
+
+// DecodeFile reads and decodes an image file. Errors name the file.
+func DecodeFile(path string, opts Options) (*RGB, *Info, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, info, err := Decode(data, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, info, nil
+}
+
+// Decode decodes an image of any supported format, detected from its first
+// bytes, to RGB.
+func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
+	defer func() {
+		// The decoders are well tested, but a malformed file must never take
+		// the process down.
+		if r := recover(); r != nil {
+			img, info, err = nil, nil, fmt.Errorf("malformed image: decoder failed: %v", r)
+		}
+	}()
+	if opts.MaxPixels <= 0 {
+		opts.MaxPixels = DefaultMaxPixels
+	}
+	format := sniff(data)
+	if format == "dicom" {
+		return decodeDICOM(data, opts)
+	}
+	if format == "" {
+		if len(data) == 0 {
+			return nil, nil, errors.New("empty file")
+		}
+		return nil, nil, errors.New("unknown image format (supported: PNG, JPEG, GIF, BMP, TIFF, WebP, DICOM)")
+	}
+	dec := decoders[format]
+	cfg, err := dec.config(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s header: %w", format, err)
+	}
+	if err := checkSize(cfg.Width, cfg.Height, opts.MaxPixels); err != nil {
+		return nil, nil, err
+	}
+	m, err := dec.decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", format, err)
+	}
+	info = &Info{Format: format, Width: m.Bounds().Dx(), Height: m.Bounds().Dy(), Mode: mode(m)}
+	if opts.Window != nil {
+		img, err = windowGray(m, *opts.Window)
+	} else {
+		img, err = ToRGB(m)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", format, err)
+	}
+	return img, info, nil
+}
+
+type decoder struct {
+	config func(io.Reader) (image.Config, error)
+	decode func(io.Reader) (image.Image, error)
+}
+
+var decoders = map[string]decoder{
+	"png":  {png.DecodeConfig, png.Decode},
+	"jpeg": {jpeg.DecodeConfig, jpeg.Decode},
+	"gif":  {gif.DecodeConfig, gif.Decode},
+	"bmp":  {bmp.DecodeConfig, bmp.Decode},
+	"tiff": {tiff.DecodeConfig, tiff.Decode},
+	"webp": {webp.DecodeConfig, webp.Decode},
+}
+
+// sniff names the format from the file's magic bytes.
+func sniff(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		return "png"
+	case bytes.HasPrefix(b, []byte("\xff\xd8\xff")):
+		return "jpeg"
+	case bytes.HasPrefix(b, []byte("GIF87a")), bytes.HasPrefix(b, []byte("GIF89a")):
+		return "gif"
+	case bytes.HasPrefix(b, []byte("BM")):
+		return "bmp"
+	case bytes.HasPrefix(b, []byte("II*\x00")), bytes.HasPrefix(b, []byte("MM\x00*")):
+		return "tiff"
+	case len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP":
+		return "webp"
+	case len(b) >= 132 && string(b[128:132]) == "DICM":
+		return "dicom"
+	}
+	return ""
+}
+
+// checkSize refuses empty images and images over the pixel limit.
+func checkSize(w, h int, limit int64) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("image has no pixels (%dx%d)", w, h)
+	}
+	if int64(w)*int64(h) > limit {
+		return fmt.Errorf("image is %dx%d = %d pixels, over the limit of %d", w, h, int64(w)*int64(h), limit)
+	}
+	return nil
+}
+
+// mode names the decoded layout in PIL's terms.
+func mode(m image.Image) string {
+	switch m.(type) {
+	case *image.Gray:
+		return "L"
+	case *image.Gray16:
+		return "I;16"
+	case *image.Paletted:
+		return "P"
+	case *image.CMYK:
+		return "CMYK"
+	case *image.YCbCr:
+		return "YCbCr"
+	case *image.NYCbCrA:
+		return "YCbCrA"
+	case *image.NRGBA, *image.NRGBA64:
+		return "RGBA"
+	}
+	return "RGB"
+}
+
+// windowGray maps a grayscale image through a window.
+func windowGray(m image.Image, w Window) (*RGB, error) {
+	l := w.prepare()
+	b := m.Bounds()
+	out := NewRGB(b.Dx(), b.Dy())
+	var at func(x, y int) float64
+	switch g := m.(type) {
+	case *image.Gray:
+		at = func(x, y int) float64 { return float64(g.Pix[y*g.Stride+x]) }
+	case *image.Gray16:
+		at = func(x, y int) float64 {
+			o := y*g.Stride + 2*x
+			return float64(uint16(g.Pix[o])<<8 | uint16(g.Pix[o+1]))
+		}
+	default:
+		return nil, fmt.Errorf("a window applies to grayscale images; this one is %s", mode(m))
+	}
+	for y := range out.H {
+		for x := range out.W {
+			v := l.apply(at(x, y))
+			i := (y*out.W + x) * 3
+			out.Pix[i], out.Pix[i+1], out.Pix[i+2] = v, v, v
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,183 @@
+package imageproc
+
+import "math"
+
+// Rounding selects the fixed-point precision of the resampling weights. The
+// filter, the weights and the order of the passes are PIL's BILINEAR in both
+// cases; only the integer precision of the weights differs, which changes a
+// few pixels by one level.
+type Rounding int
+
+const (
+	// RoundingTransformers is what transformers 5 computes for MedGemma
+	// (Gemma3ImageProcessor resizes uint8 tensors with torchvision, whose
+	// antialiased bilinear kernel is a port of Pillow-SIMD with int16 weights
+	// at the largest precision that fits). It reproduces the reference
+	// pixel for pixel, and it is the default.
+	RoundingTransformers Rounding = iota
+	// RoundingPIL is Pillow's own Image.resize(BILINEAR): int32 weights with
+	// 22 fractional bits.
+	RoundingPIL
+)
+
+// pilPrecisionBits is Pillow's PRECISION_BITS (32 - 8 - 2).
+const pilPrecisionBits = 22
+
+// coeffs are the integer weights of one resampling pass: output pixel i reads
+// size[i] input pixels starting at start[i], with weights k[i*ksize:].
+type coeffs struct {
+	start, size []int
+	k           []int32
+	ksize       int
+	precision   uint
+}
+
+// bilinearFilter is PIL's triangle filter, support 1.
+func bilinearFilter(x float64) float64 {
+	if x < 0 {
+		x = -x
+	}
+	if x < 1 {
+		return 1 - x
+	}
+	return 0
+}
+
+// computeCoeffs computes the weights that map inSize pixels onto outSize,
+// antialiased: when shrinking, the filter widens by the scale factor so every
+// input pixel contributes. The floating-point part is Pillow's
+// precompute_coeffs; the rounding to integers follows r.
+func computeCoeffs(inSize, outSize int, r Rounding) coeffs {
+	scale := float64(inSize) / float64(outSize)
+	filterScale := max(scale, 1.0)
+	support := 1.0 * filterScale
+	ksize := int(math.Ceil(support))*2 + 1
+	c := coeffs{start: make([]int, outSize), size: make([]int, outSize), k: make([]int32, outSize*ksize), ksize: ksize}
+	w := make([]float64, outSize*ksize)
+	wmax := 0.0
+	ss := 1.0 / filterScale
+	for xx := range outSize {
+		center := (float64(xx) + 0.5) * scale
+		xmin := max(int(center-support+0.5), 0)
+		xmax := min(int(center+support+0.5), inSize) - xmin
+		ww := w[xx*ksize : (xx+1)*ksize]
+		total := 0.0
+		for x := 0; x < xmax; x++ {
+			v := bilinearFilter((float64(x+xmin) - center + 0.5) * ss)
+			ww[x] = v
+			total += v
+		}
+		for x := 0; x < xmax; x++ {
+			if total != 0 {
+				ww[x] /= total
+			}
+			wmax = max(wmax, ww[x])
+		}
+		c.start[xx], c.size[xx] = xmin, max(xmax, 0)
+	}
+	switch r {
+	case RoundingPIL:
+		c.precision = pilPrecisionBits
+	default:
+		// torchvision: the largest precision (below 22) at which the biggest
+		// weight still fits in an int16.
+		p := uint(0)
+		for ; p < 22; p++ {
+			if int(0.5+wmax*float64(int(1)<<(p+1))) >= 1<<15 {
+				break
+			}
+		}
+		c.precision = p
+	}
+	scaleInt := float64(int64(1) << c.precision)
+	for i, v := range w {
+		if v < 0 {
+			c.k[i] = int32(-0.5 + v*scaleInt)
+		} else {
+			c.k[i] = int32(0.5 + v*scaleInt)
+		}
+	}
+	return c
+}
+
+// clip8 takes an accumulated sum back to a byte.
+func clip8(v int32, precision uint) uint8 {
+	v >>= precision
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// resampleHorizontal resizes the width of an interleaved image of ch channels.
+func resampleHorizontal(dst, src []uint8, inW, h, ch int, c coeffs) {
+	outW := len(c.start)
+	half := int32(1) << (c.precision - 1)
+	if c.precision == 0 {
+		half = 0
+	}
+	for y := range h {
+		in := src[y*inW*ch : (y+1)*inW*ch]
+		out := dst[y*outW*ch : (y+1)*outW*ch]
+		for xx := range outW {
+			k := c.k[xx*c.ksize : xx*c.ksize+c.size[xx]]
+			base := c.start[xx] * ch
+			for b := range ch {
+				ss := half
+				for x, kv := range k {
+					ss += int32(in[base+x*ch+b]) * kv
+				}
+				out[xx*ch+b] = clip8(ss, c.precision)
+			}
+		}
+	}
+}
+
+// resampleVertical resizes the height of an interleaved image of ch channels
+// and width w.
+func resampleVertical(dst, src []uint8, w, ch int, c coeffs) {
+	outH := len(c.start)
+	stride := w * ch
+	half := int32(1) << (c.precision - 1)
+	if c.precision == 0 {
+		half = 0
+	}
+	for yy := range outH {
+		k := c.k[yy*c.ksize : yy*c.ksize+c.size[yy]]
+		rows := src[c.start[yy]*stride:]
+		out := dst[yy*stride : (yy+1)*stride]
+		for i := range stride {
+			ss := half
+			for y, kv := range k {
+				ss += int32(rows[y*stride+i]) * kv
+			}
+			out[i] = clip8(ss, c.precision)
+		}
+	}
+}
+
+// Resize resamples an image to w x h with PIL's antialiased BILINEAR filter:
+// a horizontal pass, then a vertical pass, each rounding to 8 bits, a pass
+// skipped when that dimension does not change.
+func Resize(img *RGB, w, h int, r Rounding) *RGB {
+	src, inW, inH := img.Pix, img.W, img.H
+	if w != inW {
+		c := computeCoeffs(inW, w, r)
+		tmp := make([]uint8, w*inH*3)
+		resampleHorizontal(tmp, src, inW, inH, 3, c)
+		src = tmp
+	}
+	if h != inH {
+		c := computeCoeffs(inH, h, r)
+		tmp := make([]uint8, w*h*3)
+		resampleVertical(tmp, src, w, 3, c)
+		src = tmp
+	}
+	if w == inW && h == inH {
+		src = append([]uint8(nil), src...)
+	}
+	return &RGB{W: w, H: h, Pix: src}
+}

@@ -92,9 +92,20 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 		return nil, nil, fmt.Errorf("%s: %w", format, err)
 	}
 	info = &Info{Format: format, Width: m.Bounds().Dx(), Height: m.Bounds().Dy(), Mode: mode(m)}
-	if opts.Window != nil {
+	switch y := m.(type) {
+	case *image.YCbCr:
+		if format == "webp" {
+			img, err = webpToRGB(y)
+		}
+	case *image.NYCbCrA:
+		if format == "webp" {
+			img, err = webpToRGB(&y.YCbCr)
+		}
+	}
+	switch {
+	case opts.Window != nil:
 		img, err = windowGray(m, *opts.Window)
-	} else {
+	case img == nil && err == nil:
 		img, err = ToRGB(m)
 	}
 	if err != nil {

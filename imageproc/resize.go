@@ -112,49 +112,57 @@ func clip8(v int32, precision uint) uint8 {
 	return uint8(v)
 }
 
-// resampleHorizontal resizes the width of an interleaved image of ch channels.
-func resampleHorizontal(dst, src []uint8, inW, h, ch int, c coeffs) {
+// resampleHorizontal resizes the width of an interleaved RGB image.
+func resampleHorizontal(dst, src []uint8, inW, h int, c coeffs) {
 	outW := len(c.start)
-	half := int32(1) << (c.precision - 1)
-	if c.precision == 0 {
-		half = 0
+	half := int32(0)
+	if c.precision > 0 {
+		half = 1 << (c.precision - 1)
 	}
 	for y := range h {
-		in := src[y*inW*ch : (y+1)*inW*ch]
-		out := dst[y*outW*ch : (y+1)*outW*ch]
+		in := src[y*inW*3 : (y+1)*inW*3]
+		out := dst[y*outW*3 : (y+1)*outW*3]
 		for xx := range outW {
 			k := c.k[xx*c.ksize : xx*c.ksize+c.size[xx]]
-			base := c.start[xx] * ch
-			for b := range ch {
-				ss := half
-				for x, kv := range k {
-					ss += int32(in[base+x*ch+b]) * kv
-				}
-				out[xx*ch+b] = clip8(ss, c.precision)
+			px := in[c.start[xx]*3 : (c.start[xx]+len(k))*3]
+			s0, s1, s2 := half, half, half
+			for x, kv := range k {
+				p := px[3*x : 3*x+3 : 3*x+3]
+				s0 += int32(p[0]) * kv
+				s1 += int32(p[1]) * kv
+				s2 += int32(p[2]) * kv
 			}
+			o := out[3*xx : 3*xx+3 : 3*xx+3]
+			o[0], o[1], o[2] = clip8(s0, c.precision), clip8(s1, c.precision), clip8(s2, c.precision)
 		}
 	}
 }
 
-// resampleVertical resizes the height of an interleaved image of ch channels
-// and width w.
-func resampleVertical(dst, src []uint8, w, ch int, c coeffs) {
+// resampleVertical resizes the height of an interleaved image whose rows are
+// stride bytes long, accumulating whole rows at a time.
+func resampleVertical(dst, src []uint8, stride int, c coeffs) {
 	outH := len(c.start)
-	stride := w * ch
-	half := int32(1) << (c.precision - 1)
-	if c.precision == 0 {
-		half = 0
+	half := int32(0)
+	if c.precision > 0 {
+		half = 1 << (c.precision - 1)
 	}
+	acc := make([]int32, stride)
 	for yy := range outH {
+		for i := range acc {
+			acc[i] = half
+		}
 		k := c.k[yy*c.ksize : yy*c.ksize+c.size[yy]]
-		rows := src[c.start[yy]*stride:]
-		out := dst[yy*stride : (yy+1)*stride]
-		for i := range stride {
-			ss := half
-			for y, kv := range k {
-				ss += int32(rows[y*stride+i]) * kv
+		for y, kv := range k {
+			row := src[(c.start[yy]+y)*stride : (c.start[yy]+y+1)*stride]
+			row = row[:len(acc)]
+			for i, v := range row {
+				acc[i] += int32(v) * kv
 			}
-			out[i] = clip8(ss, c.precision)
+		}
+		out := dst[yy*stride : (yy+1)*stride]
+		out = out[:len(acc)]
+		for i, v := range acc {
+			out[i] = clip8(v, c.precision)
 		}
 	}
 }
@@ -167,13 +175,13 @@ func Resize(img *RGB, w, h int, r Rounding) *RGB {
 	if w != inW {
 		c := computeCoeffs(inW, w, r)
 		tmp := make([]uint8, w*inH*3)
-		resampleHorizontal(tmp, src, inW, inH, 3, c)
+		resampleHorizontal(tmp, src, inW, inH, c)
 		src = tmp
 	}
 	if h != inH {
 		c := computeCoeffs(inH, h, r)
 		tmp := make([]uint8, w*h*3)
-		resampleVertical(tmp, src, w, 3, c)
+		resampleVertical(tmp, src, w*3, c)
 		src = tmp
 	}
 	if w == inW && h == inH {

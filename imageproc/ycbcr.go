@@ -52,54 +52,59 @@ func ycbcrToRGB(out *RGB, m *image.YCbCr) error {
 		return fmt.Errorf("unsupported YCbCr subsampling %v", m.SubsampleRatio)
 	}
 	cw, ch := (w+hs-1)/hs, (h+vs-1)/vs
-	cb := upsampleChroma(m.Cb, m.CStride, cw, ch, hs, vs, w, h)
-	cr := upsampleChroma(m.Cr, m.CStride, cw, ch, hs, vs, w, h)
-	p := out.Pix
+	fancy := cw >= 2 // a single chroma column has nothing to interpolate with
+	cb := make([]uint8, 2*cw+4)
+	cr := make([]uint8, 2*cw+4)
 	for y := range h {
+		upsampleChromaRow(cb, m.Cb, m.CStride, cw, ch, hs, vs, y, w, fancy)
+		upsampleChromaRow(cr, m.Cr, m.CStride, cw, ch, hs, vs, y, w, fancy)
 		yrow := m.Y[y*m.YStride : y*m.YStride+w]
+		p := out.Pix[y*w*3 : (y+1)*w*3]
+		cbr, crr := cb[:len(yrow)], cr[:len(yrow)]
 		for x, yv := range yrow {
-			b, r := cb[y*w+x], cr[y*w+x]
+			b, r := cbr[x], crr[x]
 			Y := int32(yv)
-			i := (y*w + x) * 3
-			p[i] = clampByte(int(Y + crR[r]))
-			p[i+1] = clampByte(int(Y + ((cbG[b] + crG[r]) >> 16)))
-			p[i+2] = clampByte(int(Y + cbB[b]))
+			q := p[3*x : 3*x+3 : 3*x+3]
+			q[0] = clamp255(Y + crR[r])
+			q[1] = clamp255(Y + ((cbG[b] + crG[r]) >> 16))
+			q[2] = clamp255(Y + cbB[b])
 		}
 	}
 	return nil
 }
 
-// upsampleChroma returns a full-resolution w x h chroma plane. 2x horizontal
-// and 2x2 subsampling use libjpeg's fancy upsampling (h2v1 and h2v2
-// triangle filters); other ratios replicate samples, as libjpeg does for them.
-func upsampleChroma(c []uint8, stride, cw, ch, hs, vs, w, h int) []uint8 {
-	out := make([]uint8, w*h)
-	row := make([]uint8, 2*cw)
+func clamp255(v int32) uint8 {
+	if uint32(v) > 255 {
+		if v < 0 {
+			return 0
+		}
+		return 255
+	}
+	return uint8(v)
+}
+
+// upsampleChromaRow fills out[:w] with the full-resolution chroma of image row
+// y. 2x horizontal and 2x2 subsampling use libjpeg's fancy upsampling (h2v1
+// and h2v2 triangle filters); other ratios replicate samples, as libjpeg does
+// for them.
+func upsampleChromaRow(out, c []uint8, stride, cw, ch, hs, vs, y, w int, fancy bool) {
 	switch {
-	case hs == 2 && vs == 1 && cw >= 2:
-		for y := range h {
-			h2v1Row(row, c[y*stride:y*stride+cw])
-			copy(out[y*w:(y+1)*w], row)
+	case fancy && hs == 2 && vs == 1:
+		h2v1Row(out, c[y*stride:y*stride+cw])
+	case fancy && hs == 2 && vs == 2:
+		cy := y / 2
+		near := cy - 1 // the next nearest chroma row: above for even rows, below for odd
+		if y%2 == 1 {
+			near = cy + 1
 		}
-	case hs == 2 && vs == 2 && cw >= 2:
-		for y := range h {
-			cy := y / 2
-			near := cy - 1 // the next nearest chroma row: above for even rows, below for odd
-			if y%2 == 1 {
-				near = cy + 1
-			}
-			near = min(max(near, 0), ch-1)
-			h2v2Row(row, c[cy*stride:cy*stride+cw], c[near*stride:near*stride+cw])
-			copy(out[y*w:(y+1)*w], row)
-		}
+		near = min(max(near, 0), ch-1)
+		h2v2Row(out, c[cy*stride:cy*stride+cw], c[near*stride:near*stride+cw])
 	default:
-		for y := range h {
-			for x := range w {
-				out[y*w+x] = c[(y/vs)*stride+x/hs]
-			}
+		row := c[(y/vs)*stride:]
+		for x := range w {
+			out[x] = row[x/hs]
 		}
 	}
-	return out
 }
 
 // h2v1Row is libjpeg's h2v1_fancy_upsample for one row: each output sample is

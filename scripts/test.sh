@@ -19,3 +19,4 @@ fuzztime=${FUZZTIME:-10s}
 fuzz() { go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s "$2"; }
 fuzz FuzzEncode ./tokenizer
 fuzz FuzzParse ./tokenizer
+fuzz FuzzDecode ./imageproc

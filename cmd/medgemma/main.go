@@ -8,6 +8,7 @@
 // Commands:
 //
 //	tokenize   text to token ids and back, and conversations to model input
+//	preprocess an image (PNG, JPEG, DICOM, ...) as the model sees it
 //	version    print the version
 //
 // Exit codes: 0 success, 1 runtime error, 2 usage error. Errors are printed on
@@ -43,6 +44,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"tokenize", "text to token ids and back, and conversations to model input", runTokenize},
+		{"preprocess", "an image (PNG, JPEG, DICOM, ...) as the model sees it", runPreprocess},
 		{"version", "print the version", func(_ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "medgemma", version)
 			return err

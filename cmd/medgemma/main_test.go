@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,4 +137,64 @@ func TestExitCodes(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "medgemma ") {
 		t.Errorf("version: %q %d", out, code)
 	}
+}
+
+func TestPreprocess(t *testing.T) {
+	ref := filepath.Join("..", "..", "imageproc", "testdata", "images")
+	out := filepath.Join(t.TempDir(), "wide")
+	stdout, errs, code := medgemma(t, "", "preprocess", "--image", filepath.Join(ref, "wide_rgb_1800x600.png"), "--pan-and-scan", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "pixel_values shape: [4, 3, 896, 896]") || !strings.Contains(stdout, "png RGB 1800x600") {
+		t.Fatalf("preprocess: %q %q %d", stdout, errs, code)
+	}
+	for k := range 4 {
+		got := readPNGPixels(t, fmt.Sprintf("%s.%d.png", out, k))
+		want := readPNGPixels(t, filepath.Join(ref, "expected", fmt.Sprintf("wide_rgb_1800x600.png.panscan.u8.%d.png", k)))
+		if !bytes.Equal(got, want) {
+			t.Errorf("crop %d differs from the reference", k)
+		}
+	}
+	dcm := filepath.Join("..", "..", "imageproc", "testdata", "dicom", "ct_test_series_image0.dcm")
+	stdout, _, code = medgemma(t, "", "preprocess", "--image", dcm, "--window", "-600,1500", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "dicom CT MONOCHROME2 512x512, frame 0 of 1, window -600,1500") || !strings.Contains(stdout, "[1, 3, 896, 896]") {
+		t.Errorf("DICOM: %q %d", stdout, code)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"preprocess", "--out", out}, 2, "--image FILE is required"},
+		{[]string{"preprocess", "--image", dcm}, 2, "--out PREFIX is required"},
+		{[]string{"preprocess", "--image", dcm, "--out", out, "--window", "liver"}, 2, `window "liver": want a preset`},
+		{[]string{"preprocess", "--image", dcm, "--out", out, "--frame", "3"}, 1, "frame 3 requested, the file has 1 frame(s)"},
+		{[]string{"preprocess", "--image", "main.go", "--out", out}, 1, "main.go: unknown image format"},
+		{[]string{"preprocess", "--image", dcm, "--out", out, "--max-pixels", "1000"}, 1, "over the limit of 1000"},
+	} {
+		_, errs, code := medgemma(t, "", c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
+		}
+	}
+}
+
+func readPNGPixels(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := m.Bounds()
+	var out []byte
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := m.At(x, y).RGBA()
+			out = append(out, byte(r>>8), byte(g>>8), byte(bl>>8))
+		}
+	}
+	return out
 }

@@ -1,0 +1,77 @@
+package imageproc
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchImage makes a w x h photo-like image: smooth gradients plus noise, so
+// the encoders do real work.
+func benchJPEG(b *testing.B, w, h int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			n := uint8(rng.IntN(16))
+			m.SetRGBA(x, y, color.RGBA{uint8(x*255/w) + n, uint8(y*255/h) + n, uint8((x+y)*127/(w+h)) + n, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func benchPNG16(b *testing.B, w, h int) []byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	m := image.NewGray16(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			m.SetGray16(x, y, color.Gray16{uint16(x*40000/w + y*20000/h + rng.IntN(512))})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, m); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func benchPreprocess(b *testing.B, data []byte) {
+	cfg := DefaultConfig()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		img, _, err := Decode(data, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		imgs, err := Prepare(img, cfg, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := PixelValues(imgs, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPreprocessJPEG2048 decodes a 2048x2048 colour JPEG and prepares
+// the 896x896 pixel values. Run with -cpu 1 for the single-core figure.
+func BenchmarkPreprocessJPEG2048(b *testing.B) { benchPreprocess(b, benchJPEG(b, 2048, 2048)) }
+
+// BenchmarkPreprocessPNG16 does the same for a 1024x1024 16-bit gray PNG.
+func BenchmarkPreprocessPNG16(b *testing.B) { benchPreprocess(b, benchPNG16(b, 1024, 1024)) }
+
+func BenchmarkResize2048(b *testing.B) {
+	img := NewRGB(2048, 2048)
+	for b.Loop() {
+		Resize(img, 896, 896, RoundingTransformers)
+	}
+}

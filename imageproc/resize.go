@@ -126,11 +126,12 @@ func resampleHorizontal(dst, src []uint8, inW, h int, c coeffs) {
 			k := c.k[xx*c.ksize : xx*c.ksize+c.size[xx]]
 			px := in[c.start[xx]*3 : (c.start[xx]+len(k))*3]
 			s0, s1, s2 := half, half, half
-			for x, kv := range k {
-				p := px[3*x : 3*x+3 : 3*x+3]
-				s0 += int32(p[0]) * kv
-				s1 += int32(p[1]) * kv
-				s2 += int32(p[2]) * kv
+			for _, kv := range k {
+				_ = px[2]
+				s0 += int32(px[0]) * kv
+				s1 += int32(px[1]) * kv
+				s2 += int32(px[2]) * kv
+				px = px[3:]
 			}
 			o := out[3*xx : 3*xx+3 : 3*xx+3]
 			o[0], o[1], o[2] = clip8(s0, c.precision), clip8(s1, c.precision), clip8(s2, c.precision)

@@ -129,16 +129,19 @@ func h2v1Row(out, in []uint8) {
 // same triangle.
 func h2v2Row(out, cur, near []uint8) {
 	n := len(cur)
-	colsum := func(i int) int { return int(cur[i])*3 + int(near[i]) }
-	this, next := colsum(0), colsum(1)
+	near = near[:n]
+	out = out[:2*n]
+	this := int(cur[0])*3 + int(near[0])
+	next := int(cur[1])*3 + int(near[1])
 	out[0] = uint8((this*4 + 8) >> 4)
 	out[1] = uint8((this*3 + next + 7) >> 4)
 	last := this
 	this = next
 	for i := 1; i < n-1; i++ {
-		next = colsum(i + 1)
-		out[2*i] = uint8((this*3 + last + 8) >> 4)
-		out[2*i+1] = uint8((this*3 + next + 7) >> 4)
+		next = int(cur[i+1])*3 + int(near[i+1])
+		o := out[2*i : 2*i+2 : 2*i+2]
+		o[0] = uint8((this*3 + last + 8) >> 4)
+		o[1] = uint8((this*3 + next + 7) >> 4)
 		last, this = this, next
 	}
 	out[2*n-2] = uint8((this*3 + last + 8) >> 4)

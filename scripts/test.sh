@@ -20,3 +20,4 @@ fuzz() { go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" -fuzzminimizetime
 fuzz FuzzEncode ./tokenizer
 fuzz FuzzParse ./tokenizer
 fuzz FuzzDecode ./imageproc
+fuzz FuzzParse ./safetensors

@@ -1,0 +1,180 @@
+// Package kernels holds the numerical building blocks of the model: matrix
+// products over weights in their stored dtype (bf16, f16 or f32) with float32
+// accumulation, normalizations, activations, rotary embeddings and softmax.
+//
+// Every kernel has a plain-Go reference (the *Ref functions) that defines
+// what it computes; faster versions are tested against it on the same inputs.
+package kernels
+
+import (
+	"math"
+)
+
+// DType is the stored element type of a weight matrix.
+type DType uint8
+
+// Weight dtypes.
+const (
+	F32 DType = iota
+	BF16
+	F16
+)
+
+// Mat is a weight matrix of Rows x Cols, row-major, in its stored dtype. Raw
+// holds BF16 or F16 bits; F32 holds float32 weights. It aliases the
+// memory-mapped checkpoint: nothing is converted at load.
+type Mat struct {
+	Rows, Cols int
+	DType      DType
+	Raw        []uint16
+	F32        []float32
+}
+
+// BF16ToF32 widens a bfloat16 (exact).
+func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// F16ToF32 widens an IEEE half (exact).
+func F16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch {
+	case exp == 0 && mant == 0:
+		return math.Float32frombits(sign)
+	case exp == 0:
+		e := uint32(127 - 15 + 1)
+		for mant&0x400 == 0 {
+			mant <<= 1
+			e--
+		}
+		return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+}
+
+// Row widens row r of the matrix into dst (len Cols).
+func (m *Mat) Row(dst []float32, r int) {
+	dst = dst[:m.Cols]
+	switch m.DType {
+	case F32:
+		copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
+	case BF16:
+		src := m.Raw[r*m.Cols : (r+1)*m.Cols]
+		for i, h := range src {
+			dst[i] = BF16ToF32(h)
+		}
+	case F16:
+		src := m.Raw[r*m.Cols : (r+1)*m.Cols]
+		for i, h := range src {
+			dst[i] = F16ToF32(h)
+		}
+	}
+}
+
+// MatMulRef computes out[t*Rows+r] = sum_c x[t*Cols+c] * W[r,c] for n rows
+// of x: y = x W^T, as torch.nn.Linear. Reference implementation.
+func MatMulRef(out, x []float32, n int, w *Mat) {
+	row := make([]float32, w.Cols)
+	for r := range w.Rows {
+		w.Row(row, r)
+		for t := range n {
+			xt := x[t*w.Cols : (t+1)*w.Cols]
+			var s float32
+			for c, v := range row {
+				s += xt[c] * v
+			}
+			out[t*w.Rows+r] = s
+		}
+	}
+}
+
+// DotRef is the float32 dot product of a and b.
+func DotRef(a, b []float32) float32 {
+	var s float32
+	for i, v := range a {
+		s += v * b[i]
+	}
+	return s
+}
+
+// RMSNorm normalizes each of the n rows of x (len dim) into out as Gemma
+// does, in float32: x / sqrt(mean(x^2) + eps) * (1 + w).
+func RMSNorm(out, x, w []float32, dim int, eps float32) {
+	for off := 0; off < len(x); off += dim {
+		xs := x[off : off+dim]
+		var ss float32
+		for _, v := range xs {
+			ss += v * v
+		}
+		inv := float32(1 / math.Sqrt(float64(ss/float32(dim)+eps)))
+		o := out[off : off+dim]
+		for i, v := range xs {
+			o[i] = v * inv * (1 + w[i])
+		}
+	}
+}
+
+// LayerNorm normalizes each row of x (len dim) with bias, as torch.nn.LayerNorm
+// (biased variance).
+func LayerNorm(out, x, w, b []float32, dim int, eps float32) {
+	for off := 0; off < len(x); off += dim {
+		xs := x[off : off+dim]
+		var mean float32
+		for _, v := range xs {
+			mean += v
+		}
+		mean /= float32(dim)
+		var vr float32
+		for _, v := range xs {
+			d := v - mean
+			vr += d * d
+		}
+		vr /= float32(dim)
+		inv := float32(1 / math.Sqrt(float64(vr+eps)))
+		o := out[off : off+dim]
+		for i, v := range xs {
+			o[i] = (v-mean)*inv*w[i] + b[i]
+		}
+	}
+}
+
+// GELUTanh is the tanh approximation of GELU (gelu_pytorch_tanh).
+func GELUTanh(x float32) float32 {
+	const c = 0.7978845608028654 // sqrt(2/pi)
+	v := float64(x)
+	return float32(0.5 * v * (1 + math.Tanh(c*(v+0.044715*v*v*v))))
+}
+
+// Softmax replaces x by its softmax, in float32 with the maximum subtracted.
+// Entries of -Inf become 0.
+func Softmax(x []float32) {
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		m = max(m, v)
+	}
+	var s float32
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - m)))
+		x[i] = e
+		s += e
+	}
+	inv := 1 / s
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
+// LogSumExp of x, in float64.
+func LogSumExp(x []float32) float64 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = max(m, float64(v))
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - m)
+	}
+	return m + math.Log(s)
+}

@@ -1,0 +1,87 @@
+// Package model loads MedGemma checkpoints as Hugging Face publishes them and
+// computes what transformers computes: the SigLIP vision tower, the
+// multimodal projector and the Gemma 3 decoder with its KV cache.
+//
+// Weights stay memory-mapped in their stored dtype; activations are float32.
+// Names follow transformers' (q_proj, post_feedforward_layernorm,
+// mm_soft_emb_norm) so the code reads next to the reference implementation.
+package model
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/medgemma/medgemma/safetensors"
+)
+
+// Model is a loaded checkpoint.
+type Model struct {
+	Config *Config
+	Dir    string
+
+	ckpt      *safetensors.Checkpoint
+	text      *textModel
+	vision    *visionModel // nil for text-only checkpoints
+	projector *projector
+}
+
+// Load reads config.json and binds the safetensors weights of a checkpoint
+// directory. Missing tensors and wrong shapes are errors naming the tensor.
+func Load(dir string) (*Model, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	ckpt, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := bind(dir, cfg, ckpt)
+	if err != nil {
+		ckpt.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return m, nil
+}
+
+func bind(dir string, cfg *Config, ckpt *safetensors.Checkpoint) (*Model, error) {
+	used := map[string]bool{}
+	m := &Model{Config: cfg, Dir: dir, ckpt: ckpt}
+	var err error
+	if m.text, err = loadText(&binder{ckpt: ckpt, prefixes: textPrefixes, used: used}, cfg.Text); err != nil {
+		return nil, err
+	}
+	if cfg.Vision != nil {
+		if m.vision, err = loadVision(&binder{ckpt: ckpt, prefixes: visionPrefixes, used: used}, *cfg.Vision); err != nil {
+			return nil, err
+		}
+		if m.projector, err = loadProjector(&binder{ckpt: ckpt, prefixes: projectorPrefixes, used: used}, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Close releases the mapped weights; the model must not be used afterwards.
+func (m *Model) Close() error { return m.ckpt.Close() }
+
+// HasVision reports whether the checkpoint takes images.
+func (m *Model) HasVision() bool { return m.vision != nil }
+
+// EncodeImage runs one preprocessed image, pixel values [3, S, S], through the
+// vision tower and the projector, returning mm_tokens_per_image rows of
+// text hidden_size: the embeddings that replace the image's soft tokens. With
+// visionOut set it also receives the vision tower's output.
+func (m *Model) EncodeImage(pixels []float32, visionOut func([]float32)) ([]float32, error) {
+	if m.vision == nil {
+		return nil, errors.New("this checkpoint has no vision tower (text only)")
+	}
+	v, err := m.vision.forward(pixels)
+	if err != nil {
+		return nil, err
+	}
+	if visionOut != nil {
+		visionOut(v)
+	}
+	return m.projector.forward(v), nil
+}

@@ -40,6 +40,9 @@ func loadGolden(t testing.TB, name string) *golden {
 	if err := json.Unmarshal(g.GreedyStepTop10Raw, &g.GreedyStepTop10); err != nil {
 		t.Fatal(err)
 	}
+	if g.TokenTypeIDs == nil { // text-only: no images
+		g.TokenTypeIDs = make([]int32, len(g.InputIDs))
+	}
 	return &g
 }
 

@@ -1,0 +1,153 @@
+package model
+
+import (
+	"fmt"
+	"testing"
+)
+
+// feed runs the prompt through a fresh session in the given chunk sizes and
+// checks the final-normed hidden state at every position (the logits are a
+// linear map of it) against the full forward of transformers, and the logits
+// of the last position of each chunk against the golden top-10.
+func feed(t *testing.T, m *Model, name string, g *golden, features []float32, chunks []int) *Session {
+	t.Helper()
+	n := len(g.InputIDs)
+	h := m.Config.Text.HiddenSize
+	s, err := m.NewSession(n+len(g.GreedyNewIDs)+8, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := imageGroups(g.TokenTypeIDs)
+	embeds := make([]float32, n*h)
+	replace := make([]bool, n)
+	k := 0
+	for i, tt := range g.TokenTypeIDs {
+		if tt == 1 {
+			replace[i] = true
+			copy(embeds[i*h:(i+1)*h], features[k*h:(k+1)*h])
+			k++
+		}
+	}
+	final := loadNpy(t, name, "final_norm.f32.npy").Data
+	logits := make([]float32, m.Config.Text.VocabSize)
+	pos := 0
+	for _, c := range chunks {
+		in := Input{IDs: g.InputIDs[pos : pos+c], Groups: groups[pos : pos+c], Replace: replace[pos : pos+c], Embeds: embeds[pos*h : (pos+c)*h]}
+		hidden, err := s.Forward(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := relErr(hidden[:c*h], final[pos*h:(pos+c)*h]); e > 1e-4 {
+			t.Errorf("%s chunks %v, positions %d..%d: final norm relative error %.3g", name, chunks, pos, pos+c-1, e)
+		}
+		last := pos + c - 1
+		s.Logits(logits, hidden[(c-1)*h:c*h])
+		if e := checkLogits(t, fmt.Sprintf("%s chunks %v position %d", name, chunks, last), logits, g.Top10IDs[last], g.Top10Logits[last], g.LogSumExp[last]); e > 1e-4 {
+			t.Errorf("%s chunks %v position %d: relative error %.3g", name, chunks, last, e)
+		}
+		pos += c
+	}
+	if pos != n {
+		t.Fatalf("chunks cover %d of %d tokens", pos, n)
+	}
+	return s
+}
+
+func ones(n int) []int {
+	c := make([]int, n)
+	for i := range c {
+		c[i] = 1
+	}
+	return c
+}
+
+func loadTiny(t *testing.T, name string) (*Model, *golden, []float32) {
+	t.Helper()
+	m, err := Load(tinyDir(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	g := loadGolden(t, name)
+	var features []float32
+	if m.HasVision() {
+		if features, err = m.EncodeImage(loadNpy(t, name, "pixel_values.f32.npy").Data, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m, g, features
+}
+
+// TestSplitPrefill prefills the first K tokens, then feeds the rest through
+// the cache one at a time (an image block as one chunk), for K below and
+// above the sliding window.
+func TestSplitPrefill(t *testing.T) {
+	m, g, _ := loadTiny(t, "tiny-medgemma-text") // 263 tokens, window 32
+	for _, k := range []int{5, 31, 32, 33, 64} {
+		feed(t, m, "tiny-medgemma-text", g, nil, append([]int{k}, ones(len(g.InputIDs)-k)...))
+	}
+	feed(t, m, "tiny-medgemma-text", g, nil, []int{64, 64, 64, 64, 7})
+	mm, gm, features := loadTiny(t, "tiny-medgemma") // 42 tokens, image at 19..34, window 8
+	for _, chunks := range [][]int{
+		append(append(append([]int{5}, ones(14)...), 16), ones(7)...), // below the window, the image as one chunk
+		append([]int{36}, ones(6)...),                                  // above it
+		{19, 16, 7},
+	} {
+		feed(t, mm, "tiny-medgemma", gm, features, chunks)
+	}
+}
+
+// TestGreedyDecoding generates with the cache and checks every step's ids,
+// top-10 logits and logsumexp against transformers' generate.
+func TestGreedyDecoding(t *testing.T) {
+	for _, name := range []string{"tiny-medgemma-text", "tiny-medgemma"} {
+		m, g, features := loadTiny(t, name)
+		n := len(g.InputIDs)
+		s, err := m.NewSession(n+len(g.GreedyNewIDs)+1, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := m.Config.Text.HiddenSize
+		in := Input{IDs: g.InputIDs, Groups: imageGroups(g.TokenTypeIDs)}
+		if features != nil {
+			in.Replace = make([]bool, n)
+			in.Embeds = make([]float32, n*h)
+			k := 0
+			for i, tt := range g.TokenTypeIDs {
+				if tt == 1 {
+					in.Replace[i] = true
+					copy(in.Embeds[i*h:(i+1)*h], features[k*h:(k+1)*h])
+					k++
+				}
+			}
+		}
+		hidden, err := s.Forward(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := hidden[(n-1)*h : n*h]
+		logits := make([]float32, m.Config.Text.VocabSize)
+		worst := 0.0
+		for step, want := range g.GreedyNewIDs {
+			s.Logits(logits, last)
+			top := g.GreedyStepTop10[step]
+			ids := make([]int32, len(top[0]))
+			for i, v := range top[0] {
+				ids[i] = int32(v)
+			}
+			worst = max(worst, checkLogits(t, fmt.Sprintf("%s step %d", name, step), logits, ids, top[1], g.GreedyStepLogSumExp[step]))
+			if got := topK(logits, 1)[0]; got != want {
+				t.Fatalf("%s step %d: greedy id %d, want %d", name, step, got, want)
+			}
+			out, err := s.Forward(Input{IDs: []int32{want}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = out
+		}
+		t.Logf("%s: %d greedy steps, worst relative error %.2g", name, len(g.GreedyNewIDs), worst)
+		if worst > 1e-4 {
+			t.Errorf("%s: greedy step logits relative error %.3g", name, worst)
+		}
+	}
+}

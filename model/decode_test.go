@@ -90,7 +90,7 @@ func TestSplitPrefill(t *testing.T) {
 	mm, gm, features := loadTiny(t, "tiny-medgemma") // 42 tokens, image at 19..34, window 8
 	for _, chunks := range [][]int{
 		append(append(append([]int{5}, ones(14)...), 16), ones(7)...), // below the window, the image as one chunk
-		append([]int{36}, ones(6)...),                                  // above it
+		append([]int{36}, ones(6)...),                                 // above it
 		{19, 16, 7},
 	} {
 		feed(t, mm, "tiny-medgemma", gm, features, chunks)

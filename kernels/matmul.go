@@ -1,9 +1,135 @@
 package kernels
 
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// maxThreads bounds the worker pool.
+const maxThreads = 256
+
+var (
+	threads     atomic.Int32
+	tasks       = make(chan *task, maxThreads)
+	startOnce   sync.Once
+	batches     = sync.Pool{New: func() any { return new(batch) }}
+	workerCount int
+)
+
+// SetThreads sets how many threads the kernels use (at least 1); the default
+// is GOMAXPROCS.
+func SetThreads(n int) { threads.Store(int32(min(max(n, 1), maxThreads))) }
+
+// Threads reports the number of threads the kernels use.
+func Threads() int {
+	if t := threads.Load(); t > 0 {
+		return int(t)
+	}
+	return min(runtime.GOMAXPROCS(0), maxThreads)
+}
+
+// task is one share of a matrix product: rows lo..hi.
+type task struct {
+	out, x []float32
+	n      int
+	w      *Mat
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+// batch holds the tasks of one parallel product; batches are reused so that
+// a product allocates nothing.
+type batch struct {
+	wg sync.WaitGroup
+	t  [maxThreads]task
+}
+
+func startWorkers() {
+	workerCount = min(max(runtime.NumCPU(), runtime.GOMAXPROCS(0)), maxThreads)
+	for range workerCount {
+		go func() {
+			for t := range tasks {
+				matMulRows(t.out, t.x, t.n, t.w, t.lo, t.hi)
+				t.wg.Done()
+			}
+		}()
+	}
+}
+
 // MatMul computes y = x W^T for n rows of x (see MatMulRef), with float32
-// accumulation over the weights in their stored dtype.
+// accumulation over the weights in their stored dtype, split by rows across
+// the worker threads. It allocates nothing.
 func MatMul(out, x []float32, n int, w *Mat) {
-	MatMulRef(out, x, n, w)
+	p := Threads()
+	if p <= 1 || w.Rows < 2*p || w.Rows*w.Cols*n < 1<<15 {
+		matMulRows(out, x, n, w, 0, w.Rows)
+		return
+	}
+	startOnce.Do(startWorkers)
+	b := batches.Get().(*batch)
+	step := (w.Rows + p - 1) / p
+	step = (step + 3) &^ 3
+	lo := 0
+	first := min(step, w.Rows)
+	for lo = first; lo < w.Rows; lo += step {
+		t := &b.t[lo/step]
+		*t = task{out: out, x: x, n: n, w: w, lo: lo, hi: min(lo+step, w.Rows), wg: &b.wg}
+		b.wg.Add(1)
+		tasks <- t
+	}
+	matMulRows(out, x, n, w, 0, first)
+	b.wg.Wait()
+	for i := range b.t[:(w.Rows+step-1)/step] {
+		b.t[i] = task{}
+	}
+	batches.Put(b)
+}
+
+// tokenBlock is how many rows of x are kept hot while the weight rows stream
+// past them in a prefill.
+const tokenBlock = 16
+
+// matMulRows computes rows lo..hi of the product.
+func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
+	cols, rows := w.Cols, w.Rows
+	switch w.DType {
+	case BF16:
+		for t0 := 0; t0 < n; t0 += tokenBlock {
+			t1 := min(t0+tokenBlock, n)
+			for r := lo; r < hi; r++ {
+				row := w.Raw[r*cols : (r+1)*cols]
+				t := t0
+				var o [4]float32
+				for ; t+4 <= t1; t += 4 {
+					dot4BF16(&o, row, x[t*cols:], cols)
+					out[t*rows+r], out[(t+1)*rows+r], out[(t+2)*rows+r], out[(t+3)*rows+r] = o[0], o[1], o[2], o[3]
+				}
+				for ; t < t1; t++ {
+					out[t*rows+r] = DotBF16(row, x[t*cols:(t+1)*cols])
+				}
+			}
+		}
+	case F32:
+		for r := lo; r < hi; r++ {
+			row := w.F32[r*cols : (r+1)*cols]
+			for t := range n {
+				out[t*rows+r] = Dot(row, x[t*cols:(t+1)*cols])
+			}
+		}
+	case F16:
+		for r := lo; r < hi; r++ {
+			row := w.Raw[r*cols : (r+1)*cols]
+			for t := range n {
+				xt := x[t*cols : (t+1)*cols]
+				var s float32
+				for c, h := range row {
+					s += F16ToF32(h) * xt[c]
+				}
+				out[t*rows+r] = s
+			}
+		}
+	}
 }
 
 // MatMulTRef computes out[t*Cols+c] = sum_r x[t*Rows+r] * W[r,c]: y = x W, for

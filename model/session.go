@@ -55,6 +55,7 @@ func (m *Model) NewSession(capacity, maxChunk int) (*Session, error) {
 		cosL: make([]float32, maxChunk*half), sinL: make([]float32, maxChunk*half),
 		cosG: make([]float32, maxChunk*half), sinG: make([]float32, maxChunk*half),
 		groups: make([]int32, maxChunk),
+		scores: make([]float32, capacity),
 	}
 	return s, nil
 }
@@ -213,10 +214,6 @@ func (s *Session) attention(lc *layerCache, sliding bool, n, pos0 int, groups []
 	rep := nH / nKV
 	scaling := s.m.text.scaling
 	window := t.SlidingWindow
-	need := pos0 + n
-	if cap(s.scores) < need {
-		s.scores = make([]float32, need)
-	}
 	negInf := float32(math.Inf(-1))
 	for i := range n {
 		p := pos0 + i
@@ -232,7 +229,7 @@ func (s *Session) attention(lc *layerCache, sliding bool, n, pos0 int, groups []
 			// Cached positions.
 			for cp := cachedFrom; cp < pos0; cp++ {
 				sl := lc.slot(cp) * kvDim
-				scores = append(scores, kernels.DotRef(qv, lc.k[sl+g*hd:sl+(g+1)*hd])*scaling)
+				scores = append(scores, kernels.Dot(qv, lc.k[sl+g*hd:sl+(g+1)*hd])*scaling)
 			}
 			// The chunk.
 			for j := range n {
@@ -242,7 +239,7 @@ func (s *Session) attention(lc *layerCache, sliding bool, n, pos0 int, groups []
 					scores = append(scores, negInf)
 					continue
 				}
-				scores = append(scores, kernels.DotRef(qv, s.k[j*kvDim+g*hd:j*kvDim+(g+1)*hd])*scaling)
+				scores = append(scores, kernels.Dot(qv, s.k[j*kvDim+g*hd:j*kvDim+(g+1)*hd])*scaling)
 			}
 			kernels.Softmax(scores)
 			out := s.attnOut[i*qDim+hh*hd : i*qDim+(hh+1)*hd]

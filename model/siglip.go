@@ -127,7 +127,7 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 			for hh := range heads {
 				qv := q[i*h+hh*hd : i*h+(hh+1)*hd]
 				for j := range n {
-					scores[j] = kernels.DotRef(qv, k[j*h+hh*hd:j*h+(hh+1)*hd]) * scale
+					scores[j] = kernels.Dot(qv, k[j*h+hh*hd:j*h+(hh+1)*hd]) * scale
 				}
 				kernels.Softmax(scores)
 				out := att[i*h+hh*hd : i*h+(hh+1)*hd]

@@ -1,0 +1,64 @@
+package kernels
+
+// DotBF16 is the dot product of bf16 weights w and float32 x (same length),
+// accumulated in float32.
+func DotBF16(w []uint16, x []float32) float32 {
+	n := len(w)
+	x = x[:n]
+	var s float32
+	head := 0
+	if hasAVX2 && n >= 8 {
+		head = n &^ 7
+		s = dotBF16AVX2(&w[0], &x[0], head)
+	}
+	for i := head; i < n; i++ {
+		s += BF16ToF32(w[i]) * x[i]
+	}
+	return s
+}
+
+// DotBF16Ref is the plain-Go reference of DotBF16.
+func DotBF16Ref(w []uint16, x []float32) float32 {
+	var s float32
+	for i, h := range w {
+		s += BF16ToF32(h) * x[i]
+	}
+	return s
+}
+
+// Dot is the float32 dot product of a and b (same length).
+func Dot(a, b []float32) float32 {
+	n := len(a)
+	b = b[:n]
+	var s float32
+	head := 0
+	if hasAVX2 && n >= 8 {
+		head = n &^ 7
+		s = dotF32AVX2(&a[0], &b[0], head)
+	}
+	for i := head; i < n; i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// dot4BF16 dots one bf16 row with four rows of x starting at x[0], x[stride],
+// x[2*stride], x[3*stride], each len(w) long.
+func dot4BF16(out *[4]float32, w []uint16, x []float32, stride int) {
+	n := len(w)
+	_ = x[3*stride+n-1]
+	head := 0
+	if hasAVX2 && n >= 8 {
+		head = n &^ 7
+		dot4BF16AVX2(&w[0], &x[0], stride, head, out)
+	} else {
+		*out = [4]float32{}
+	}
+	for i := head; i < n; i++ {
+		v := BF16ToF32(w[i])
+		out[0] += v * x[i]
+		out[1] += v * x[stride+i]
+		out[2] += v * x[2*stride+i]
+		out[3] += v * x[3*stride+i]
+	}
+}

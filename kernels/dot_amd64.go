@@ -1,0 +1,15 @@
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2 selects the AVX2+FMA kernels at run time.
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func dotBF16AVX2(w *uint16, x *float32, n int) float32
+
+//go:noescape
+func dotF32AVX2(a, b *float32, n int) float32
+
+//go:noescape
+func dot4BF16AVX2(w *uint16, x *float32, stride, n int, out *[4]float32)

@@ -1,0 +1,175 @@
+#include "textflag.h"
+
+// func dotBF16AVX2(w *uint16, x *float32, n int) float32
+// n must be a multiple of 8. Widening a bf16 is a 16-bit left shift.
+TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-28
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loop32:
+	CMPQ CX, $32
+	JL   loop8
+	VPMOVZXWD (SI), Y4
+	VPSLLD    $16, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	VPMOVZXWD 16(SI), Y5
+	VPSLLD    $16, Y5, Y5
+	VFMADD231PS 32(DI), Y5, Y1
+	VPMOVZXWD 32(SI), Y6
+	VPSLLD    $16, Y6, Y6
+	VFMADD231PS 64(DI), Y6, Y2
+	VPMOVZXWD 48(SI), Y7
+	VPSLLD    $16, Y7, Y7
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $64, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  loop32
+
+loop8:
+	CMPQ CX, $8
+	JL   done
+	VPMOVZXWD (SI), Y4
+	VPSLLD    $16, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  loop8
+
+done:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dotF32AVX2(a, b *float32, n int) float32
+// n must be a multiple of 8.
+TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+floop32:
+	CMPQ CX, $32
+	JL   floop8
+	VMOVUPS (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	VMOVUPS 32(SI), Y5
+	VFMADD231PS 32(DI), Y5, Y1
+	VMOVUPS 64(SI), Y6
+	VFMADD231PS 64(DI), Y6, Y2
+	VMOVUPS 96(SI), Y7
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  floop32
+
+floop8:
+	CMPQ CX, $8
+	JL   fdone
+	VMOVUPS (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  floop8
+
+fdone:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func dot4BF16AVX2(w *uint16, x *float32, stride int, n int, out *[4]float32)
+// Dots one bf16 weight row with four float32 rows x, x+stride, x+2*stride,
+// x+3*stride (stride in elements). The weights are widened once for the
+// four. n must be a multiple of 8.
+TEXT ·dot4BF16AVX2(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ stride+16(FP), DX
+	SHLQ $2, DX
+	MOVQ n+24(FP), CX
+	MOVQ out+32(FP), R8
+	LEAQ (DI)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+q16:
+	CMPQ CX, $16
+	JL   q8
+	VPMOVZXWD (SI), Y4
+	VPSLLD    $16, Y4, Y4
+	VPMOVZXWD 16(SI), Y5
+	VPSLLD    $16, Y5, Y5
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS (R9), Y4, Y1
+	VFMADD231PS (R10), Y4, Y2
+	VFMADD231PS (R11), Y4, Y3
+	VFMADD231PS 32(DI), Y5, Y8
+	VFMADD231PS 32(R9), Y5, Y9
+	VFMADD231PS 32(R10), Y5, Y10
+	VFMADD231PS 32(R11), Y5, Y11
+	ADDQ $32, SI
+	ADDQ $64, DI
+	ADDQ $64, R9
+	ADDQ $64, R10
+	ADDQ $64, R11
+	SUBQ $16, CX
+	JMP  q16
+
+q8:
+	CMPQ CX, $8
+	JL   qdone
+	VPMOVZXWD (SI), Y4
+	VPSLLD    $16, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS (R9), Y4, Y1
+	VFMADD231PS (R10), Y4, Y2
+	VFMADD231PS (R11), Y4, Y3
+
+qdone:
+	VADDPS Y8, Y0, Y0
+	VADDPS Y9, Y1, Y1
+	VADDPS Y10, Y2, Y2
+	VADDPS Y11, Y3, Y3
+	// Horizontal sums of Y0..Y3 into X0[0..3].
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, (R8)
+	VZEROUPPER
+	RET

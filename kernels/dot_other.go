@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package kernels
+
+var hasAVX2 = false
+
+func dotBF16AVX2(w *uint16, x *float32, n int) float32                   { panic("unreachable") }
+func dotF32AVX2(a, b *float32, n int) float32                            { panic("unreachable") }
+func dot4BF16AVX2(w *uint16, x *float32, stride, n int, out *[4]float32) { panic("unreachable") }

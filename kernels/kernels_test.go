@@ -1,0 +1,128 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randBF16(rng *rand.Rand, n int) []uint16 {
+	w := make([]uint16, n)
+	for i := range w {
+		w[i] = uint16(math.Float32bits(float32(rng.NormFloat64()*0.05)) >> 16)
+	}
+	return w
+}
+
+func randF32(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+func close32(a, b float32, scale float64) bool {
+	return math.Abs(float64(a-b)) <= 1e-5*scale+1e-6
+}
+
+// TestDotAgainstReference compares the dispatched dot products (AVX2 where
+// the CPU has it) with the plain-Go references, for lengths around the
+// vector widths.
+func TestDotAgainstReference(t *testing.T) {
+	t.Logf("AVX2+FMA: %v", hasAVX2)
+	for _, simd := range []bool{hasAVX2, false} {
+		saved := hasAVX2
+		hasAVX2 = simd
+		testDots(t)
+		hasAVX2 = saved
+	}
+}
+
+func testDots(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 100, 2560, 10240} {
+		w := randBF16(rng, n)
+		x := randF32(rng, 4*n)
+		var scale float64
+		for i := range n {
+			scale += math.Abs(float64(BF16ToF32(w[i]) * x[i]))
+		}
+		if got, want := DotBF16(w, x[:n]), DotBF16Ref(w, x[:n]); !close32(got, want, scale) {
+			t.Errorf("DotBF16 n=%d: %v, reference %v", n, got, want)
+		}
+		a := randF32(rng, n)
+		if got, want := Dot(a, x[:n]), DotRef(a, x[:n]); !close32(got, want, float64(n)) {
+			t.Errorf("Dot n=%d: %v, reference %v", n, got, want)
+		}
+		var o [4]float32
+		dot4BF16(&o, w, x, n)
+		for k := range 4 {
+			if want := DotBF16Ref(w, x[k*n:(k+1)*n]); !close32(o[k], want, float64(n)) {
+				t.Errorf("dot4BF16 n=%d row %d: %v, reference %v", n, k, o[k], want)
+			}
+		}
+	}
+}
+
+func TestMatMulAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, threads := range []int{1, 2, 3} {
+		SetThreads(threads)
+		for _, c := range []struct{ rows, cols, n int }{{1, 8, 1}, {5, 3, 2}, {64, 40, 1}, {300, 64, 7}, {97, 130, 21}, {1024, 256, 1}, {512, 96, 33}} {
+			w := &Mat{Rows: c.rows, Cols: c.cols, DType: BF16, Raw: randBF16(rng, c.rows*c.cols)}
+			x := randF32(rng, c.n*c.cols)
+			got := make([]float32, c.n*c.rows)
+			want := make([]float32, c.n*c.rows)
+			MatMul(got, x, c.n, w)
+			MatMulRef(want, x, c.n, w)
+			for i := range got {
+				if !close32(got[i], want[i], float64(c.cols)) {
+					t.Fatalf("threads %d %+v: out[%d] = %v, reference %v", threads, c, i, got[i], want[i])
+				}
+			}
+			wf := &Mat{Rows: c.rows, Cols: c.cols, DType: F32, F32: randF32(rng, c.rows*c.cols)}
+			MatMul(got, x, c.n, wf)
+			MatMulRef(want, x, c.n, wf)
+			for i := range got {
+				if !close32(got[i], want[i], float64(c.cols)*3) {
+					t.Fatalf("f32 threads %d %+v: out[%d] = %v, reference %v", threads, c, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	SetThreads(0)
+}
+
+func TestMatMulAllocatesNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	w := &Mat{Rows: 4096, Cols: 256, DType: BF16, Raw: randBF16(rng, 4096*256)}
+	x := randF32(rng, 256)
+	out := make([]float32, 4096)
+	SetThreads(2)
+	defer SetThreads(0)
+	MatMul(out, x, 1, w)
+	if n := testing.AllocsPerRun(50, func() { MatMul(out, x, 1, w) }); n != 0 {
+		t.Errorf("MatMul allocates %v times per call", n)
+	}
+}
+
+func TestF16(t *testing.T) {
+	for _, c := range []struct {
+		h    uint16
+		want float32
+	}{{0x3c00, 1}, {0xc000, -2}, {0x0001, float32(math.Ldexp(1, -24))}, {0x7bff, 65504}, {0x0000, 0}, {0x3555, 0.33325195}} {
+		if got := F16ToF32(c.h); got != c.want {
+			t.Errorf("F16ToF32(%#x) = %v, want %v", c.h, got, c.want)
+		}
+	}
+}
+
+func BenchmarkDotBF16(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	w, x := randBF16(rng, 2560), randF32(rng, 2560)
+	b.SetBytes(2560 * 2)
+	for b.Loop() {
+		DotBF16(w, x)
+	}
+}

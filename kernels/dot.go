@@ -62,3 +62,6 @@ func dot4BF16(out *[4]float32, w []uint16, x []float32, stride int) {
 		out[3] += v * x[3*stride+i]
 	}
 }
+
+// HasAVX2 reports whether the AVX2+FMA kernels are in use on this CPU.
+func HasAVX2() bool { return hasAVX2 }

@@ -25,14 +25,29 @@ type Model struct {
 	projector *projector
 }
 
+// LoadOptions control loading.
+type LoadOptions struct {
+	// Resident reads the weights into memory instead of mapping them (see
+	// safetensors.OpenDirResident).
+	Resident bool
+}
+
 // Load reads config.json and binds the safetensors weights of a checkpoint
-// directory. Missing tensors and wrong shapes are errors naming the tensor.
-func Load(dir string) (*Model, error) {
+// directory, memory-mapped. Missing tensors and wrong shapes are errors naming
+// the tensor.
+func Load(dir string) (*Model, error) { return LoadWith(dir, LoadOptions{}) }
+
+// LoadWith is Load with options.
+func LoadWith(dir string, opts LoadOptions) (*Model, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
-	ckpt, err := safetensors.OpenDir(dir)
+	open := safetensors.OpenDir
+	if opts.Resident {
+		open = safetensors.OpenDirResident
+	}
+	ckpt, err := open(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -118,9 +118,9 @@ func TestConfigVariants(t *testing.T) {
 		t.Errorf("rope_parameters: %+v %v", cfg, err)
 	}
 	for in, want := range map[string]string{
-		`{"model_type": "gemma3_text", "num_attention_heads": 6}`:                         "not a multiple of num_key_value_heads",
+		`{"model_type": "gemma3_text", "num_attention_heads": 6}`:                           "not a multiple of num_key_value_heads",
 		`{"model_type": "gemma3_text", "rope_scaling": {"rope_type": "yarn", "factor": 2}}`: `rope type "yarn" is not supported`,
-		`{"model_type": "gemma3_text", "num_hidden_layers": 2, "layer_types": ["x", "y"]}`: `layer_types[0] is "x"`,
+		`{"model_type": "gemma3_text", "num_hidden_layers": 2, "layer_types": ["x", "y"]}`:  `layer_types[0] is "x"`,
 		`{"model_type": "gemma3"}`: "without text_config",
 	} {
 		if _, err := ParseConfig([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {

@@ -19,8 +19,16 @@ type Checkpoint struct {
 	where   map[string]string // tensor name -> file path
 }
 
-// OpenDir opens the weights of a checkpoint directory.
-func OpenDir(dir string) (*Checkpoint, error) {
+// OpenDir opens the weights of a checkpoint directory, memory-mapped.
+func OpenDir(dir string) (*Checkpoint, error) { return openDir(dir, false) }
+
+// OpenDirResident reads the weights of a checkpoint directory into memory
+// (as stored, no conversion) instead of mapping them: slower to load, but on
+// machines where page faults are costly (some virtual machines) the weights
+// are then read at full memory bandwidth.
+func OpenDirResident(dir string) (*Checkpoint, error) { return openDir(dir, true) }
+
+func openDir(dir string, resident bool) (*Checkpoint, error) {
 	c := &Checkpoint{Dir: dir, tensors: map[string]*Tensor{}, where: map[string]string{}}
 	index := filepath.Join(dir, "model.safetensors.index.json")
 	single := filepath.Join(dir, "model.safetensors")
@@ -58,7 +66,7 @@ func OpenDir(dir string) (*Checkpoint, error) {
 		return nil, err
 	}
 	for _, s := range shards {
-		f, err := Open(filepath.Join(dir, s))
+		f, err := open(filepath.Join(dir, s), resident)
 		if err != nil {
 			c.Close()
 			return nil, err

@@ -115,7 +115,12 @@ type File struct {
 }
 
 // Open maps a .safetensors file and validates its header.
-func Open(path string) (*File, error) {
+func Open(path string) (*File, error) { return open(path, false) }
+
+// OpenResident reads a .safetensors file into memory (see OpenDirResident).
+func OpenResident(path string) (*File, error) { return open(path, true) }
+
+func open(path string, resident bool) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -125,7 +130,11 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, unmap, err := mapFile(f, st.Size())
+	load := mapFile
+	if resident {
+		load = readResident
+	}
+	data, unmap, err := load(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

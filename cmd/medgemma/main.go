@@ -9,6 +9,8 @@
 //
 //	tokenize   text to token ids and back, and conversations to model input
 //	preprocess an image (PNG, JPEG, DICOM, ...) as the model sees it
+//	inspect    architecture, parameters, dtypes and memory of a checkpoint
+//	bench      speed and memory on a checkpoint or random weights of a shape
 //	version    print the version
 //
 // Exit codes: 0 success, 1 runtime error, 2 usage error. Errors are printed on
@@ -45,6 +47,8 @@ func commands() []command {
 	return []command{
 		{"tokenize", "text to token ids and back, and conversations to model input", runTokenize},
 		{"preprocess", "an image (PNG, JPEG, DICOM, ...) as the model sees it", runPreprocess},
+		{"inspect", "architecture, parameters, dtypes and memory of a checkpoint", runInspect},
+		{"bench", "speed and memory on a checkpoint or random weights of a published shape", runBench},
 		{"version", "print the version", func(_ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "medgemma", version)
 			return err

@@ -1,0 +1,302 @@
+// Package bench measures the engine on a checkpoint: a real one, or random
+// bf16 weights of a published shape written to a temporary directory (the
+// real weights cannot always be had, and speed does not depend on their
+// values). It reports what a user feels: load time, image encoding, prefill
+// and decode speed, peak memory, and decode against the memory-bandwidth
+// floor of this machine.
+package bench
+
+import (
+	"bufio"
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/medgemma/medgemma/kernels"
+	"github.com/medgemma/medgemma/model"
+)
+
+// Options say what to measure.
+type Options struct {
+	Shape   string // a name in model.Shapes, or a checkpoint directory
+	Threads int    // 0: all
+	Prefill int    // prompt tokens
+	Decode  int    // generated tokens
+	Image   bool   // encode one image
+	// Resident reads the weights into memory instead of mapping them.
+	Resident bool
+	TempDir  string // where random weights are written; "" for the system's
+	// BandwidthBytes is the buffer the bandwidth test reads; 0 means 1 GiB.
+	BandwidthBytes int
+	Log            func(format string, args ...any)
+}
+
+// Result is what was measured. JSON keys say plainly what each is.
+type Result struct {
+	Shape                string  `json:"shape"`
+	WeightsResident      bool    `json:"weights_resident"`
+	Threads              int     `json:"threads"`
+	CPU                  string  `json:"cpu"`
+	WeightBytes          int64   `json:"weight_bytes"`
+	WriteRandomSeconds   float64 `json:"write_random_weights_s,omitempty"`
+	LoadSeconds          float64 `json:"load_s"`
+	ImageSeconds         float64 `json:"image_encode_s,omitempty"`
+	PrefillTokens        int     `json:"prefill_tokens"`
+	PrefillTokensPerS    float64 `json:"prefill_tokens_per_s"`
+	DecodeTokens         int     `json:"decode_tokens"`
+	DecodeTokensPerS     float64 `json:"decode_tokens_per_s"`
+	DecodeBytesPerToken  int64   `json:"decode_weight_bytes_per_token"`
+	ReadBandwidthGBs     float64 `json:"memory_read_bandwidth_gb_per_s"`
+	CopyBandwidthGBs     float64 `json:"memory_copy_bandwidth_gb_per_s"`
+	DecodeFloorTokensPS  float64 `json:"decode_bandwidth_floor_tokens_per_s"`
+	DecodeFractionFloor  float64 `json:"decode_fraction_of_floor"`
+	PeakRSSBytes         int64   `json:"peak_rss_bytes"`
+	KVCacheBytes         int64   `json:"kv_cache_bytes"`
+	AVX2                 bool    `json:"avx2_fma"`
+	GoMaxProcs           int     `json:"gomaxprocs"`
+	ContextTokens        int     `json:"context_tokens"`
+	PrefillChunkTokens   int     `json:"prefill_chunk_tokens"`
+	ImageTokensPerImage  int     `json:"image_tokens,omitempty"`
+	VisionPatchesPerSide int     `json:"vision_patches_per_side,omitempty"`
+}
+
+const prefillChunk = 512
+
+// Run performs the measurements.
+func Run(o Options) (*Result, error) {
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if o.Threads > 0 {
+		kernels.SetThreads(o.Threads)
+	}
+	r := &Result{Shape: o.Shape, WeightsResident: o.Resident, Threads: kernels.Threads(), CPU: cpuName(), AVX2: kernels.HasAVX2(), GoMaxProcs: runtime.GOMAXPROCS(0),
+		PrefillTokens: o.Prefill, DecodeTokens: o.Decode, PrefillChunkTokens: prefillChunk}
+	dir := o.Shape
+	if cfgJSON, ok := model.Shapes[o.Shape]; ok {
+		cfg, err := model.ParseConfig([]byte(cfgJSON))
+		if err != nil {
+			return nil, err
+		}
+		if err := checkFits(cfg, o.Prefill+o.Decode, o.TempDir); err != nil {
+			return nil, err
+		}
+		tmp, err := os.MkdirTemp(o.TempDir, "medgemma-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		logf("writing random bf16 weights of %s to %s", o.Shape, tmp)
+		start := time.Now()
+		if err := model.WriteRandom(tmp, []byte(cfgJSON), 1); err != nil {
+			return nil, err
+		}
+		r.WriteRandomSeconds = time.Since(start).Seconds()
+		dir = tmp
+	}
+	start := time.Now()
+	m, err := model.LoadWith(dir, model.LoadOptions{Resident: o.Resident})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	r.LoadSeconds = time.Since(start).Seconds()
+	cfg := m.Config
+	p := cfg.Params()
+	r.WeightBytes = 2 * (p["text"] + p["vision"] + p["projector"])
+	// A decode step reads every decoder weight once; the embedding matrix is
+	// read whole as the LM head (one row as the embedding).
+	r.DecodeBytesPerToken = 2 * p["text"]
+	r.ContextTokens = o.Prefill + o.Decode + 1
+	logf("loaded in %.2f s; measuring memory bandwidth", r.LoadSeconds)
+	r.ReadBandwidthGBs, r.CopyBandwidthGBs = bandwidth(r.Threads, cmp.Or(o.BandwidthBytes, 1<<30))
+
+	if o.Image && m.HasVision() {
+		v := cfg.Vision
+		r.ImageTokensPerImage = cfg.MMTokensPerImage
+		r.VisionPatchesPerSide = v.ImageSize / v.PatchSize
+		pixels := make([]float32, 3*v.ImageSize*v.ImageSize)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := range pixels {
+			pixels[i] = rng.Float32()*2 - 1
+		}
+		logf("encoding one %dx%d image", v.ImageSize, v.ImageSize)
+		start = time.Now()
+		if _, err := m.EncodeImage(pixels, nil); err != nil {
+			return nil, err
+		}
+		r.ImageSeconds = time.Since(start).Seconds()
+	}
+
+	s, err := m.NewSession(r.ContextTokens, prefillChunk)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	ids := make([]int32, o.Prefill)
+	for i := range ids {
+		ids[i] = int32(3 + rng.IntN(200000))
+	}
+	logits := make([]float32, cfg.Text.VocabSize)
+	h := cfg.Text.HiddenSize
+	var last []float32
+	if o.Prefill > 0 {
+		logf("prefill of %d tokens", o.Prefill)
+		start = time.Now()
+		for pos := 0; pos < len(ids); pos += prefillChunk {
+			hidden, err := s.Forward(model.Input{IDs: ids[pos:min(pos+prefillChunk, len(ids))]})
+			if err != nil {
+				return nil, err
+			}
+			n := min(prefillChunk, len(ids)-pos)
+			last = hidden[(n-1)*h : n*h]
+		}
+		s.Logits(logits, last)
+		r.PrefillTokensPerS = float64(o.Prefill) / time.Since(start).Seconds()
+	}
+	if o.Decode > 0 {
+		logf("decode of %d tokens", o.Decode)
+		next := []int32{2}
+		start = time.Now()
+		for range o.Decode {
+			hidden, err := s.Forward(model.Input{IDs: next})
+			if err != nil {
+				return nil, err
+			}
+			s.Logits(logits, hidden)
+			next[0] = int32(argmax(logits))
+		}
+		r.DecodeTokensPerS = float64(o.Decode) / time.Since(start).Seconds()
+		r.DecodeFloorTokensPS = r.ReadBandwidthGBs * 1e9 / float64(r.DecodeBytesPerToken)
+		r.DecodeFractionFloor = r.DecodeTokensPerS / r.DecodeFloorTokensPS
+	}
+	r.KVCacheBytes = s.Cache.Bytes()
+	r.PeakRSSBytes = peakRSS()
+	return r, nil
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// checkFits refuses a shape whose weights, cache and scratch would not fit in
+// the memory available (or whose random weights would not fit on disk).
+func checkFits(cfg *model.Config, ctx int, tmp string) error {
+	p := cfg.Params()
+	weights := 2 * (p["text"] + p["vision"] + p["projector"])
+	t := cfg.Text
+	scratch := int64(prefillChunk) * int64(4*t.HiddenSize+2*t.IntermediateSize+2*t.NumAttentionHeads*t.HeadDim) * 4
+	need := weights + cfg.KVCacheBytes(ctx) + scratch + int64(cfg.Text.VocabSize)*4
+	if v := cfg.Vision; v != nil {
+		side := v.ImageSize / v.PatchSize
+		need += int64(side*side) * int64(6*v.HiddenSize+v.IntermediateSize) * 4
+	}
+	if avail := memAvailable(); avail > 0 && need > avail {
+		return fmt.Errorf("%.1f GB of memory needed (weights %.1f GB, KV cache and activations %.1f GB), %.1f GB available",
+			float64(need)/1e9, float64(weights)/1e9, float64(need-weights)/1e9, float64(avail)/1e9)
+	}
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(tmp, &st); err == nil {
+		if free := int64(st.Bavail) * int64(st.Bsize); weights > free {
+			return fmt.Errorf("random weights need %.1f GB of disk in %s, %.1f GB free", float64(weights)/1e9, tmp, float64(free)/1e9)
+		}
+	}
+	return nil
+}
+
+// bandwidth measures memory read bandwidth with the given threads (a sum over
+// a buffer much larger than any cache) and single-thread copy bandwidth
+// (bytes read plus bytes written).
+func bandwidth(threads, size int) (readGBs, copyGBs float64) {
+	buf := make([]uint64, size/8)
+	for i := range buf {
+		buf[i] = uint64(i)
+	}
+	best := 0.0
+	for range 3 {
+		start := time.Now()
+		var wg sync.WaitGroup
+		part := len(buf) / threads
+		sums := make([]uint64, threads)
+		for t := range threads {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var s uint64
+				for _, v := range buf[t*part : (t+1)*part] {
+					s += v
+				}
+				sums[t] = s
+			}()
+		}
+		wg.Wait()
+		best = max(best, float64(size)/time.Since(start).Seconds()/1e9)
+	}
+	dst := make([]uint64, len(buf)/2)
+	bestCopy := 0.0
+	for range 3 {
+		start := time.Now()
+		copy(dst, buf[:len(dst)])
+		bestCopy = max(bestCopy, 2*float64(len(dst)*8)/time.Since(start).Seconds()/1e9)
+	}
+	return best, bestCopy
+}
+
+// peakRSS reads VmHWM from /proc/self/status (Linux); 0 elsewhere.
+func peakRSS() int64 {
+	return procField("/proc/self/status", "VmHWM:")
+}
+
+func memAvailable() int64 {
+	return procField("/proc/meminfo", "MemAvailable:")
+}
+
+// procField reads a "Name: N kB" line.
+func procField(path, name string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), name); ok {
+			fields := strings.Fields(rest)
+			if len(fields) > 0 {
+				kb, _ := strconv.ParseInt(fields[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+func cpuName() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+		}
+	}
+	return runtime.GOARCH
+}

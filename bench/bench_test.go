@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/medgemma/medgemma/model"
+)
+
+// TestRunOnTinyCheckpoint runs every measurement on the tiny reference
+// checkpoint (a directory), mapped and resident.
+func TestRunOnTinyCheckpoint(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "models", "tiny-medgemma")
+	for _, resident := range []bool{false, true} {
+		r, err := Run(Options{Shape: dir, Threads: 1, Prefill: 40, Decode: 5, Image: true, Resident: resident, BandwidthBytes: 32 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.PrefillTokensPerS <= 0 || r.DecodeTokensPerS <= 0 || r.ImageSeconds <= 0 || r.ReadBandwidthGBs <= 0 ||
+			r.DecodeFractionFloor <= 0 || r.WeightBytes <= 0 || r.ImageTokensPerImage != 16 || r.WeightsResident != resident {
+			t.Errorf("result %+v", r)
+		}
+	}
+}
+
+// TestRefusesWhatDoesNotFit checks the up-front memory check: the 27B shape
+// with a context no machine has memory for.
+func TestRefusesWhatDoesNotFit(t *testing.T) {
+	cfg, err := model.ParseConfig([]byte(model.Shapes["medgemma-27b-text-it"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkFits(cfg, 1<<30, os.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "GB of memory needed (weights 54.0 GB") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// BenchmarkMedGemma4B measures the real 4B shape on random weights (about
+// 9 GB written to a temporary directory; run it explicitly with
+// -bench MedGemma4B -benchtime 1x).
+func BenchmarkMedGemma4B(b *testing.B) {
+	for b.Loop() {
+		r, err := Run(Options{Shape: "medgemma-4b-it", Prefill: 512, Decode: 128, Resident: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(r.PrefillTokensPerS, "prefill-tok/s")
+		b.ReportMetric(r.DecodeTokensPerS, "decode-tok/s")
+		b.ReportMetric(r.DecodeFractionFloor, "decode-of-floor")
+		b.ReportMetric(r.LoadSeconds, "load-s")
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"strings"
+
+	"github.com/medgemma/medgemma/bench"
+	"github.com/medgemma/medgemma/model"
+)
+
+const benchUsage = `Usage:
+  medgemma bench --shape NAME|DIR [--threads N] [--prefill N] [--decode N] [--image] [--json]
+
+Measures load time, image encoding, prefill and decode speed, peak memory and
+this machine's memory bandwidth. NAME is a published shape (%s): random bf16
+weights of that shape are written to a temporary directory and removed after.
+DIR is a checkpoint directory. A shape that does not fit in memory is refused
+up front with the memory it needs.
+
+Flags:
+`
+
+func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), benchUsage, strings.Join(model.ShapeNames(), ", "))
+		fs.PrintDefaults()
+	}
+	var o bench.Options
+	fs.StringVar(&o.Shape, "shape", "", "published shape `NAME` or checkpoint `DIR`")
+	fs.IntVar(&o.Threads, "threads", 0, "threads (default: all)")
+	fs.IntVar(&o.Prefill, "prefill", 512, "prompt tokens to prefill")
+	fs.IntVar(&o.Decode, "decode", 128, "tokens to decode")
+	fs.BoolVar(&o.Image, "image", false, "also encode one image through the vision tower")
+	fs.BoolVar(&o.Resident, "resident", false, "read the weights into memory instead of mapping them (faster where page faults are costly, e.g. some VMs)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usagef("unexpected argument %q", pos[0])
+	case o.Shape == "":
+		return usagef("--shape NAME|DIR is required (%s, or a checkpoint directory)", strings.Join(model.ShapeNames(), ", "))
+	case o.Prefill < 0 || o.Decode < 0 || o.Threads < 0:
+		return usagef("--prefill, --decode and --threads must not be negative")
+	}
+	if _, known := model.Shapes[o.Shape]; !known {
+		if st, err := os.Stat(o.Shape); err != nil || !st.IsDir() {
+			return usagef("--shape %q is neither a known shape (%s) nor a checkpoint directory", o.Shape, strings.Join(model.ShapeNames(), ", "))
+		}
+	}
+	if !*quiet {
+		o.Log = func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	r, err := bench.Run(o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	gb := func(b int64) string { return fmt.Sprintf("%.2f GB", float64(b)/1e9) }
+	rows := [][2]string{
+		{"shape", r.Shape},
+		{"cpu", fmt.Sprintf("%s, %d threads, AVX2+FMA %v", r.CPU, r.Threads, r.AVX2)},
+		{"weights", fmt.Sprintf("%s, %s", gb(r.WeightBytes), map[bool]string{false: "memory-mapped", true: "read into memory"}[r.WeightsResident])},
+		{"load", fmt.Sprintf("%.2f s", r.LoadSeconds)},
+	}
+	if r.ImageSeconds > 0 {
+		rows = append(rows, [2]string{"image encode", fmt.Sprintf("%.2f s (%dx%d patches -> %d tokens)", r.ImageSeconds, r.VisionPatchesPerSide, r.VisionPatchesPerSide, r.ImageTokensPerImage)})
+	}
+	rows = append(rows,
+		[2]string{"prefill", fmt.Sprintf("%.2f tokens/s (%d tokens)", r.PrefillTokensPerS, r.PrefillTokens)},
+		[2]string{"decode", fmt.Sprintf("%.2f tokens/s (%d tokens)", r.DecodeTokensPerS, r.DecodeTokens)},
+		[2]string{"memory bandwidth", fmt.Sprintf("%.1f GB/s read (%d threads), %.1f GB/s copy", r.ReadBandwidthGBs, r.Threads, r.CopyBandwidthGBs)},
+		[2]string{"decode floor", fmt.Sprintf("%.2f tokens/s (%s per token); decode at %.0f%% of it", r.DecodeFloorTokensPS, gb(r.DecodeBytesPerToken), 100*r.DecodeFractionFloor)},
+		[2]string{"kv cache", gb(r.KVCacheBytes)},
+		[2]string{"peak rss", gb(r.PeakRSSBytes)},
+	)
+	for _, row := range rows {
+		fmt.Fprintf(stdout, "%-17s %s\n", row[0], row[1])
+	}
+	return nil
+}

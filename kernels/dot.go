@@ -65,3 +65,24 @@ func dot4BF16(out *[4]float32, w []uint16, x []float32, stride int) {
 
 // HasAVX2 reports whether the AVX2+FMA kernels are in use on this CPU.
 func HasAVX2() bool { return hasAVX2 }
+
+// Axpy adds a*x to y (same length).
+func Axpy(a float32, x, y []float32) {
+	n := len(x)
+	y = y[:n]
+	head := 0
+	if hasAVX2 && n >= 8 {
+		head = n &^ 7
+		axpyAVX2(a, &x[0], &y[0], head)
+	}
+	for i := head; i < n; i++ {
+		y[i] += a * x[i]
+	}
+}
+
+// AxpyRef is the plain-Go reference of Axpy.
+func AxpyRef(a float32, x, y []float32) {
+	for i, v := range x {
+		y[i] += a * v
+	}
+}

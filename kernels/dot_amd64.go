@@ -13,3 +13,6 @@ func dotF32AVX2(a, b *float32, n int) float32
 
 //go:noescape
 func dot4BF16AVX2(w *uint16, x *float32, stride, n int, out *[4]float32)
+
+//go:noescape
+func axpyAVX2(a float32, x, y *float32, n int)

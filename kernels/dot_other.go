@@ -7,3 +7,5 @@ var hasAVX2 = false
 func dotBF16AVX2(w *uint16, x *float32, n int) float32                   { panic("unreachable") }
 func dotF32AVX2(a, b *float32, n int) float32                            { panic("unreachable") }
 func dot4BF16AVX2(w *uint16, x *float32, stride, n int, out *[4]float32) { panic("unreachable") }
+
+func axpyAVX2(a float32, x, y *float32, n int) { panic("unreachable") }

@@ -55,6 +55,15 @@ func testDots(t *testing.T) {
 		if got, want := Dot(a, x[:n]), DotRef(a, x[:n]); !close32(got, want, float64(n)) {
 			t.Errorf("Dot n=%d: %v, reference %v", n, got, want)
 		}
+		y1, y2 := randF32(rng, n), make([]float32, n)
+		copy(y2, y1)
+		Axpy(0.37, a, y1)
+		AxpyRef(0.37, a, y2)
+		for i := range y1 {
+			if !close32(y1[i], y2[i], 4) {
+				t.Fatalf("Axpy n=%d [%d]: %v, reference %v", n, i, y1[i], y2[i])
+			}
+		}
 		var o [4]float32
 		dot4BF16(&o, w, x, n)
 		for k := range 4 {

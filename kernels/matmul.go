@@ -148,3 +148,24 @@ func MatMulTRef(out, x []float32, n int, w *Mat) {
 		}
 	}
 }
+
+// ParallelFor splits 0..n into one contiguous range per thread and runs fn on
+// each concurrently. It is for coarse work (it allocates); the per-token
+// paths use MatMul's pool.
+func ParallelFor(n int, fn func(lo, hi int)) {
+	p := min(Threads(), n)
+	if p <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	step := (n + p - 1) / p
+	for lo := 0; lo < n; lo += step {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			fn(lo, hi)
+		}(lo, min(lo+step, n))
+	}
+	wg.Wait()
+}

@@ -247,19 +247,13 @@ func (s *Session) attention(lc *layerCache, sliding bool, n, pos0 int, groups []
 			nc := pos0 - cachedFrom
 			for ci, w := range scores[:nc] {
 				sl := lc.slot(cachedFrom+ci) * kvDim
-				vv := lc.v[sl+g*hd : sl+(g+1)*hd]
-				for d := range out {
-					out[d] += w * vv[d]
-				}
+				kernels.Axpy(w, lc.v[sl+g*hd:sl+(g+1)*hd], out)
 			}
 			for j, w := range scores[nc:] {
 				if w == 0 {
 					continue
 				}
-				vv := s.v[j*kvDim+g*hd : j*kvDim+(g+1)*hd]
-				for d := range out {
-					out[d] += w * vv[d]
-				}
+				kernels.Axpy(w, s.v[j*kvDim+g*hd:j*kvDim+(g+1)*hd], out)
 			}
 		}
 	}

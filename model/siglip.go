@@ -111,10 +111,10 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 	att := make([]float32, n*h)
 	tmp := make([]float32, n*h)
 	mlp := make([]float32, n*c.IntermediateSize)
+	kt, vt := make([]float32, n*h), make([]float32, n*h)
 	heads := c.NumAttentionHeads
 	hd := h / heads
 	scale := float32(math.Pow(float64(hd), -0.5))
-	scores := make([]float32, n)
 	for _, L := range v.layers {
 		kernels.LayerNorm(xn, x, L.layerNorm1W, L.layerNorm1B, h, eps)
 		kernels.MatMul(q, xn, n, &L.qProj)
@@ -123,23 +123,34 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 		addBias(k, L.kBias)
 		kernels.MatMul(vv, xn, n, &L.vProj)
 		addBias(vv, L.vBias)
-		for i := range n {
+		// Keys and values transposed per head ([head][dim][patch]) so that
+		// every inner loop runs over all patches: long vectors for the SIMD
+		// kernels instead of millions of 72-long ones.
+		for j := range n {
 			for hh := range heads {
-				qv := q[i*h+hh*hd : i*h+(hh+1)*hd]
-				for j := range n {
-					scores[j] = kernels.Dot(qv, k[j*h+hh*hd:j*h+(hh+1)*hd]) * scale
-				}
-				kernels.Softmax(scores)
-				out := att[i*h+hh*hd : i*h+(hh+1)*hd]
-				clear(out)
-				for j, w := range scores {
-					vr := vv[j*h+hh*hd : j*h+(hh+1)*hd]
-					for d := range out {
-						out[d] += w * vr[d]
-					}
+				for d := range hd {
+					kt[(hh*hd+d)*n+j] = k[j*h+hh*hd+d]
+					vt[(hh*hd+d)*n+j] = vv[j*h+hh*hd+d]
 				}
 			}
 		}
+		kernels.ParallelFor(n, func(lo, hi int) {
+			scores := make([]float32, n)
+			for i := lo; i < hi; i++ {
+				for hh := range heads {
+					qv := q[i*h+hh*hd : i*h+(hh+1)*hd]
+					clear(scores)
+					for d, qd := range qv {
+						kernels.Axpy(qd*scale, kt[(hh*hd+d)*n:(hh*hd+d+1)*n], scores)
+					}
+					kernels.Softmax(scores)
+					out := att[i*h+hh*hd : i*h+(hh+1)*hd]
+					for d := range out {
+						out[d] = kernels.Dot(scores, vt[(hh*hd+d)*n:(hh*hd+d+1)*n])
+					}
+				}
+			}
+		})
 		kernels.MatMul(tmp, att, n, &L.outProj)
 		addBias(tmp, L.outBias)
 		for i := range x {

@@ -2,7 +2,12 @@ package model
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/medgemma/medgemma/safetensors"
 )
 
 // feed runs the prompt through a fresh session in the given chunk sizes and
@@ -181,5 +186,76 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 	step()
 	if n := testing.AllocsPerRun(100, step); n != 0 {
 		t.Errorf("a decode step allocates %v times", n)
+	}
+}
+
+func TestImageBlockMustNotBeSplit(t *testing.T) {
+	m, g, features := loadTiny(t, "tiny-medgemma")
+	s, err := m.NewSession(64, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := imageGroups(g.TokenTypeIDs)
+	h := m.Config.Text.HiddenSize
+	embeds := make([]float32, len(g.InputIDs)*h)
+	copy(embeds[19*h:], features)
+	replace := make([]bool, len(g.InputIDs))
+	for i := 19; i < 35; i++ {
+		replace[i] = true
+	}
+	if _, err := s.Forward(Input{IDs: g.InputIDs[:25], Groups: groups[:25], Replace: replace[:25], Embeds: embeds[:25*h]}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Forward(Input{IDs: g.InputIDs[25:30], Groups: groups[25:30], Replace: replace[25:30], Embeds: embeds[25*h : 30*h]})
+	if err == nil || !strings.Contains(err.Error(), "must be in one chunk") {
+		t.Errorf("split image block: %v", err)
+	}
+}
+
+// TestStoredLMHead uses lm_head.weight when the checkpoint has one instead of
+// the embedding matrix.
+func TestStoredLMHead(t *testing.T) {
+	cfgJSON, err := os.ReadFile(filepath.Join(tinyDir("tiny-medgemma-text"), "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg, _ := ParseConfig(cfgJSON)
+	var ts []safetensors.WriteTensor
+	for _, spec := range cfg.Tensors() {
+		data := make([]byte, 2*spec.Elements())
+		for i := 0; i < len(data); i += 2 {
+			data[i+1] = 0x3c // bf16 0.0078125
+		}
+		ts = append(ts, safetensors.WriteTensor{Name: spec.Name, DType: safetensors.BF16, Shape: spec.Shape, Data: data})
+	}
+	// An all-zero LM head: every logit must be 0.
+	ts = append(ts, safetensors.WriteTensor{Name: "lm_head.weight", DType: safetensors.BF16, Shape: []int{cfg.Text.VocabSize, cfg.Text.HiddenSize},
+		Data: make([]byte, 2*cfg.Text.VocabSize*cfg.Text.HiddenSize)})
+	os.WriteFile(filepath.Join(dir, "config.json"), cfgJSON, 0o644)
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, _ := m.NewSession(8, 8)
+	hidden, err := s.Forward(Input{IDs: []int32{2, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := make([]float32, cfg.Text.VocabSize)
+	s.Logits(logits, hidden[cfg.Text.HiddenSize:])
+	for i, v := range logits {
+		if v != 0 {
+			t.Fatalf("logit %d = %v with a zero lm_head", i, v)
+		}
+	}
+	tied, _ := Load(tinyDir("tiny-medgemma-text"))
+	defer tied.Close()
+	if tied.text.lmHead.Raw == nil || &tied.text.lmHead.Raw[0] != &tied.text.embedTokens.Raw[0] {
+		t.Error("without lm_head.weight the LM head is not the embedding matrix")
 	}
 }

@@ -31,6 +31,7 @@ type Session struct {
 	cosL, sinL          []float32 // per chunk position, head_dim/2 each
 	cosG, sinG          []float32
 	groups              []int32
+	lastGroup           int32 // image group of the last token processed, -1 if none
 }
 
 // NewSession prepares a sequence of at most capacity tokens, processed in
@@ -54,8 +55,9 @@ func (m *Model) NewSession(capacity, maxChunk int) (*Session, error) {
 		gate: make([]float32, maxChunk*t.IntermediateSize), up: make([]float32, maxChunk*t.IntermediateSize),
 		cosL: make([]float32, maxChunk*half), sinL: make([]float32, maxChunk*half),
 		cosG: make([]float32, maxChunk*half), sinG: make([]float32, maxChunk*half),
-		groups: make([]int32, maxChunk),
-		scores: make([]float32, capacity),
+		groups:    make([]int32, maxChunk),
+		scores:    make([]float32, capacity),
+		lastGroup: -1,
 	}
 	return s, nil
 }
@@ -64,7 +66,7 @@ func (m *Model) NewSession(capacity, maxChunk int) (*Session, error) {
 func (s *Session) Pos() int { return s.Cache.Len }
 
 // Reset empties the cache for a new sequence (keeping its memory).
-func (s *Session) Reset() { s.Cache.Len = 0 }
+func (s *Session) Reset() { s.Cache.Len, s.lastGroup = 0, -1 }
 
 // Input is a chunk of tokens. Embeds, when set, holds one row of hidden_size
 // per token to use instead of the token embedding (image features go there).
@@ -114,6 +116,9 @@ func (s *Session) Forward(in Input) ([]float32, error) {
 			groups[i] = in.Groups[i]
 		}
 	}
+	if groups[0] >= 0 && groups[0] == s.lastGroup {
+		return nil, fmt.Errorf("image group %d continues from the previous chunk: an image's tokens must be in one chunk (they attend to each other both ways)", groups[0])
+	}
 	s.hook("inputs_embeds", x, n)
 
 	pos0 := s.Cache.Len
@@ -129,6 +134,7 @@ func (s *Session) Forward(in Input) ([]float32, error) {
 		}
 	}
 	s.Cache.Len += n
+	s.lastGroup = groups[n-1]
 	out := s.xn[:n*h]
 	kernels.RMSNorm(out, x, s.m.text.norm, h, float32(t.RMSNormEps))
 	s.hook("final_norm", out, n)

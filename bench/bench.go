@@ -60,6 +60,7 @@ type Result struct {
 	PeakRSSBytes         int64   `json:"peak_rss_bytes"`
 	KVCacheBytes         int64   `json:"kv_cache_bytes"`
 	AVX2                 bool    `json:"avx2_fma"`
+	AVX512               bool    `json:"avx512"`
 	GoMaxProcs           int     `json:"gomaxprocs"`
 	ContextTokens        int     `json:"context_tokens"`
 	PrefillChunkTokens   int     `json:"prefill_chunk_tokens"`
@@ -78,7 +79,7 @@ func Run(o Options) (*Result, error) {
 	if o.Threads > 0 {
 		kernels.SetThreads(o.Threads)
 	}
-	r := &Result{Shape: o.Shape, WeightsResident: o.Resident, Threads: kernels.Threads(), CPU: cpuName(), AVX2: kernels.HasAVX2(), GoMaxProcs: runtime.GOMAXPROCS(0),
+	r := &Result{Shape: o.Shape, WeightsResident: o.Resident, Threads: kernels.Threads(), CPU: cpuName(), AVX2: kernels.HasAVX2(), AVX512: kernels.HasAVX512(), GoMaxProcs: runtime.GOMAXPROCS(0),
 		PrefillTokens: o.Prefill, DecodeTokens: o.Decode, PrefillChunkTokens: prefillChunk}
 	dir := o.Shape
 	if cfgJSON, ok := model.Shapes[o.Shape]; ok {

@@ -7,7 +7,11 @@ func DotBF16(w []uint16, x []float32) float32 {
 	x = x[:n]
 	var s float32
 	head := 0
-	if hasAVX2 && n >= 8 {
+	switch {
+	case hasAVX512 && n >= 16:
+		head = n &^ 15
+		s = dotBF16AVX512(&w[0], &x[0], head)
+	case hasAVX2 && n >= 8:
 		head = n &^ 7
 		s = dotBF16AVX2(&w[0], &x[0], head)
 	}
@@ -48,10 +52,14 @@ func dot4BF16(out *[4]float32, w []uint16, x []float32, stride int) {
 	n := len(w)
 	_ = x[3*stride+n-1]
 	head := 0
-	if hasAVX2 && n >= 8 {
+	switch {
+	case hasAVX512 && n >= 16:
+		head = n &^ 15
+		dot4BF16AVX512(&w[0], &x[0], stride, head, out)
+	case hasAVX2 && n >= 8:
 		head = n &^ 7
 		dot4BF16AVX2(&w[0], &x[0], stride, head, out)
-	} else {
+	default:
 		*out = [4]float32{}
 	}
 	for i := head; i < n; i++ {
@@ -65,6 +73,9 @@ func dot4BF16(out *[4]float32, w []uint16, x []float32, stride int) {
 
 // HasAVX2 reports whether the AVX2+FMA kernels are in use on this CPU.
 func HasAVX2() bool { return hasAVX2 }
+
+// HasAVX512 reports whether the AVX-512 kernels are in use on this CPU.
+func HasAVX512() bool { return hasAVX512 }
 
 // Axpy adds a*x to y (same length).
 func Axpy(a float32, x, y []float32) {

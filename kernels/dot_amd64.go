@@ -2,8 +2,18 @@ package kernels
 
 import "golang.org/x/sys/cpu"
 
-// hasAVX2 selects the AVX2+FMA kernels at run time.
-var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// hasAVX2 selects the AVX2+FMA kernels at run time; hasAVX512 the AVX-512
+// ones (F for the arithmetic, BW for widening 16-bit lanes).
+var (
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+)
+
+//go:noescape
+func dotBF16AVX512(w *uint16, x *float32, n int) float32
+
+//go:noescape
+func dot4BF16AVX512(w *uint16, x *float32, stride, n int, out *[4]float32)
 
 //go:noescape
 func dotBF16AVX2(w *uint16, x *float32, n int) float32

@@ -2,7 +2,10 @@
 
 package kernels
 
-var hasAVX2 = false
+var hasAVX2, hasAVX512 = false, false
+
+func dotBF16AVX512(w *uint16, x *float32, n int) float32                   { panic("unreachable") }
+func dot4BF16AVX512(w *uint16, x *float32, stride, n int, out *[4]float32) { panic("unreachable") }
 
 func dotBF16AVX2(w *uint16, x *float32, n int) float32                   { panic("unreachable") }
 func dotF32AVX2(a, b *float32, n int) float32                            { panic("unreachable") }

@@ -30,12 +30,13 @@ func close32(a, b float32, scale float64) bool {
 // the CPU has it) with the plain-Go references, for lengths around the
 // vector widths.
 func TestDotAgainstReference(t *testing.T) {
-	t.Logf("AVX2+FMA: %v", hasAVX2)
-	for _, simd := range []bool{hasAVX2, false} {
-		saved := hasAVX2
-		hasAVX2 = simd
+	t.Logf("AVX2+FMA: %v, AVX-512: %v", hasAVX2, hasAVX512)
+	saved2, saved512 := hasAVX2, hasAVX512
+	defer func() { hasAVX2, hasAVX512 = saved2, saved512 }()
+	// Every level this CPU has, then plain Go.
+	for _, level := range [][2]bool{{saved2, saved512}, {saved2, false}, {false, false}} {
+		hasAVX2, hasAVX512 = level[0], level[1]
 		testDots(t)
-		hasAVX2 = saved
 	}
 }
 

@@ -85,7 +85,7 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	gb := func(b int64) string { return fmt.Sprintf("%.2f GB", float64(b)/1e9) }
 	rows := [][2]string{
 		{"shape", r.Shape},
-		{"cpu", fmt.Sprintf("%s, %d threads, AVX2+FMA %v", r.CPU, r.Threads, r.AVX2)},
+		{"cpu", fmt.Sprintf("%s, %d threads, AVX2+FMA %v, AVX-512 %v", r.CPU, r.Threads, r.AVX2, r.AVX512)},
 		{"weights", fmt.Sprintf("%s, %s", gb(r.WeightBytes), map[bool]string{false: "memory-mapped", true: "read into memory"}[r.WeightsResident])},
 		{"load", fmt.Sprintf("%.2f s", r.LoadSeconds)},
 	}

@@ -97,3 +97,34 @@ func AxpyRef(a float32, x, y []float32) {
 		y[i] += a * v
 	}
 }
+
+// dot4x4BF16 computes out[r*4+t] = dot(w row r, x row t) for four consecutive
+// weight rows (w[r*wstride:], len n) and four x rows (x[t*xstride:]). It uses
+// the AVX-512 micro-kernel when present, else four dot4BF16.
+func dot4x4BF16(out *[16]float32, w []uint16, wstride int, x []float32, xstride, n int) {
+	_ = w[3*wstride+n-1]
+	_ = x[3*xstride+n-1]
+	if !hasAVX512 || n < 16 {
+		var o [4]float32
+		for r := range 4 {
+			dot4BF16(&o, w[r*wstride:r*wstride+n], x, xstride)
+			copy(out[r*4:r*4+4], o[:])
+		}
+		return
+	}
+	head := n &^ 15
+	var acc [256]float32
+	dot4x4BF16AVX512(&w[0], wstride, &x[0], xstride, head, &acc)
+	for i := range 16 {
+		v := acc[i*16 : i*16+16]
+		var s float32
+		for _, a := range v {
+			s += a
+		}
+		r, t := i/4, i%4
+		for c := head; c < n; c++ {
+			s += BF16ToF32(w[r*wstride+c]) * x[t*xstride+c]
+		}
+		out[i] = s
+	}
+}

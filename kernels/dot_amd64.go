@@ -26,3 +26,6 @@ func dot4BF16AVX2(w *uint16, x *float32, stride, n int, out *[4]float32)
 
 //go:noescape
 func axpyAVX2(a float32, x, y *float32, n int)
+
+//go:noescape
+func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride, n int, acc *[256]float32)

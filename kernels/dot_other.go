@@ -12,3 +12,7 @@ func dotF32AVX2(a, b *float32, n int) float32                            { panic
 func dot4BF16AVX2(w *uint16, x *float32, stride, n int, out *[4]float32) { panic("unreachable") }
 
 func axpyAVX2(a float32, x, y *float32, n int) { panic("unreachable") }
+
+func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride, n int, acc *[256]float32) {
+	panic("unreachable")
+}

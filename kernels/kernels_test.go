@@ -65,6 +65,15 @@ func testDots(t *testing.T) {
 				t.Fatalf("Axpy n=%d [%d]: %v, reference %v", n, i, y1[i], y2[i])
 			}
 		}
+		w4 := randBF16(rng, 4*n)
+		var o16 [16]float32
+		dot4x4BF16(&o16, w4, n, x, n, n)
+		for i, v := range o16 {
+			r, tk := i/4, i%4
+			if want := DotBF16Ref(w4[r*n:(r+1)*n], x[tk*n:(tk+1)*n]); !close32(v, want, float64(n)) {
+				t.Errorf("dot4x4BF16 n=%d [%d]: %v, reference %v", n, i, v, want)
+			}
+		}
 		var o [4]float32
 		dot4BF16(&o, w, x, n)
 		for k := range 4 {

@@ -86,24 +86,49 @@ func MatMul(out, x []float32, n int, w *Mat) {
 	batches.Put(b)
 }
 
-// tokenBlock is how many rows of x are kept hot while the weight rows stream
-// past them in a prefill.
-const tokenBlock = 16
+// tokenBlock is how many rows of x are kept hot (in L2) while the weight rows
+// stream past them in a prefill: the weights are read from memory once per
+// block.
+const tokenBlock = 64
 
 // matMulRows computes rows lo..hi of the product.
 func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	cols, rows := w.Cols, w.Rows
 	switch w.DType {
 	case BF16:
+		if n == 1 {
+			for r := lo; r < hi; r++ {
+				out[r] = DotBF16(w.Raw[r*cols:(r+1)*cols], x[:cols])
+			}
+			return
+		}
+		// Blocks of tokens stay in cache while the weight rows stream past;
+		// inside a block, 4 rows x 4 tokens at a time share their loads.
+		var o [16]float32
 		for t0 := 0; t0 < n; t0 += tokenBlock {
 			t1 := min(t0+tokenBlock, n)
-			for r := lo; r < hi; r++ {
+			r := lo
+			for ; r+4 <= hi; r += 4 {
+				t := t0
+				for ; t+4 <= t1; t += 4 {
+					dot4x4BF16(&o, w.Raw[r*cols:], cols, x[t*cols:], cols, cols)
+					for i, v := range o {
+						out[(t+i%4)*rows+r+i/4] = v
+					}
+				}
+				for ; t < t1; t++ {
+					for rr := r; rr < r+4; rr++ {
+						out[t*rows+rr] = DotBF16(w.Raw[rr*cols:(rr+1)*cols], x[t*cols:(t+1)*cols])
+					}
+				}
+			}
+			for ; r < hi; r++ {
 				row := w.Raw[r*cols : (r+1)*cols]
 				t := t0
-				var o [4]float32
+				var o4 [4]float32
 				for ; t+4 <= t1; t += 4 {
-					dot4BF16(&o, row, x[t*cols:], cols)
-					out[t*rows+r], out[(t+1)*rows+r], out[(t+2)*rows+r], out[(t+3)*rows+r] = o[0], o[1], o[2], o[3]
+					dot4BF16(&o4, row, x[t*cols:], cols)
+					out[t*rows+r], out[(t+1)*rows+r], out[(t+2)*rows+r], out[(t+3)*rows+r] = o4[0], o4[1], o4[2], o4[3]
 				}
 				for ; t < t1; t++ {
 					out[t*rows+r] = DotBF16(row, x[t*cols:(t+1)*cols])

@@ -1,9 +1,7 @@
 package imageproc
 
 import (
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,20 +21,7 @@ func decodeRef(t testing.TB, name string) *RGB {
 
 func loadExpected(t testing.TB, name string) *RGB {
 	t.Helper()
-	f, err := os.Open(refPath(filepath.Join("expected", name)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rgb, err := ToRGB(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rgb
+	return loadPNG(t, refPath(filepath.Join("expected", name)))
 }
 
 // diff returns the largest and the mean absolute difference.

@@ -157,9 +157,9 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	}
 }
 
-// MatMulTRef computes out[t*Cols+c] = sum_r x[t*Rows+r] * W[r,c]: y = x W, for
+// MatMulT computes out[t*Cols+c] = sum_r x[t*Rows+r] * W[r,c]: y = x W, for
 // weights stored [in, out] (Gemma 3's mm_input_projection_weight).
-func MatMulTRef(out, x []float32, n int, w *Mat) {
+func MatMulT(out, x []float32, n int, w *Mat) {
 	row := make([]float32, w.Cols)
 	clear(out[:n*w.Cols])
 	for r := range w.Rows {

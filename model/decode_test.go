@@ -23,22 +23,12 @@ func feed(t *testing.T, m *Model, name string, g *golden, features []float32, ch
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups := imageGroups(g.TokenTypeIDs)
-	embeds := make([]float32, n*h)
-	replace := make([]bool, n)
-	k := 0
-	for i, tt := range g.TokenTypeIDs {
-		if tt == 1 {
-			replace[i] = true
-			copy(embeds[i*h:(i+1)*h], features[k*h:(k+1)*h])
-			k++
-		}
-	}
+	all := promptInput(g, features, h)
 	final := loadNpy(t, name, "final_norm.f32.npy").Data
 	logits := make([]float32, m.Config.Text.VocabSize)
 	pos := 0
 	for _, c := range chunks {
-		in := Input{IDs: g.InputIDs[pos : pos+c], Groups: groups[pos : pos+c], Replace: replace[pos : pos+c], Embeds: embeds[pos*h : (pos+c)*h]}
+		in := Input{IDs: all.IDs[pos : pos+c], Groups: all.Groups[pos : pos+c], Replace: all.Replace[pos : pos+c], Embeds: all.Embeds[pos*h : (pos+c)*h]}
 		hidden, err := s.Forward(in)
 		if err != nil {
 			t.Fatal(err)
@@ -118,19 +108,7 @@ func TestGreedyDecoding(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := m.Config.Text.HiddenSize
-		in := Input{IDs: g.InputIDs, Groups: imageGroups(g.TokenTypeIDs)}
-		if features != nil {
-			in.Replace = make([]bool, n)
-			in.Embeds = make([]float32, n*h)
-			k := 0
-			for i, tt := range g.TokenTypeIDs {
-				if tt == 1 {
-					in.Replace[i] = true
-					copy(in.Embeds[i*h:(i+1)*h], features[k*h:(k+1)*h])
-					k++
-				}
-			}
-		}
+		in := promptInput(g, features, h)
 		hidden, err := s.Forward(in)
 		if err != nil {
 			t.Fatal(err)

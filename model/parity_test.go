@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/medgemma/medgemma/internal/npy"
+	"github.com/medgemma/medgemma/kernels"
 )
 
 func tinyDir(name string) string { return filepath.Join("..", "testdata", "models", name) }
@@ -118,21 +119,9 @@ func checkLogits(t *testing.T, where string, logits []float32, ids []int32, want
 		}
 		worst = max(worst, math.Abs(float64(logits[id])-want[i])/math.Abs(want[i]))
 	}
-	lg := logSumExp(logits)
+	lg := kernels.LogSumExp(logits)
 	worst = max(worst, math.Abs(lg-lse)/math.Abs(lse))
 	return worst
-}
-
-func logSumExp(x []float32) float64 {
-	m := math.Inf(-1)
-	for _, v := range x {
-		m = max(m, float64(v))
-	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v) - m)
-	}
-	return m + math.Log(s)
 }
 
 // runParity runs the full prompt forward and checks every intermediate tensor
@@ -172,21 +161,7 @@ func runParity(t *testing.T, name string, imageFeatures []float32) {
 			t.Errorf("%s %s: relative error %.3g", name, tag, e)
 		}
 	}
-	in := Input{IDs: g.InputIDs}
-	if imageFeatures != nil {
-		in.Groups = imageGroups(g.TokenTypeIDs)
-		in.Replace = make([]bool, n)
-		in.Embeds = make([]float32, n*h)
-		k := 0
-		for i, tt := range g.TokenTypeIDs {
-			if tt == 1 {
-				in.Replace[i] = true
-				copy(in.Embeds[i*h:(i+1)*h], imageFeatures[k*h:(k+1)*h])
-				k++
-			}
-		}
-	}
-	hidden, err := s.Forward(in)
+	hidden, err := s.Forward(promptInput(g, imageFeatures, h))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,4 +214,20 @@ func TestParityMultimodal(t *testing.T) {
 		t.Errorf("vision relative error %.3g, image features %.3g", visionErr, featErr)
 	}
 	runParity(t, name, features)
+}
+
+// promptInput is the golden prompt as one chunk, the image features written
+// into the soft-token rows.
+func promptInput(g *golden, features []float32, h int) Input {
+	n := len(g.InputIDs)
+	in := Input{IDs: g.InputIDs, Groups: imageGroups(g.TokenTypeIDs), Replace: make([]bool, n), Embeds: make([]float32, n*h)}
+	k := 0
+	for i, tt := range g.TokenTypeIDs {
+		if tt == 1 {
+			in.Replace[i] = true
+			copy(in.Embeds[i*h:(i+1)*h], features[k*h:(k+1)*h])
+			k++
+		}
+	}
+	return in
 }

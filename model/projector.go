@@ -58,6 +58,6 @@ func (p *projector) forward(vision []float32) []float32 {
 	}
 	kernels.RMSNorm(pooled, pooled, p.mmSoftEmbNorm, vh, p.eps)
 	out := make([]float32, n*p.textHidden)
-	kernels.MatMulTRef(out, pooled, n, &p.mmInputProjection)
+	kernels.MatMulT(out, pooled, n, &p.mmInputProjection)
 	return out
 }

@@ -3,12 +3,13 @@ package safetensors
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
 	"sort"
 	"unsafe"
+
+	"github.com/medgemma/medgemma/kernels"
 )
 
 // maxHeader bounds the JSON header, as the reference implementation does.
@@ -68,11 +69,11 @@ func (t *Tensor) Float32s() ([]float32, error) {
 	switch t.DType {
 	case BF16:
 		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+			out[i] = kernels.BF16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 	case F16:
 		for i := range out {
-			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+			out[i] = kernels.F16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 	case F32:
 		for i := range out {
@@ -82,27 +83,6 @@ func (t *Tensor) Float32s() ([]float32, error) {
 		return nil, fmt.Errorf("tensor %s: %s cannot be converted to float32", t.Name, t.DType)
 	}
 	return out, nil
-}
-
-// HalfToFloat32 converts an IEEE 754 half-precision value.
-func HalfToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0 && mant == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal
-		e := uint32(127 - 15 + 1)
-		for mant&0x400 == 0 {
-			mant <<= 1
-			e--
-		}
-		return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
 }
 
 // File is one opened .safetensors file.
@@ -245,6 +225,3 @@ func (f *File) Close() error {
 	f.unmap = nil
 	return err
 }
-
-// ErrNotFound is returned (wrapped) for a tensor a checkpoint does not have.
-var ErrNotFound = errors.New("tensor not found")

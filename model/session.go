@@ -62,6 +62,12 @@ func (m *Model) NewSession(capacity, maxChunk int) (*Session, error) {
 	return s, nil
 }
 
+// Model is the model the session runs.
+func (s *Session) Model() *Model { return s.m }
+
+// Capacity is the most tokens the session holds.
+func (s *Session) Capacity() int { return s.Cache.capacity }
+
 // Pos is the number of tokens processed so far.
 func (s *Session) Pos() int { return s.Cache.Len }
 

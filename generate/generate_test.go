@@ -1,0 +1,252 @@
+package generate
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/medgemma/medgemma/internal/npy"
+	"github.com/medgemma/medgemma/internal/testtok"
+	"github.com/medgemma/medgemma/model"
+)
+
+func tinyDir(name string) string { return filepath.Join("..", "testdata", "models", name) }
+
+type golden struct {
+	InputIDs            []int32        `json:"input_ids"`
+	TokenTypeIDs        []int32        `json:"token_type_ids"`
+	GreedyNewIDs        []int32        `json:"greedy_new_ids"`
+	GreedyStepTop10     [][2][]float64 `json:"greedy_step_top10"`
+	GreedyStepLogSumExp []float64      `json:"greedy_step_logsumexp"`
+}
+
+// prompt loads a tiny checkpoint and runs its golden prompt (with the image
+// for the multimodal one) through a session.
+func prompt(t *testing.T, name string, chunk int) (*model.Model, *model.Session, *golden, []float32) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(tinyDir(name), "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g golden
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(tinyDir(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	n, h := len(g.InputIDs), m.Config.Text.HiddenSize
+	in := model.Input{IDs: g.InputIDs}
+	if m.HasVision() {
+		px, err := npy.ReadFile(filepath.Join(tinyDir(name), "pixel_values.f32.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		feats, err := m.EncodeImage(px.Data, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Groups, in.Replace, in.Embeds = make([]int32, n), make([]bool, n), make([]float32, n*h)
+		k := 0
+		for i, tt := range g.TokenTypeIDs {
+			in.Groups[i] = -1
+			if tt == 1 {
+				in.Groups[i], in.Replace[i] = 0, true
+				copy(in.Embeds[i*h:], feats[k*h:(k+1)*h])
+				k++
+			}
+		}
+	}
+	s, err := m.NewSession(n+len(g.GreedyNewIDs)+1, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := Prefill(s, in, chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s, &g, last
+}
+
+// TestGreedyReproducesTransformers generates greedily with logprobs and
+// compares ids and per-step logprobs (logit minus logsumexp) with
+// transformers' generate.
+func TestGreedyReproducesTransformers(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	for _, c := range []struct {
+		name  string
+		chunk int
+	}{{"tiny-medgemma-text", 64}, {"tiny-medgemma", 20}} {
+		_, s, g, last := prompt(t, c.name, c.chunk)
+		o := Options{MaxNewTokens: len(g.GreedyNewIDs), StopTokens: []int32{1, 106}, TopLogprobs: 5}
+		var streamed strings.Builder
+		res, err := Run(context.Background(), s, tok, last, g.InputIDs, o, func(text string) error {
+			streamed.WriteString(text)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(res.Tokens, g.GreedyNewIDs) || res.FinishReason != FinishLength {
+			t.Fatalf("%s: tokens %v (%s), want %v", c.name, res.Tokens, res.FinishReason, g.GreedyNewIDs)
+		}
+		if res.Text != tok.Decode(g.GreedyNewIDs, true) || streamed.String() != res.Text {
+			t.Errorf("%s: text %q, streamed %q", c.name, res.Text, streamed.String())
+		}
+		worst := 0.0
+		for step, lp := range res.Logprobs {
+			top, lse := g.GreedyStepTop10[step], g.GreedyStepLogSumExp[step]
+			want := top[1][0] - lse
+			worst = max(worst, math.Abs(float64(lp.Logprob)-want)/math.Abs(lse))
+			for i, alt := range lp.Top {
+				if alt.Token != int32(top[0][i]) {
+					t.Errorf("%s step %d alternative %d: id %d, want %v", c.name, step, i, alt.Token, top[0][i])
+				}
+				worst = max(worst, math.Abs(float64(alt.Logprob)-(top[1][i]-lse))/math.Abs(lse))
+			}
+		}
+		t.Logf("%s: %d steps, worst logprob error %.2g relative to logsumexp", c.name, len(res.Logprobs), worst)
+		if worst > 1e-4 {
+			t.Errorf("%s: logprobs off by %.3g", c.name, worst)
+		}
+	}
+}
+
+func TestSeededSampling(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	o, err := Defaults(tinyDir("tiny-medgemma-text"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Temperature != 1 || o.TopK != 64 || o.TopP != 0.95 || !slices.Equal(o.StopTokens, []int32{1, 106}) {
+		t.Fatalf("defaults from generation_config.json: %+v", o)
+	}
+	o.MaxNewTokens, o.HasSeed = 20, true
+	run := func(seed uint64) []int32 {
+		_, s, g, last := prompt(t, "tiny-medgemma-text", 64)
+		o.Seed = seed
+		res, err := Run(context.Background(), s, tok, last, g.InputIDs, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Tokens
+	}
+	a, b, c := run(7), run(7), run(8)
+	if !slices.Equal(a, b) {
+		t.Errorf("same seed, different tokens:\n%v\n%v", a, b)
+	}
+	if slices.Equal(a, c) {
+		t.Errorf("seeds 7 and 8 gave the same %d tokens", len(a))
+	}
+}
+
+func TestCancel(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	_, s, g, last := prompt(t, "tiny-medgemma-text", 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	res, err := Run(ctx, s, tok, last, g.InputIDs, Options{MaxNewTokens: 30}, func(string) error {
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil || res.FinishReason != FinishCancelled || len(res.Tokens) != 3 {
+		t.Errorf("cancelled after 3 pieces: %d tokens, %s, %v", len(res.Tokens), res.FinishReason, err)
+	}
+}
+
+func TestPenalties(t *testing.T) {
+	s := NewSampler(Options{RepetitionPenalty: 2}, 4, []int32{0, 2})
+	w := []float32{2, 1, -1, 3}
+	s.penalize(w)
+	if !slices.Equal(w, []float32{1, 1, -2, 3}) {
+		t.Errorf("repetition penalty: %v", w)
+	}
+	s = NewSampler(Options{FrequencyPenalty: 0.5, PresencePenalty: 1}, 3, []int32{1})
+	s.Observe(0)
+	s.Observe(0)
+	s.Observe(2)
+	w = []float32{0, 0, 0}
+	s.penalize(w) // token 0: 2 x 0.5 + 1; token 2: 0.5 + 1; token 1 only in the prompt
+	if !slices.Equal(w, []float32{-2, 0, -1.5}) {
+		t.Errorf("frequency and presence penalties: %v", w)
+	}
+}
+
+func TestSamplingFilters(t *testing.T) {
+	logits := []float32{float32(math.Log(0.5)), float32(math.Log(0.3)), float32(math.Log(0.15)), float32(math.Log(0.05))}
+	count := func(o Options) [4]int {
+		o.HasSeed, o.Seed = true, 1
+		s := NewSampler(o, 4, nil)
+		var c [4]int
+		for range 4000 {
+			c[s.Sample(logits)]++
+		}
+		return c
+	}
+	near := func(got int, p float64) bool { return math.Abs(float64(got)/4000-p) < 0.03 }
+	if c := count(Options{Temperature: 1}); !near(c[0], 0.5) || !near(c[1], 0.3) || !near(c[2], 0.15) || !near(c[3], 0.05) {
+		t.Errorf("plain sampling: %v", c)
+	}
+	if c := count(Options{Temperature: 1, TopK: 2}); !near(c[0], 0.625) || c[2]+c[3] != 0 {
+		t.Errorf("top-k 2: %v", c)
+	}
+	if c := count(Options{Temperature: 1, TopP: 0.8}); c[2]+c[3] != 0 || !near(c[0], 0.625) {
+		t.Errorf("top-p 0.8 keeps 0.5+0.3: %v", c)
+	}
+	if c := count(Options{Temperature: 1, MinP: 0.25}); c[3] != 0 || c[2] == 0 {
+		t.Errorf("min-p 0.25 drops 0.05 < 0.125, keeps 0.15: %v", c)
+	}
+	if c := count(Options{Temperature: 0}); c[0] != 4000 {
+		t.Errorf("greedy: %v", c)
+	}
+	if c := count(Options{Temperature: 0.01}); c[0] < 3990 {
+		t.Errorf("low temperature: %v", c)
+	}
+}
+
+func TestStopStrings(t *testing.T) {
+	s := newStopper([]string{"STOP", "\n\n"})
+	var out []string
+	for _, p := range []string{"Hel", "lo S", "T", "x ST", "OP more"} {
+		e, stopped := s.add(p)
+		out = append(out, e)
+		if stopped {
+			break
+		}
+	}
+	if want := []string{"Hel", "lo ", "", "STx ", ""}; !slices.Equal(out, want) || s.final() != "Hello STx " {
+		t.Errorf("emitted %q, final %q", out, s.final())
+	}
+	s = newStopper(nil)
+	if e, stop := s.add("a\n\nb"); e != "a\n\nb" || stop {
+		t.Errorf("no stop strings: %q %v", e, stop)
+	}
+	s = newStopper([]string{"END"})
+	s.add("abE")
+	if f := s.flush(); f != "E" || s.final() != "abE" {
+		t.Errorf("held-back text flushed at the end: %q", f)
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	for _, o := range []Options{{MaxNewTokens: 0}, {MaxNewTokens: 9000}, {MaxNewTokens: 1, TopP: 1.5}, {MaxNewTokens: 1, Temperature: -1}, {MaxNewTokens: 1, FrequencyPenalty: 3}} {
+		if err := o.Validate(); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+	_, s, _, _ := prompt(t, "tiny-medgemma-text", 64)
+	s.Reset()
+	long := make([]int32, s.Capacity())
+	if _, err := Prefill(s, model.Input{IDs: long}, 64); err == nil || !strings.Contains(err.Error(), "prompt is longer than the context") {
+		t.Errorf("long prompt: %v", err)
+	}
+}

@@ -1,0 +1,171 @@
+package generate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/medgemma/medgemma/model"
+	"github.com/medgemma/medgemma/tokenizer"
+)
+
+// Finish reasons, as OpenAI names them.
+const (
+	FinishStop      = "stop"      // a stop token or stop string
+	FinishLength    = "length"    // max new tokens or the context
+	FinishCancelled = "cancelled" // the context was cancelled
+)
+
+// StepLogprobs is one generated token's logprob and its top alternatives.
+type StepLogprobs struct {
+	Token   int32
+	Text    string
+	Logprob float32
+	Top     []AltLogprob
+}
+
+// AltLogprob is an alternative token with its text.
+type AltLogprob struct {
+	Token   int32
+	Text    string
+	Logprob float32
+}
+
+// Result is a finished generation.
+type Result struct {
+	Text         string  // without the stop string or stop token
+	Tokens       []int32 // generated ids, the stop token included when it ended generation
+	Logprobs     []StepLogprobs
+	FinishReason string
+	DecodeTime   time.Duration
+}
+
+// TokensPerSecond is the decode speed.
+func (r *Result) TokensPerSecond() float64 {
+	if r.DecodeTime <= 0 {
+		return 0
+	}
+	return float64(len(r.Tokens)) / r.DecodeTime.Seconds()
+}
+
+// Run generates after a prompt already run through s: last is the final
+// hidden state of the prompt's last token, prompt its ids (for the
+// repetition penalty). emit, when set, receives text as soon as it is final
+// (complete UTF-8, not possibly the start of a stop string); an error from it
+// ends generation. Cancelling ctx stops within one token.
+func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last []float32, prompt []int32, o Options, emit func(string) error) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := s.Model().Config.Text
+	left := s.Capacity() - s.Pos()
+	if left <= 0 {
+		return nil, fmt.Errorf("the prompt fills the context of %d tokens: nothing left to generate", s.Capacity())
+	}
+	maxNew := min(o.MaxNewTokens, left)
+	sampler := NewSampler(o, cfg.VocabSize, prompt)
+	logits := make([]float32, cfg.VocabSize)
+	dec := tok.NewStreamDecoder(true)
+	stop := newStopper(o.StopStrings)
+	res := &Result{FinishReason: FinishLength}
+	var piece []byte
+	var alts []TokenLogprob
+	var scratch []int32
+	start := time.Now()
+	defer func() { res.DecodeTime = time.Since(start) }()
+	send := func(text string) error {
+		if emit == nil || text == "" {
+			return nil
+		}
+		return emit(text)
+	}
+	for step := 0; step < maxNew; step++ {
+		if err := ctx.Err(); err != nil {
+			res.FinishReason = FinishCancelled
+			break
+		}
+		s.Logits(logits, last)
+		id := sampler.Sample(logits)
+		res.Tokens = append(res.Tokens, id)
+		if o.TopLogprobs >= 0 {
+			var lp float32
+			lp, alts, scratch = Logprobs(logits, id, o.TopLogprobs, alts, scratch)
+			st := StepLogprobs{Token: id, Text: tok.Decode([]int32{id}, false), Logprob: lp}
+			for _, a := range alts {
+				st.Top = append(st.Top, AltLogprob{a.Token, tok.Decode([]int32{a.Token}, false), a.Logprob})
+			}
+			res.Logprobs = append(res.Logprobs, st)
+		}
+		if slices.Contains(o.StopTokens, id) {
+			res.FinishReason = FinishStop
+			break
+		}
+		sampler.Observe(id)
+		piece = dec.Append(piece[:0], id)
+		text, stopped := stop.add(string(piece))
+		if err := send(text); err != nil {
+			return nil, err
+		}
+		if stopped {
+			res.FinishReason = FinishStop
+			break
+		}
+		if step == maxNew-1 {
+			break // no forward pass for a token that will not be used
+		}
+		hidden, err := s.Forward(model.Input{IDs: []int32{id}})
+		if err != nil {
+			return nil, err
+		}
+		last = hidden
+	}
+	if res.FinishReason != FinishStop {
+		piece = dec.Flush(piece[:0])
+		text, _ := stop.add(string(piece))
+		if err := send(text + stop.flush()); err != nil {
+			return nil, err
+		}
+	}
+	res.Text = stop.final()
+	return res, nil
+}
+
+// ErrPromptTooLong is returned when a prompt does not fit the context.
+var ErrPromptTooLong = errors.New("prompt is longer than the context")
+
+// Prefill runs a prompt through s in chunks of at most chunk tokens, never
+// splitting an image's soft tokens (a chunk grows to the end of an image it
+// would cut), and returns the final hidden state of the last token.
+func Prefill(s *model.Session, in model.Input, chunk int) ([]float32, error) {
+	n := len(in.IDs)
+	if n == 0 {
+		return nil, errors.New("empty prompt")
+	}
+	if s.Pos()+n >= s.Capacity() {
+		return nil, fmt.Errorf("%w: %d tokens, context %d (and at least one to generate)", ErrPromptTooLong, s.Pos()+n, s.Capacity())
+	}
+	h := s.Model().Config.Text.HiddenSize
+	var hidden []float32
+	for pos := 0; pos < n; {
+		end := min(pos+chunk, n)
+		for in.Groups != nil && end < n && in.Groups[end] >= 0 && in.Groups[end] == in.Groups[end-1] {
+			end++
+		}
+		part := model.Input{IDs: in.IDs[pos:end]}
+		if in.Groups != nil {
+			part.Groups = in.Groups[pos:end]
+		}
+		if in.Replace != nil {
+			part.Replace, part.Embeds = in.Replace[pos:end], in.Embeds[pos*h:end*h]
+		}
+		out, err := s.Forward(part)
+		if err != nil {
+			return nil, err
+		}
+		hidden = out[(end-pos-1)*h : (end-pos)*h]
+		pos = end
+	}
+	return hidden, nil
+}

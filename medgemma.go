@@ -1,0 +1,246 @@
+// Package medgemma runs Google's MedGemma models from Go: load a checkpoint
+// as Hugging Face publishes it, then chat with text and images (PNG, JPEG,
+// DICOM, ...), streaming the answer.
+//
+//	m, err := medgemma.Load(ctx, "path/to/medgemma-4b-it", medgemma.LoadOptions{})
+//	res, err := m.Chat(ctx, []chat.Message{
+//		{Role: "system", Content: []chat.Part{chat.Text("You are an expert radiologist.")}},
+//		{Role: "user", Content: []chat.Part{chat.Text("Describe this X-ray"), chat.Image("cxr.png")}},
+//	}, medgemma.ChatOptions{OnText: func(s string) error { fmt.Print(s); return nil }})
+//
+// The pieces are importable on their own: tokenizer, chat, imageproc, model,
+// generate.
+package medgemma
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/medgemma/medgemma/chat"
+	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/imageproc"
+	"github.com/medgemma/medgemma/kernels"
+	"github.com/medgemma/medgemma/model"
+	"github.com/medgemma/medgemma/tokenizer"
+)
+
+// LoadOptions control loading.
+type LoadOptions struct {
+	// Tokenizer is a tokenizer.json to use instead of the checkpoint's.
+	Tokenizer string
+	// Resident reads the weights into memory instead of mapping them.
+	Resident bool
+	// Threads for the kernels; 0 means all.
+	Threads int
+}
+
+// Model is a loaded checkpoint with its tokenizer, image preprocessing and
+// generation defaults.
+type Model struct {
+	Dir      string
+	model    *model.Model
+	tok      *tokenizer.Tokenizer
+	image    imageproc.Config
+	defaults generate.Options
+}
+
+// Load opens a checkpoint directory.
+func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir := ref
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("model %q: not a checkpoint directory", ref)
+	}
+	if opts.Threads > 0 {
+		kernels.SetThreads(opts.Threads)
+	}
+	tokPath := opts.Tokenizer
+	if tokPath == "" {
+		tokPath = filepath.Join(dir, "tokenizer.json")
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.LoadWith(dir, model.LoadOptions{Resident: opts.Resident})
+	if err != nil {
+		return nil, err
+	}
+	img, err := imageproc.LoadConfig(dir)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	defaults, err := generate.Defaults(dir)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &Model{Dir: dir, model: m, tok: tok, image: img, defaults: defaults}, nil
+}
+
+// Close releases the weights.
+func (m *Model) Close() error { return m.model.Close() }
+
+// Defaults are the generation options of the checkpoint's
+// generation_config.json.
+func (m *Model) Defaults() generate.Options { return m.defaults }
+
+// Tokenizer returns the model's tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// ChatOptions control one answer.
+type ChatOptions struct {
+	// Generate holds sampling and stopping; start from Model.Defaults.
+	Generate generate.Options
+	// Image decoding (pixel limit, DICOM frame, window) and preparation.
+	Image      imageproc.Options
+	PanAndScan bool
+	PadSquare  bool
+	// OnText receives the answer as it is generated; an error stops it.
+	OnText func(string) error
+	// Context is the most tokens of prompt and answer; 0: the prompt plus
+	// MaxNewTokens, within the model's limit.
+	Context int
+}
+
+// Timings of one answer.
+type Timings struct {
+	ImageEncode       time.Duration `json:"image_encode_ms"`
+	Prefill           time.Duration `json:"prefill_ms"`
+	Decode            time.Duration `json:"decode_ms"`
+	PromptTokens      int           `json:"prompt_tokens"`
+	PrefillTokensPerS float64       `json:"prefill_tokens_per_s"`
+	DecodeTokensPerS  float64       `json:"decode_tokens_per_s"`
+}
+
+// Result is a finished answer.
+type Result struct {
+	Text         string
+	Tokens       []int32
+	Logprobs     []generate.StepLogprobs
+	FinishReason string
+	Timings      Timings
+	PromptIDs    []int32
+}
+
+// prefillChunk is the prompt chunk size (an image's tokens are never split).
+const prefillChunk = 512
+
+// Chat answers a conversation.
+func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions) (*Result, error) {
+	cfg := m.model.Config
+	// Images, in order of appearance.
+	var blocks [][]float32 // pixel values per image block (whole images and crops)
+	var crops []int
+	imgCfg := m.image
+	imgCfg.PanAndScan.Enabled = imgCfg.PanAndScan.Enabled || opts.PanAndScan
+	for i, msg := range msgs {
+		for j, p := range msg.Content {
+			if p.Type != chat.TypeImage {
+				continue
+			}
+			if !m.model.HasVision() {
+				return nil, fmt.Errorf("messages[%d] part %d: this checkpoint is text only and takes no images", i, j)
+			}
+			data, err := readImageSource(ctx, p.Image)
+			if err != nil {
+				return nil, fmt.Errorf("messages[%d] part %d: %w", i, j, err)
+			}
+			img, _, err := imageproc.Decode(data, opts.Image)
+			if err != nil {
+				return nil, fmt.Errorf("messages[%d] part %d: image %s: %w", i, j, describeSource(p.Image), err)
+			}
+			prepared, err := imageproc.Prepare(img, imgCfg, opts.PadSquare)
+			if err != nil {
+				return nil, err
+			}
+			for _, pimg := range prepared {
+				pv, err := imageproc.PixelValues([]*imageproc.RGB{pimg}, imgCfg)
+				if err != nil {
+					return nil, err
+				}
+				blocks = append(blocks, pv)
+			}
+			crops = append(crops, len(prepared)-1)
+		}
+	}
+	prompt, err := chat.Encode(m.tok, msgs, chat.Options{AddGenerationPrompt: true, ImageTokens: max(cfg.MMTokensPerImage, 1), Crops: crops})
+	if err != nil {
+		return nil, err
+	}
+	if prompt.Images != len(blocks) {
+		return nil, fmt.Errorf("the prompt has %d image blocks for %d prepared images", prompt.Images, len(blocks))
+	}
+	res := &Result{PromptIDs: prompt.IDs}
+	n, h := len(prompt.IDs), cfg.Text.HiddenSize
+	in := model.Input{IDs: prompt.IDs}
+	if len(blocks) > 0 {
+		start := time.Now()
+		in.Groups, in.Replace, in.Embeds = make([]int32, n), make([]bool, n), make([]float32, n*h)
+		group, k := int32(-1), 0
+		var feats []float32
+		for i, tt := range prompt.TokenTypeIDs {
+			in.Groups[i] = -1
+			if tt != 1 {
+				continue
+			}
+			if i == 0 || prompt.TokenTypeIDs[i-1] != 1 {
+				group++
+				if feats, err = m.model.EncodeImage(blocks[group], nil); err != nil {
+					return nil, err
+				}
+				k = 0
+			}
+			in.Groups[i], in.Replace[i] = group, true
+			copy(in.Embeds[i*h:(i+1)*h], feats[k*h:(k+1)*h])
+			k++
+		}
+		res.Timings.ImageEncode = time.Since(start)
+	}
+	o := opts.Generate
+	if o.MaxNewTokens == 0 {
+		o.MaxNewTokens = generate.MaxNewTokens
+	}
+	capacity := opts.Context
+	if capacity == 0 {
+		capacity = n + o.MaxNewTokens
+	}
+	capacity = min(capacity, cfg.Text.MaxPositionEmbeddings)
+	if n >= capacity {
+		return nil, fmt.Errorf("%w: %d tokens, context %d", generate.ErrPromptTooLong, n, capacity)
+	}
+	s, err := m.model.NewSession(capacity, prefillChunk+cfg.MMTokensPerImage)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	last, err := generate.Prefill(s, in, prefillChunk)
+	if err != nil {
+		return nil, err
+	}
+	res.Timings.Prefill = time.Since(start)
+	res.Timings.PromptTokens = n
+	res.Timings.PrefillTokensPerS = float64(n) / res.Timings.Prefill.Seconds()
+	if err := ctx.Err(); err != nil {
+		res.FinishReason = generate.FinishCancelled
+		return res, nil
+	}
+	g, err := generate.Run(ctx, s, m.tok, last, prompt.IDs, o, opts.OnText)
+	if err != nil {
+		return nil, err
+	}
+	res.Text, res.Tokens, res.Logprobs, res.FinishReason = g.Text, g.Tokens, g.Logprobs, g.FinishReason
+	res.Timings.Decode = g.DecodeTime
+	res.Timings.DecodeTokensPerS = g.TokensPerSecond()
+	return res, nil
+}
+
+// ErrNoImage is returned for an image part without a source.
+var ErrNoImage = errors.New("an image part has no image (path, file:// or http(s) URL, or data: URI)")

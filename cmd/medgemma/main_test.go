@@ -14,8 +14,8 @@ import (
 	"github.com/medgemma/medgemma/internal/testenv"
 )
 
-// medgemma runs the command line in-process.
-func medgemma(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+// runCLI runs the command line in-process.
+func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(args, strings.NewReader(stdin), &out, &errb)
@@ -24,19 +24,19 @@ func medgemma(t *testing.T, stdin string, args ...string) (stdout, stderr string
 
 func TestTokenizeEncodeDecode(t *testing.T) {
 	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
-	out, errs, code := medgemma(t, "", "tokenize", "--tokenizer", tok, "Hello, my dog is cute", "--special")
+	out, errs, code := runCLI(t, "", "tokenize", "--tokenizer", tok, "Hello, my dog is cute", "--special")
 	if code != 0 || out != "[2,9259,236764,1041,4799,563,12864]\n" {
 		t.Fatalf("encode: %q %q %d", out, errs, code)
 	}
-	out, _, code = medgemma(t, "", "tokenize", "--tokenizer", tok, "--decode", "[2,9259,236764,1041,4799,563,12864]")
+	out, _, code = runCLI(t, "", "tokenize", "--tokenizer", tok, "--decode", "[2,9259,236764,1041,4799,563,12864]")
 	if code != 0 || out != "<bos>Hello, my dog is cute\n" {
 		t.Errorf("decode: %q %d", out, code)
 	}
-	out, _, code = medgemma(t, "", "tokenize", "--tokenizer", tok, "--decode", "--skip-special", "2, 9259 236764")
+	out, _, code = runCLI(t, "", "tokenize", "--tokenizer", tok, "--decode", "--skip-special", "2, 9259 236764")
 	if code != 0 || out != "Hello,\n" {
 		t.Errorf("decode skipping special: %q %d", out, code)
 	}
-	out, _, code = medgemma(t, "Describe this X-ray", "tokenize", "--tokenizer", tok, "-")
+	out, _, code = runCLI(t, "Describe this X-ray", "tokenize", "--tokenizer", tok, "-")
 	if code != 0 || out != "[82858,672,1684,236772,1254]\n" {
 		t.Errorf("encode stdin: %q %d", out, code)
 	}
@@ -48,15 +48,15 @@ func TestTokenizeInputLines(t *testing.T) {
 	if err := os.WriteFile(in, []byte(`{"text": "a"}`+"\n\n"+`{"text": "<start_of_turn>", "other": 1}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errs, code := medgemma(t, "", "tokenize", "--tokenizer", tok, "--input", in)
+	out, errs, code := runCLI(t, "", "tokenize", "--tokenizer", tok, "--input", in)
 	if code != 0 || out != "{\"ids\":[236746]}\n{\"ids\":[105]}\n" {
 		t.Fatalf("--input: %q %q %d", out, errs, code)
 	}
-	out, _, code = medgemma(t, `{"ids": [236746, 105]}`+"\n", "tokenize", "--tokenizer", tok, "--input", "-", "--decode")
+	out, _, code = runCLI(t, `{"ids": [236746, 105]}`+"\n", "tokenize", "--tokenizer", tok, "--input", "-", "--decode")
 	if code != 0 || out != "{\"text\":\"a\\u003cstart_of_turn\\u003e\"}\n" {
 		t.Errorf("--input --decode: %q %d", out, code)
 	}
-	_, errs, code = medgemma(t, `{"ids": [1]}`+"\n"+`{"txt": "x"}`+"\n", "tokenize", "--tokenizer", tok, "--input", "-")
+	_, errs, code = runCLI(t, `{"ids": [1]}`+"\n"+`{"txt": "x"}`+"\n", "tokenize", "--tokenizer", tok, "--input", "-")
 	if code != 1 || !strings.Contains(errs, `-:1: no "text" field`) {
 		t.Errorf("missing field: %q %d", errs, code)
 	}
@@ -88,7 +88,7 @@ func TestTokenizeChat(t *testing.T) {
 		{[]string{"--tokenizer", tok, "--model", model}, 16},
 		{[]string{"--tokenizer", tok, "--model", model, "--image-tokens", "3"}, 3},
 	} {
-		out, errs, code := medgemma(t, "", append([]string{"tokenize", "--chat", msgs}, c.args...)...)
+		out, errs, code := runCLI(t, "", append([]string{"tokenize", "--chat", msgs}, c.args...)...)
 		var ids []int32
 		if code != 0 || json.Unmarshal([]byte(out), &ids) != nil {
 			t.Fatalf("%v: %q %q %d", c.args, out, errs, code)
@@ -98,7 +98,7 @@ func TestTokenizeChat(t *testing.T) {
 			t.Errorf("%v:\n got %v\nwant %v", c.args, ids, want)
 		}
 	}
-	out, _, code := medgemma(t, "", "tokenize", "--tokenizer", tok, "--chat", msgs, "--crops", "3")
+	out, _, code := runCLI(t, "", "tokenize", "--tokenizer", tok, "--chat", msgs, "--crops", "3")
 	var ids []int32
 	if code != 0 || json.Unmarshal([]byte(out), &ids) != nil || len(ids) != 1081 {
 		t.Errorf("--crops 3: %d ids (want 1081, as pan_and_scan_expansion.json), code %d", len(ids), code)
@@ -128,12 +128,12 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"tokenize", "--tokenizer", tok, "--chat", bad}, 1, "Conversation roles must alternate"},
 		{[]string{"tokenize", "--tokenizer", tok, "--chat", bad, "--crops", "x"}, 2, "--crops"},
 	} {
-		_, errs, code := medgemma(t, "", c.args...)
+		_, errs, code := runCLI(t, "", c.args...)
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, errs, c.code, c.want)
 		}
 	}
-	out, _, code := medgemma(t, "", "version")
+	out, _, code := runCLI(t, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "medgemma ") {
 		t.Errorf("version: %q %d", out, code)
 	}
@@ -142,7 +142,7 @@ func TestExitCodes(t *testing.T) {
 func TestPreprocess(t *testing.T) {
 	ref := filepath.Join("..", "..", "imageproc", "testdata", "images")
 	out := filepath.Join(t.TempDir(), "wide")
-	stdout, errs, code := medgemma(t, "", "preprocess", "--image", filepath.Join(ref, "wide_rgb_1800x600.png"), "--pan-and-scan", "--out", out)
+	stdout, errs, code := runCLI(t, "", "preprocess", "--image", filepath.Join(ref, "wide_rgb_1800x600.png"), "--pan-and-scan", "--out", out)
 	if code != 0 || !strings.Contains(stdout, "pixel_values shape: [4, 3, 896, 896]") || !strings.Contains(stdout, "png RGB 1800x600") {
 		t.Fatalf("preprocess: %q %q %d", stdout, errs, code)
 	}
@@ -154,7 +154,7 @@ func TestPreprocess(t *testing.T) {
 		}
 	}
 	dcm := filepath.Join("..", "..", "imageproc", "testdata", "dicom", "ct_test_series_image0.dcm")
-	stdout, _, code = medgemma(t, "", "preprocess", "--image", dcm, "--window", "-600,1500", "--out", out)
+	stdout, _, code = runCLI(t, "", "preprocess", "--image", dcm, "--window", "-600,1500", "--out", out)
 	if code != 0 || !strings.Contains(stdout, "dicom CT MONOCHROME2 512x512, frame 0 of 1, window -600,1500") || !strings.Contains(stdout, "[1, 3, 896, 896]") {
 		t.Errorf("DICOM: %q %d", stdout, code)
 	}
@@ -170,7 +170,7 @@ func TestPreprocess(t *testing.T) {
 		{[]string{"preprocess", "--image", "main.go", "--out", out}, 1, "main.go: unknown image format"},
 		{[]string{"preprocess", "--image", dcm, "--out", out, "--max-pixels", "1000"}, 1, "over the limit of 1000"},
 	} {
-		_, errs, code := medgemma(t, "", c.args...)
+		_, errs, code := runCLI(t, "", c.args...)
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
 		}
@@ -197,4 +197,107 @@ func readPNGPixels(t *testing.T, path string) []byte {
 		}
 	}
 	return out
+}
+
+// TestRunAcceptance: medgemma run --temperature 0 --json --top-logprobs 5
+// on both tiny checkpoints (the multimodal one with the reference X-ray and
+// prompt) reproduces transformers' greedy ids and per-step logprobs.
+func TestRunAcceptance(t *testing.T) {
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	root := filepath.Join("..", "..")
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"tiny-medgemma", []string{"--system", "You are an expert radiologist.", "--image", filepath.Join(root, "imageproc", "testdata", "images", "cxr_like_gray_1024x1024.png"), "Describe this X-ray"}},
+		{"tiny-medgemma-text", []string{"--messages", filepath.Join(t.TempDir(), "m.json")}},
+	} {
+		dir := filepath.Join(root, "testdata", "models", c.name)
+		var g struct {
+			GreedyNewIDs        []int32        `json:"greedy_new_ids"`
+			GreedyStepTop10     [][2][]float64 `json:"greedy_step_top10"`
+			GreedyStepLogSumExp []float64      `json:"greedy_step_logsumexp"`
+		}
+		data, _ := os.ReadFile(filepath.Join(dir, "golden.json"))
+		if err := json.Unmarshal(data, &g); err != nil {
+			t.Fatal(err)
+		}
+		if c.args[0] == "--messages" {
+			var p struct {
+				Messages json.RawMessage `json:"messages"`
+			}
+			data, _ := os.ReadFile(filepath.Join(dir, "prompt.json"))
+			json.Unmarshal(data, &p)
+			os.WriteFile(c.args[1], p.Messages, 0o644)
+		}
+		args := append([]string{"run", "-m", dir, "--tokenizer", tok, "--temperature", "0", "--json", "--top-logprobs", "5",
+			"--max-tokens", fmt.Sprint(len(g.GreedyNewIDs)), "--quiet"}, c.args...)
+		stdout, errs, code := runCLI(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.name, code, errs)
+		}
+		var out struct {
+			Tokens       []int32 `json:"tokens"`
+			FinishReason string  `json:"finish_reason"`
+			Logprobs     []struct {
+				Token       int32   `json:"token"`
+				Logprob     float64 `json:"logprob"`
+				TopLogprobs []struct {
+					Token   int32   `json:"token"`
+					Logprob float64 `json:"logprob"`
+				} `json:"top_logprobs"`
+			} `json:"logprobs"`
+			Timings map[string]float64 `json:"timings"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("%s: %v\n%s", c.name, err, stdout)
+		}
+		if !slices.Equal(out.Tokens, g.GreedyNewIDs) || out.FinishReason != "length" || len(out.Logprobs) != len(g.GreedyNewIDs) {
+			t.Fatalf("%s: tokens %v (%s), want %v", c.name, out.Tokens, out.FinishReason, g.GreedyNewIDs)
+		}
+		for i, lp := range out.Logprobs {
+			top, lse := g.GreedyStepTop10[i], g.GreedyStepLogSumExp[i]
+			if d := lp.Logprob - (top[1][0] - lse); d > 1e-4 || d < -1e-4 || len(lp.TopLogprobs) != 5 {
+				t.Errorf("%s step %d: logprob %v, want %v", c.name, i, lp.Logprob, top[1][0]-lse)
+			}
+			for k, a := range lp.TopLogprobs {
+				if a.Token != int32(top[0][k]) {
+					t.Errorf("%s step %d alternative %d: %d, want %v", c.name, i, k, a.Token, top[0][k])
+				}
+			}
+		}
+	}
+}
+
+func TestRunSeeds(t *testing.T) {
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	dir := filepath.Join("..", "..", "testdata", "models", "tiny-medgemma-text")
+	sample := func(seed string) string {
+		out, errs, code := runCLI(t, "", "run", "-m", dir, "--tokenizer", tok, "--seed", seed, "--max-tokens", "16", "--quiet", "Hello there")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		return out
+	}
+	a, b, c := sample("1"), sample("1"), sample("2")
+	if a != b || a == c {
+		t.Errorf("seed 1 twice: %q / %q; seed 2: %q", a, b, c)
+	}
+	for _, cse := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "hello"}, 2, "-m MODEL is required"},
+		{[]string{"run", "-m", dir}, 2, "give the PROMPT"},
+		{[]string{"run", "-m", dir, "--max-tokens", "9000", "x"}, 2, "--max-tokens"},
+		{[]string{"run", "-m", dir, "--tokenizer", tok, "--top-p", "2", "x"}, 2, "top-p"},
+		{[]string{"run", "-m", "/nonexistent", "x"}, 1, "not a checkpoint directory"},
+		{[]string{"run", "-m", dir, "--tokenizer", tok, "--image", "x.png", "x"}, 1, "text only"},
+	} {
+		_, errs, code := runCLI(t, "", cse.args...)
+		if code != cse.code || !strings.Contains(errs, cse.want) {
+			t.Errorf("%v: exit %d %q, want %d %q", cse.args, code, errs, cse.code, cse.want)
+		}
+	}
 }

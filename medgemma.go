@@ -22,6 +22,7 @@ import (
 
 	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/hub"
 	"github.com/medgemma/medgemma/imageproc"
 	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/model"
@@ -36,6 +37,23 @@ type LoadOptions struct {
 	Resident bool
 	// Threads for the kernels; 0 means all.
 	Threads int
+	// Progress, when set, follows a download: file, bytes done, total.
+	Progress func(file string, done, total int64)
+}
+
+// Resolve turns a model reference into a checkpoint directory: the directory
+// itself, else the Hugging Face cache, else a download when allowed.
+func Resolve(ctx context.Context, ref string, progress func(string, int64, int64)) (string, error) {
+	if st, err := os.Stat(ref); err == nil && st.IsDir() {
+		return ref, nil
+	}
+	r, err := hub.ParseRef(ref)
+	if err != nil {
+		return "", fmt.Errorf("model %q: not a checkpoint directory, and %w", ref, err)
+	}
+	c := hub.NewClient()
+	c.Progress = progress
+	return c.Resolve(ctx, r)
 }
 
 // Model is a loaded checkpoint with its tokenizer, image preprocessing and
@@ -48,14 +66,17 @@ type Model struct {
 	defaults generate.Options
 }
 
-// Load opens a checkpoint directory.
+// Load opens a model. ref is a checkpoint directory, or a Hugging Face
+// repository id (google/medgemma-4b-it[@revision]) found in the standard
+// cache (reusing what transformers downloaded) or downloaded into it unless
+// HF_HUB_OFFLINE is set.
 func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	dir := ref
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("model %q: not a checkpoint directory", ref)
+	dir, err := Resolve(ctx, ref, opts.Progress)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Threads > 0 {
 		kernels.SetThreads(opts.Threads)

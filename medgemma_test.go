@@ -152,7 +152,12 @@ func TestChatErrors(t *testing.T) {
 	if _, err := m.Chat(context.Background(), long, ChatOptions{Generate: generate.Options{MaxNewTokens: 1}, Context: 100}); err == nil || !strings.Contains(err.Error(), "prompt is longer than the context") {
 		t.Errorf("long prompt: %v", err)
 	}
-	if _, err := Load(context.Background(), "/nonexistent", LoadOptions{}); err == nil {
-		t.Error("missing model: no error")
+	if _, err := Load(context.Background(), "/nonexistent", LoadOptions{}); err == nil || !strings.Contains(err.Error(), "not a checkpoint directory") {
+		t.Errorf("missing model: %v", err)
+	}
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	if _, err := Load(context.Background(), "google/medgemma-4b-it", LoadOptions{}); err == nil || !strings.Contains(err.Error(), "HF_HUB_OFFLINE is set") {
+		t.Errorf("offline, not cached: %v", err)
 	}
 }

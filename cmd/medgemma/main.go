@@ -8,6 +8,7 @@
 // Commands:
 //
 //	run        answer a prompt (text and images) and stream the answer
+//	pull       download a model from Hugging Face into the standard cache
 //	tokenize   text to token ids and back, and conversations to model input
 //	preprocess an image (PNG, JPEG, DICOM, ...) as the model sees it
 //	inspect    architecture, parameters, dtypes and memory of a checkpoint
@@ -47,6 +48,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "answer a prompt (text and images) and stream the answer", runRun},
+		{"pull", "download a model from Hugging Face into the standard cache", runPull},
 		{"tokenize", "text to token ids and back, and conversations to model input", runTokenize},
 		{"preprocess", "an image (PNG, JPEG, DICOM, ...) as the model sees it", runPreprocess},
 		{"inspect", "architecture, parameters, dtypes and memory of a checkpoint", runInspect},

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -299,5 +303,46 @@ func TestRunSeeds(t *testing.T) {
 		if code != cse.code || !strings.Contains(errs, cse.want) {
 			t.Errorf("%v: exit %d %q, want %d %q", cse.args, code, errs, cse.code, cse.want)
 		}
+	}
+}
+
+// TestPull downloads a two-file repository from a fake hub on loopback.
+func TestPull(t *testing.T) {
+	const commit = "89abcdef0123456789abcdef0123456789abcdef"
+	weights := []byte("0123456789")
+	sum := sha256.Sum256(weights)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/models/org/tiny/revision/main":
+			fmt.Fprintf(w, `{"sha": %q, "siblings": [{"rfilename": "config.json", "size": 2, "blobId": "aaaa"},
+				{"rfilename": "model.safetensors", "size": 10, "lfs": {"sha256": %q, "size": 10}}]}`, commit, hex.EncodeToString(sum[:]))
+		case "/org/tiny/resolve/" + commit + "/config.json":
+			w.Write([]byte("{}"))
+		case "/org/tiny/resolve/" + commit + "/model.safetensors":
+			w.Write(weights)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cache := t.TempDir()
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HUB_OFFLINE", "")
+	out, errs, code := runCLI(t, "", "pull", "org/tiny")
+	want := filepath.Join(cache, "models--org--tiny", "snapshots", commit)
+	if code != 0 || strings.TrimSpace(out) != want {
+		t.Fatalf("pull: %q %q %d", out, errs, code)
+	}
+	if b, err := os.ReadFile(filepath.Join(want, "model.safetensors")); err != nil || string(b) != "0123456789" {
+		t.Errorf("weights: %q %v", b, err)
+	}
+	_, errs, code = runCLI(t, "", "pull", "org/missing")
+	if code != 1 || !strings.Contains(errs, "not found") {
+		t.Errorf("missing repo: %q %d", errs, code)
+	}
+	_, errs, code = runCLI(t, "", "pull", "not-a-repo")
+	if code != 2 || !strings.Contains(errs, "not a Hugging Face repository id") {
+		t.Errorf("bad id: %q %d", errs, code)
 	}
 }

@@ -68,7 +68,7 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	var images, stops stringList
-	modelRef := fs.String("model", "", "checkpoint `DIR`")
+	modelRef := fs.String("model", "", "checkpoint `DIR` or Hugging Face id (google/medgemma-4b-it[@rev])")
 	fs.StringVar(modelRef, "m", "", "shorthand for --model")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `FILE` (default: the checkpoint's)")
 	fs.Var(&images, "image", "image `FILE` or URL (repeatable)")
@@ -143,10 +143,14 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if !*quiet {
+	if !*quiet && isTerminal(os.Stderr) {
 		fmt.Fprintf(stderr, "loading %s\n", *modelRef)
 	}
-	m, err := medgemma.Load(ctx, *modelRef, medgemma.LoadOptions{Tokenizer: *tokPath, Resident: *resident, Threads: *threads})
+	lo := medgemma.LoadOptions{Tokenizer: *tokPath, Resident: *resident, Threads: *threads}
+	if !*quiet {
+		lo.Progress = progressBar(stderr)
+	}
+	m, err := medgemma.Load(ctx, *modelRef, lo)
 	if err != nil {
 		return err
 	}

@@ -129,6 +129,11 @@ type ChatOptions struct {
 	// Context is the most tokens of prompt and answer; 0: the prompt plus
 	// MaxNewTokens, within the model's limit.
 	Context int
+	// Thinking (MedGemma 27B) asks the model to think before answering:
+	// "SYSTEM INSTRUCTION: think silently if needed." opens the system
+	// prompt, and the thought (between <unused94>thought and <unused95>) is
+	// separated from the answer. ShowThinking streams it too.
+	Thinking, ShowThinking bool
 }
 
 // Timings of one answer.
@@ -143,7 +148,8 @@ type Timings struct {
 
 // Result is a finished answer.
 type Result struct {
-	Text         string
+	Text         string // the answer (without the thought)
+	Thinking     string // the thought, when Thinking was asked and the model thought
 	Tokens       []int32
 	Logprobs     []generate.StepLogprobs
 	FinishReason string
@@ -157,6 +163,12 @@ const prefillChunk = 512
 // Chat answers a conversation.
 func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions) (*Result, error) {
 	cfg := m.model.Config
+	var thought *thoughtFilter
+	if opts.Thinking {
+		msgs = withThinkingInstruction(msgs)
+		thought = &thoughtFilter{show: opts.ShowThinking, next: opts.OnText}
+		opts.OnText = thought.write
+	}
 	// Images, in order of appearance.
 	var blocks [][]float32 // pixel values per image block (whole images and crops)
 	var crops []int
@@ -258,6 +270,12 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 		return nil, err
 	}
 	res.Text, res.Tokens, res.Logprobs, res.FinishReason = g.Text, g.Tokens, g.Logprobs, g.FinishReason
+	if thought != nil {
+		if err := thought.flush(); err != nil {
+			return nil, err
+		}
+		res.Thinking, res.Text = splitThought(res.Text)
+	}
 	res.Timings.Decode = g.DecodeTime
 	res.Timings.DecodeTokensPerS = g.TokensPerSecond()
 	return res, nil

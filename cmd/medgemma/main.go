@@ -8,6 +8,7 @@
 // Commands:
 //
 //	run        answer a prompt (text and images) and stream the answer
+//	chat       an interactive conversation, with images
 //	pull       download a model from Hugging Face into the standard cache
 //	tokenize   text to token ids and back, and conversations to model input
 //	preprocess an image (PNG, JPEG, DICOM, ...) as the model sees it
@@ -48,6 +49,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "answer a prompt (text and images) and stream the answer", runRun},
+		{"chat", "an interactive conversation, with images", runChat},
 		{"pull", "download a model from Hugging Face into the standard cache", runPull},
 		{"tokenize", "text to token ids and back, and conversations to model input", runTokenize},
 		{"preprocess", "an image (PNG, JPEG, DICOM, ...) as the model sees it", runPreprocess},

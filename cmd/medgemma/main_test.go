@@ -346,3 +346,31 @@ func TestPull(t *testing.T) {
 		t.Errorf("bad id: %q %d", errs, code)
 	}
 }
+
+// TestChatSession drives the interactive chat through standard input: a
+// multi-turn conversation, /system, /image on a text-only model (an error
+// that keeps the session), /reset and /exit.
+func TestChatSession(t *testing.T) {
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	dir := filepath.Join("..", "..", "testdata", "models", "tiny-medgemma-text")
+	script := "Hello\nAnd then?\n/system Answer briefly.\nHi again\n/image x.png\nLook\n/bogus\n/reset\nAgain\n/exit\nnever read\n"
+	out, errs, code := runCLI(t, script, "chat", "-m", dir, "--tokenizer", tok, "--temperature", "0", "--max-tokens", "5", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"(system prompt set; new conversation)", "(image x.png attached to your next message)",
+		"part 1: this checkpoint is text only and takes no images)", "(unknown command /bogus", "(new conversation)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Greedy answers: the same question in a fresh conversation answers the same.
+	lines := strings.Split(out, "\n")
+	if len(lines) < 4 || lines[0] == "" {
+		t.Fatalf("output:\n%s", out)
+	}
+	again, _, _ := runCLI(t, "Hello\n", "chat", "-m", dir, "--tokenizer", tok, "--temperature", "0", "--max-tokens", "5", "--quiet")
+	if strings.Split(again, "\n")[0] != lines[0] {
+		t.Errorf("first answers differ: %q vs %q", again, lines[0])
+	}
+}

@@ -11,9 +11,7 @@ import (
 	"os/signal"
 	"strings"
 
-	"github.com/medgemma/medgemma"
 	"github.com/medgemma/medgemma/chat"
-	"github.com/medgemma/medgemma/generate"
 	"github.com/medgemma/medgemma/imageproc"
 )
 
@@ -39,6 +37,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type runJSON struct {
 	Text         string         `json:"text"`
+	Thinking     string         `json:"thinking,omitempty"`
 	Tokens       []int32        `json:"tokens"`
 	FinishReason string         `json:"finish_reason"`
 	Timings      map[string]any `json:"timings"`
@@ -67,51 +66,27 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprint(fs.Output(), runUsage)
 		fs.PrintDefaults()
 	}
-	var images, stops stringList
-	modelRef := fs.String("model", "", "checkpoint `DIR` or Hugging Face id (google/medgemma-4b-it[@rev])")
-	fs.StringVar(modelRef, "m", "", "shorthand for --model")
-	tokPath := fs.String("tokenizer", "", "tokenizer.json `FILE` (default: the checkpoint's)")
+	gf := addGenerationFlags(fs)
+	var images stringList
 	fs.Var(&images, "image", "image `FILE` or URL (repeatable)")
 	system := fs.String("system", "", "system prompt")
 	messagesFile := fs.String("messages", "", "conversation `FILE.json` (- for standard input)")
-	temperature := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy (default: the checkpoint's)")
-	topK := fs.Int("top-k", 0, "top-k (default: the checkpoint's)")
-	topP := fs.Float64("top-p", 0, "top-p (default: the checkpoint's)")
-	minP := fs.Float64("min-p", 0, "min-p")
-	repPenalty := fs.Float64("repetition-penalty", 0, "repetition penalty (transformers')")
-	freqPenalty := fs.Float64("frequency-penalty", 0, "frequency penalty (OpenAI's)")
-	presPenalty := fs.Float64("presence-penalty", 0, "presence penalty (OpenAI's)")
-	seed := fs.Uint64("seed", 0, "seed for reproducible sampling")
-	maxTokens := fs.Int("max-tokens", 1024, "most tokens to generate (at most 8192)")
-	fs.Var(&stops, "stop", "stop `STRING` (repeatable; not printed)")
 	asJSON := fs.Bool("json", false, "print one JSON object with text, tokens, finish_reason, timings (and logprobs)")
 	topLogprobs := fs.Int("top-logprobs", -1, "with --json: logprob of each token and N alternatives")
-	panScan := fs.Bool("pan-and-scan", false, "add pan-and-scan crops of wide or tall images")
-	pad := fs.Bool("pad-square", false, "pad images to a square before resizing")
-	window := fs.String("window", "", "grayscale window for DICOM / 16-bit images: preset or CENTER,WIDTH")
-	frame := fs.Int("frame", 0, "DICOM frame")
-	threads := fs.Int("threads", 0, "threads (default: all)")
-	resident := fs.Bool("resident", false, "read the weights into memory instead of mapping them")
-	quiet := fs.Bool("quiet", false, "nothing on stderr but errors")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
-	case *modelRef == "":
+	case gf.model == "":
 		return usagef("-m MODEL is required")
 	case *messagesFile == "" && len(pos) != 1:
 		return usagef("give the PROMPT as one argument (quote it), or --messages FILE.json")
 	case *messagesFile != "" && (len(pos) > 0 || len(images) > 0 || *system != ""):
 		return usagef("--messages holds the whole conversation: no PROMPT, --image or --system with it")
-	case *maxTokens < 1 || *maxTokens > generate.MaxNewTokens:
-		return usagef("--max-tokens must be in 1..%d", generate.MaxNewTokens)
 	case *topLogprobs > 20:
 		return usagef("--top-logprobs must be at most 20")
 	}
-
 	var msgs []chat.Message
 	if *messagesFile != "" {
 		data, err := readFileOrStdin(*messagesFile, stdin)
@@ -131,57 +106,16 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		msgs = append(msgs, user)
 	}
-	var imgOpts imageproc.Options
-	imgOpts.Frame = *frame
-	if *window != "" {
-		w, err := imageproc.ParseWindow(*window)
-		if err != nil {
-			return usagef("--window: %v", err)
-		}
-		imgOpts.Window = &w
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if !*quiet && isTerminal(os.Stderr) {
-		fmt.Fprintf(stderr, "loading %s\n", *modelRef)
-	}
-	lo := medgemma.LoadOptions{Tokenizer: *tokPath, Resident: *resident, Threads: *threads}
-	if !*quiet {
-		lo.Progress = progressBar(stderr)
-	}
-	m, err := medgemma.Load(ctx, *modelRef, lo)
+	m, opts, err := gf.load(ctx, fs, stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	o := m.Defaults()
-	o.MaxNewTokens = *maxTokens
-	if set["temperature"] {
-		o.Temperature = *temperature
-	}
-	if set["top-k"] {
-		o.TopK = *topK
-	}
-	if set["top-p"] {
-		o.TopP = *topP
-	}
-	if set["min-p"] {
-		o.MinP = *minP
-	}
-	if set["repetition-penalty"] {
-		o.RepetitionPenalty = *repPenalty
-	}
-	o.FrequencyPenalty, o.PresencePenalty = *freqPenalty, *presPenalty
-	o.Seed, o.HasSeed = *seed, set["seed"]
-	o.StopStrings = stops
-	o.TopLogprobs = *topLogprobs
-	if err := o.Validate(); err != nil {
-		return usagef("%v", err)
-	}
+	opts.Generate.TopLogprobs = *topLogprobs
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	opts := medgemma.ChatOptions{Generate: o, Image: imgOpts, PanAndScan: *panScan, PadSquare: *pad}
 	if !*asJSON {
 		opts.OnText = func(s string) error {
 			if _, err := out.WriteString(s); err != nil {
@@ -196,14 +130,14 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	if !*asJSON {
 		_, err := out.WriteString("\n")
-		if !*quiet {
+		if !gf.quiet && isTerminal(os.Stderr) {
 			fmt.Fprintf(stderr, "[%d prompt tokens, %d generated, %s; prefill %.1f tokens/s, decode %.1f tokens/s]\n",
 				res.Timings.PromptTokens, len(res.Tokens), res.FinishReason, res.Timings.PrefillTokensPerS, res.Timings.DecodeTokensPerS)
 		}
 		return err
 	}
 	j := runJSON{
-		Text: res.Text, Tokens: res.Tokens, FinishReason: res.FinishReason, PromptTokens: res.Timings.PromptTokens,
+		Text: res.Text, Thinking: res.Thinking, Tokens: res.Tokens, FinishReason: res.FinishReason, PromptTokens: res.Timings.PromptTokens,
 		Timings: map[string]any{
 			"image_encode_ms":      res.Timings.ImageEncode.Milliseconds(),
 			"prefill_ms":           res.Timings.Prefill.Milliseconds(),
@@ -226,4 +160,13 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(j)
+}
+
+// parseWindowFlag reads --window.
+func parseWindowFlag(s string) (*imageproc.Window, error) {
+	w, err := imageproc.ParseWindow(s)
+	if err != nil {
+		return nil, usagef("--window: %v", err)
+	}
+	return &w, nil
 }

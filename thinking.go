@@ -1,0 +1,111 @@
+package medgemma
+
+import (
+	"strings"
+
+	"github.com/medgemma/medgemma/chat"
+)
+
+// MedGemma 27B thinks when its system prompt starts with this instruction;
+// the thought comes first, between these markers.
+const (
+	ThinkingInstruction = "SYSTEM INSTRUCTION: think silently if needed."
+	thoughtStart        = "<unused94>thought"
+	thoughtEnd          = "<unused95>"
+)
+
+// withThinkingInstruction puts the instruction at the start of the system
+// prompt (adding one when there is none).
+func withThinkingInstruction(msgs []chat.Message) []chat.Message {
+	out := append([]chat.Message(nil), msgs...)
+	if len(out) > 0 && out[0].Role == chat.RoleSystem && len(out[0].Content) == 1 && out[0].Content[0].Type == chat.TypeText {
+		out[0] = chat.Message{Role: chat.RoleSystem, Content: []chat.Part{chat.Text(ThinkingInstruction + " " + out[0].Content[0].Text)}}
+		return out
+	}
+	return append([]chat.Message{{Role: chat.RoleSystem, Content: []chat.Part{chat.Text(ThinkingInstruction)}}}, out...)
+}
+
+// splitThought separates a leading thought from the answer.
+func splitThought(text string) (thought, answer string) {
+	rest, ok := strings.CutPrefix(text, thoughtStart)
+	if !ok {
+		return "", text
+	}
+	t, a, found := strings.Cut(rest, thoughtEnd)
+	if !found {
+		return strings.TrimSpace(t), "" // still thinking when generation ended
+	}
+	return strings.TrimSpace(t), strings.TrimLeft(a, "\n ")
+}
+
+// thoughtFilter streams the answer and hides the thought (unless show).
+type thoughtFilter struct {
+	show    bool
+	next    func(string) error
+	buf     strings.Builder
+	decided bool // whether the output starts with a thought is known
+	inside  bool // within the thought
+}
+
+func (f *thoughtFilter) emit(s string) error {
+	if f.next == nil || s == "" {
+		return nil
+	}
+	return f.next(s)
+}
+
+func (f *thoughtFilter) write(s string) error {
+	f.buf.WriteString(s)
+	text := f.buf.String()
+	if !f.decided {
+		if len(text) < len(thoughtStart) && strings.HasPrefix(thoughtStart, text) {
+			return nil // could still be the marker
+		}
+		f.decided = true
+		if !strings.HasPrefix(text, thoughtStart) {
+			f.buf.Reset()
+			return f.emit(text)
+		}
+		f.inside = true
+		f.buf.Reset()
+		f.buf.WriteString(text[len(thoughtStart):])
+		text = f.buf.String()
+	}
+	if !f.inside {
+		f.buf.Reset()
+		return f.emit(text)
+	}
+	if i := strings.Index(text, thoughtEnd); i >= 0 {
+		f.inside = false
+		f.buf.Reset()
+		if f.show {
+			if err := f.emit(text[:i] + "\n\n"); err != nil {
+				return err
+			}
+		}
+		return f.emit(strings.TrimLeft(text[i+len(thoughtEnd):], "\n "))
+	}
+	if f.show {
+		// Keep back what could be the start of the end marker.
+		keep := 0
+		for k := min(len(thoughtEnd)-1, len(text)); k > 0; k-- {
+			if strings.HasSuffix(text, thoughtEnd[:k]) {
+				keep = k
+				break
+			}
+		}
+		f.buf.Reset()
+		f.buf.WriteString(text[len(text)-keep:])
+		return f.emit(text[:len(text)-keep])
+	}
+	return nil
+}
+
+func (f *thoughtFilter) flush() error {
+	text := f.buf.String()
+	f.buf.Reset()
+	if f.inside && !f.show {
+		return nil
+	}
+	return f.emit(text)
+}

@@ -126,6 +126,8 @@ type ChatOptions struct {
 	PadSquare  bool
 	// OnText receives the answer as it is generated; an error stops it.
 	OnText func(string) error
+	// OnPrefill, when set, follows the prompt's prefill: tokens done, total.
+	OnPrefill func(done, total int)
 	// Context is the most tokens of prompt and answer; 0: the prompt plus
 	// MaxNewTokens, within the model's limit.
 	Context int
@@ -254,7 +256,11 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 		return nil, err
 	}
 	start := time.Now()
-	last, err := generate.Prefill(s, in, prefillChunk)
+	var progress []func(int, int)
+	if opts.OnPrefill != nil {
+		progress = append(progress, opts.OnPrefill)
+	}
+	last, err := generate.Prefill(s, in, prefillChunk, progress...)
 	if err != nil {
 		return nil, err
 	}

@@ -137,8 +137,9 @@ var ErrPromptTooLong = errors.New("prompt is longer than the context")
 
 // Prefill runs a prompt through s in chunks of at most chunk tokens, never
 // splitting an image's soft tokens (a chunk grows to the end of an image it
-// would cut), and returns the final hidden state of the last token.
-func Prefill(s *model.Session, in model.Input, chunk int) ([]float32, error) {
+// would cut), and returns the final hidden state of the last token. progress,
+// when set, is called after each chunk with the tokens done and the total.
+func Prefill(s *model.Session, in model.Input, chunk int, progress ...func(done, total int)) ([]float32, error) {
 	n := len(in.IDs)
 	if n == 0 {
 		return nil, errors.New("empty prompt")
@@ -166,6 +167,9 @@ func Prefill(s *model.Session, in model.Input, chunk int) ([]float32, error) {
 		}
 		hidden = out[(end-pos-1)*h : (end-pos)*h]
 		pos = end
+		for _, p := range progress {
+			p(pos, n)
+		}
 	}
 	return hidden, nil
 }

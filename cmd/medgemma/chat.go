@@ -165,6 +165,9 @@ func isTerminalWriter(w io.Writer) bool {
 	return ok && isTerminal(f)
 }
 
+// prefillProgressFrom is the prompt length above which prefill shows progress.
+const prefillProgressFrom = 1024
+
 // generationFlags are the flags run and chat share.
 type generationFlags struct {
 	model, tokenizer                 string
@@ -227,6 +230,17 @@ func (g *generationFlags) load(ctx context.Context, fs *flag.FlagSet, stderr io.
 	lo := medgemma.LoadOptions{Tokenizer: g.tokenizer, Resident: g.resident, Threads: g.threads}
 	if !g.quiet {
 		lo.Progress = progressBar(stderr)
+		if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+			// Long prompts (several chunks) show their prefill.
+			opts.OnPrefill = func(done, total int) {
+				if total > prefillProgressFrom {
+					fmt.Fprintf(stderr, "\rprefill %d/%d tokens", done, total)
+					if done == total {
+						fmt.Fprint(stderr, "\r\033[K")
+					}
+				}
+			}
+		}
 	}
 	m, err := medgemma.Load(ctx, g.model, lo)
 	if err != nil {

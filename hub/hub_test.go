@@ -37,8 +37,12 @@ func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.requests = append(h.requests, r.Method+" "+r.URL.Path+" "+r.Header.Get("Range"))
 	h.mu.Unlock()
-	if h.token != "" && r.Header.Get("Authorization") != "Bearer "+h.token {
-		http.Error(w, "gated", http.StatusUnauthorized)
+	if auth := r.Header.Get("Authorization"); h.token != "" && auth != "Bearer "+h.token {
+		if auth == "" {
+			http.Error(w, "gated", http.StatusUnauthorized)
+		} else {
+			http.Error(w, "no access", http.StatusForbidden) // a token without the gate accepted
+		}
 		return
 	}
 	switch {
@@ -213,7 +217,7 @@ func TestGatedAndMissing(t *testing.T) {
 		t.Errorf("gated without token: %v", err)
 	}
 	c.Token = "wrong"
-	if _, err := c.Pull(context.Background(), ref); err == nil || !strings.Contains(err.Error(), "the account of HF_TOKEN has no access") {
+	if _, err := c.Pull(context.Background(), ref); err == nil || !strings.Contains(err.Error(), "403 Forbidden") || !strings.Contains(err.Error(), "the account of HF_TOKEN has no access") {
 		t.Errorf("gated, wrong token: %v", err)
 	}
 	c.Token = "secret"

@@ -128,3 +128,32 @@ func dot4x4BF16(out *[16]float32, w []uint16, wstride int, x []float32, xstride,
 		out[i] = s
 	}
 }
+
+// dot4x4F32 is dot4x4BF16 for float32 weights.
+func dot4x4F32(out *[16]float32, w []float32, wstride int, x []float32, xstride, n int) {
+	_ = w[3*wstride+n-1]
+	_ = x[3*xstride+n-1]
+	head := 0
+	var acc [256]float32
+	if hasAVX512 && n >= 16 {
+		head = n &^ 15
+		dot4x4F32AVX512(&w[0], wstride, &x[0], xstride, head, &acc)
+	}
+	for i := range 16 {
+		r, t := i/4, i%4
+		var s float32
+		if head > 0 {
+			for _, a := range acc[i*16 : i*16+16] {
+				s += a
+			}
+		}
+		if head == 0 {
+			s = Dot(w[r*wstride:r*wstride+n], x[t*xstride:t*xstride+n])
+		} else {
+			for c := head; c < n; c++ {
+				s += w[r*wstride+c] * x[t*xstride+c]
+			}
+		}
+		out[i] = s
+	}
+}

@@ -29,3 +29,6 @@ func axpyAVX2(a float32, x, y *float32, n int)
 
 //go:noescape
 func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride, n int, acc *[256]float32)
+
+//go:noescape
+func dot4x4F32AVX512(w *float32, wstride int, x *float32, xstride, n int, acc *[256]float32)

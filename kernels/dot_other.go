@@ -16,3 +16,7 @@ func axpyAVX2(a float32, x, y *float32, n int) { panic("unreachable") }
 func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride, n int, acc *[256]float32) {
 	panic("unreachable")
 }
+
+func dot4x4F32AVX512(w *float32, wstride int, x *float32, xstride, n int, acc *[256]float32) {
+	panic("unreachable")
+}

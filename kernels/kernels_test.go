@@ -74,6 +74,14 @@ func testDots(t *testing.T) {
 				t.Errorf("dot4x4BF16 n=%d [%d]: %v, reference %v", n, i, v, want)
 			}
 		}
+		wf := randF32(rng, 4*n)
+		dot4x4F32(&o16, wf, n, x, n, n)
+		for i, v := range o16 {
+			r, tk := i/4, i%4
+			if want := DotRef(wf[r*n:(r+1)*n], x[tk*n:(tk+1)*n]); !close32(v, want, 3*float64(n)) {
+				t.Errorf("dot4x4F32 n=%d [%d]: %v, reference %v", n, i, v, want)
+			}
+		}
 		var o [4]float32
 		dot4BF16(&o, w, x, n)
 		for k := range 4 {
@@ -143,5 +151,34 @@ func BenchmarkDotBF16(b *testing.B) {
 	b.SetBytes(2560 * 2)
 	for b.Loop() {
 		DotBF16(w, x)
+	}
+}
+
+func TestExp32(t *testing.T) {
+	worst := 0.0
+	for x := float32(-103); x <= 88; x += 0.0137 {
+		got, want := float64(Exp32(x)), math.Exp(float64(x))
+		if want < 1e-37 {
+			continue // subnormal results: absolute error is what matters there
+		}
+		worst = max(worst, math.Abs(got-want)/want)
+	}
+	if worst > 3e-7 {
+		t.Errorf("Exp32 relative error %.3g", worst)
+	}
+	if Exp32(-200) != 0 || !math.IsInf(float64(Exp32(100)), 1) || Exp32(0) != 1 {
+		t.Errorf("limits: %v %v %v", Exp32(-200), Exp32(100), Exp32(0))
+	}
+	x := []float32{1, 2, 3, -1}
+	y := append([]float32(nil), x...)
+	SoftmaxScaled(x, 0.5)
+	for i := range y {
+		y[i] *= 0.5
+	}
+	Softmax(y)
+	for i := range x {
+		if math.Abs(float64(x[i]-y[i])) > 1e-6 {
+			t.Errorf("SoftmaxScaled %v vs Softmax %v", x, y)
+		}
 	}
 }

@@ -136,10 +136,29 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 			}
 		}
 	case F32:
-		for r := lo; r < hi; r++ {
-			row := w.F32[r*cols : (r+1)*cols]
-			for t := range n {
-				out[t*rows+r] = Dot(row, x[t*cols:(t+1)*cols])
+		var o [16]float32
+		for t0 := 0; t0 < n; t0 += tokenBlock {
+			t1 := min(t0+tokenBlock, n)
+			r := lo
+			for ; r+4 <= hi; r += 4 {
+				t := t0
+				for ; t+4 <= t1; t += 4 {
+					dot4x4F32(&o, w.F32[r*cols:], cols, x[t*cols:], cols, cols)
+					for i, v := range o {
+						out[(t+i%4)*rows+r+i/4] = v
+					}
+				}
+				for ; t < t1; t++ {
+					for rr := r; rr < r+4; rr++ {
+						out[t*rows+rr] = Dot(w.F32[rr*cols:(rr+1)*cols], x[t*cols:(t+1)*cols])
+					}
+				}
+			}
+			for ; r < hi; r++ {
+				row := w.F32[r*cols : (r+1)*cols]
+				for t := t0; t < t1; t++ {
+					out[t*rows+r] = Dot(row, x[t*cols:(t+1)*cols])
+				}
 			}
 		}
 	case F16:

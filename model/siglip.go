@@ -141,9 +141,9 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 					qv := q[i*h+hh*hd : i*h+(hh+1)*hd]
 					clear(scores)
 					for d, qd := range qv {
-						kernels.Axpy(qd*scale, kt[(hh*hd+d)*n:(hh*hd+d+1)*n], scores)
+						kernels.Axpy(qd, kt[(hh*hd+d)*n:(hh*hd+d+1)*n], scores)
 					}
-					kernels.Softmax(scores)
+					kernels.SoftmaxScaled(scores, scale)
 					out := att[i*h+hh*hd : i*h+(hh+1)*hd]
 					for d := range out {
 						out[d] = kernels.Dot(scores, vt[(hh*hd+d)*n:(hh*hd+d+1)*n])

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/medgemma/medgemma/chat"
@@ -64,7 +66,24 @@ type Model struct {
 	tok      *tokenizer.Tokenizer
 	image    imageproc.Config
 	defaults generate.Options
+
+	// The session of the last answer, kept so that the next turn of the same
+	// conversation only prefills what is new.
+	mu     sync.Mutex
+	cached *cachedSession
 }
+
+// cachedSession is a session, the prompt it was given and the state of its
+// cache right after that prompt (before the answer).
+type cachedSession struct {
+	s      *model.Session
+	prompt []int32
+	snap   *model.Snapshot
+}
+
+// sessionCapacity is the context a session is made for unless the prompt and
+// answer need more: full-attention layers grow their cache only as used.
+const sessionCapacity = 32768
 
 // Load opens a model. ref is a checkpoint directory, or a Hugging Face
 // repository id (google/medgemma-4b-it[@revision]) found in the standard
@@ -157,6 +176,9 @@ type Result struct {
 	FinishReason string
 	Timings      Timings
 	PromptIDs    []int32
+	// ReusedTokens is how many prompt tokens were already in the cache from
+	// the previous turn (not prefilled again).
+	ReusedTokens int
 }
 
 // prefillChunk is the prompt chunk size (an image's tokens are never split).
@@ -215,45 +237,56 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	}
 	res := &Result{PromptIDs: prompt.IDs}
 	n, h := len(prompt.IDs), cfg.Text.HiddenSize
-	in := model.Input{IDs: prompt.IDs}
-	if len(blocks) > 0 {
-		start := time.Now()
-		in.Groups, in.Replace, in.Embeds = make([]int32, n), make([]bool, n), make([]float32, n*h)
-		group, k := int32(-1), 0
-		var feats []float32
-		for i, tt := range prompt.TokenTypeIDs {
-			in.Groups[i] = -1
-			if tt != 1 {
-				continue
-			}
-			if i == 0 || prompt.TokenTypeIDs[i-1] != 1 {
-				group++
-				if feats, err = m.model.EncodeImage(blocks[group], nil); err != nil {
-					return nil, err
-				}
-				k = 0
-			}
-			in.Groups[i], in.Replace[i] = group, true
-			copy(in.Embeds[i*h:(i+1)*h], feats[k*h:(k+1)*h])
-			k++
-		}
-		res.Timings.ImageEncode = time.Since(start)
-	}
 	o := opts.Generate
 	if o.MaxNewTokens == 0 {
 		o.MaxNewTokens = generate.MaxNewTokens
 	}
 	capacity := opts.Context
 	if capacity == 0 {
-		capacity = n + o.MaxNewTokens
+		capacity = max(n+o.MaxNewTokens, sessionCapacity)
 	}
 	capacity = min(capacity, cfg.Text.MaxPositionEmbeddings)
 	if n >= capacity {
 		return nil, fmt.Errorf("%w: %d tokens, context %d", generate.ErrPromptTooLong, n, capacity)
 	}
-	s, err := m.model.NewSession(capacity, prefillChunk+cfg.MMTokensPerImage)
-	if err != nil {
-		return nil, err
+	s, reuse := m.takeSession(prompt, capacity)
+	if s == nil {
+		if s, err = m.model.NewSession(capacity, prefillChunk+cfg.MMTokensPerImage); err != nil {
+			return nil, err
+		}
+	}
+	res.ReusedTokens = reuse
+	in := model.Input{IDs: prompt.IDs[reuse:]}
+	if len(blocks) > 0 {
+		start := time.Now()
+		rest := n - reuse
+		in.Groups, in.Replace, in.Embeds = make([]int32, rest), make([]bool, rest), make([]float32, rest*h)
+		group, k := int32(-1), 0
+		var feats []float32
+		for i, tt := range prompt.TokenTypeIDs {
+			if tt != 1 {
+				if i >= reuse {
+					in.Groups[i-reuse] = -1
+				}
+				continue
+			}
+			if i == 0 || prompt.TokenTypeIDs[i-1] != 1 {
+				group++
+				feats = nil
+				if i >= reuse { // images already in the cache are not encoded again
+					if feats, err = m.model.EncodeImage(blocks[group], nil); err != nil {
+						return nil, err
+					}
+				}
+				k = 0
+			}
+			if i >= reuse {
+				in.Groups[i-reuse], in.Replace[i-reuse] = group, true
+				copy(in.Embeds[(i-reuse)*h:(i-reuse+1)*h], feats[k*h:(k+1)*h])
+			}
+			k++
+		}
+		res.Timings.ImageEncode = time.Since(start)
 	}
 	start := time.Now()
 	var progress []func(int, int)
@@ -264,9 +297,10 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	if err != nil {
 		return nil, err
 	}
+	snap := s.Snapshot()
 	res.Timings.Prefill = time.Since(start)
 	res.Timings.PromptTokens = n
-	res.Timings.PrefillTokensPerS = float64(n) / res.Timings.Prefill.Seconds()
+	res.Timings.PrefillTokensPerS = float64(n-reuse) / res.Timings.Prefill.Seconds()
 	if err := ctx.Err(); err != nil {
 		res.FinishReason = generate.FinishCancelled
 		return res, nil
@@ -275,6 +309,9 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	if err != nil {
 		return nil, err
 	}
+	// Keep the session for the next turn, which starts with this prompt
+	// (the chat template only adds to it).
+	m.putSession(&cachedSession{s: s, prompt: prompt.IDs, snap: snap})
 	res.Text, res.Tokens, res.Logprobs, res.FinishReason = g.Text, g.Tokens, g.Logprobs, g.FinishReason
 	if thought != nil {
 		if err := thought.flush(); err != nil {
@@ -285,6 +322,39 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	res.Timings.Decode = g.DecodeTime
 	res.Timings.DecodeTokensPerS = g.TokensPerSecond()
 	return res, nil
+}
+
+// takeSession returns the cached session when its tokens are a prefix of
+// the prompt (not cutting an image) and it has room; reuse is how many
+// prompt tokens it already holds.
+func (m *Model) takeSession(p *chat.Prompt, capacity int) (s *model.Session, reuse int) {
+	m.mu.Lock()
+	c := m.cached
+	m.cached = nil
+	m.mu.Unlock()
+	if c == nil {
+		return nil, 0
+	}
+	r := len(c.prompt)
+	ok := r < len(p.IDs) && c.s.Capacity() >= capacity && slices.Equal(c.prompt, p.IDs[:r])
+	if ok && r > 0 && p.TokenTypeIDs[r] == 1 && p.TokenTypeIDs[r-1] == 1 {
+		ok = false // the cache ends inside an image
+	}
+	if !ok {
+		if c.s.Capacity() >= capacity {
+			c.s.Reset()
+			return c.s, 0
+		}
+		return nil, 0
+	}
+	c.s.Restore(c.snap) // back to the end of the previous prompt
+	return c.s, r
+}
+
+func (m *Model) putSession(c *cachedSession) {
+	m.mu.Lock()
+	m.cached = c
+	m.mu.Unlock()
 }
 
 // ErrNoImage is returned for an image part without a source.

@@ -161,3 +161,44 @@ func TestChatErrors(t *testing.T) {
 		t.Errorf("offline, not cached: %v", err)
 	}
 }
+
+// TestNextTurnReusesTheCache: the second turn of a conversation prefills
+// only what is new (the image is not encoded again) and answers exactly as a
+// fresh model given the whole conversation.
+func TestNextTurnReusesTheCache(t *testing.T) {
+	m, msgs, _ := loadTiny(t, "tiny-medgemma")
+	o := m.Defaults()
+	o.Temperature, o.MaxNewTokens, o.TopLogprobs = 0, 6, 3
+	first, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn2 := append(append([]chat.Message(nil), msgs...),
+		chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{chat.Text(first.Text)}},
+		chat.Message{Role: chat.RoleUser, Content: []chat.Part{chat.Text("Is there an effusion?")}})
+	reused, err := m.Chat(context.Background(), turn2, ChatOptions{Generate: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _, _ := loadTiny(t, "tiny-medgemma")
+	want, err := fresh.Chat(context.Background(), turn2, ChatOptions{Generate: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reused.ReusedTokens < len(first.PromptIDs) || want.ReusedTokens != 0 {
+		t.Errorf("reused %d tokens (first prompt %d), fresh reused %d", reused.ReusedTokens, len(first.PromptIDs), want.ReusedTokens)
+	}
+	if !slices.Equal(reused.Tokens, want.Tokens) {
+		t.Fatalf("turn 2 with the cache %v, fresh %v", reused.Tokens, want.Tokens)
+	}
+	for i := range reused.Logprobs {
+		if d := reused.Logprobs[i].Logprob - want.Logprobs[i].Logprob; d > 1e-5 || d < -1e-5 {
+			t.Errorf("step %d: logprob %v with the cache, %v fresh", i, reused.Logprobs[i].Logprob, want.Logprobs[i].Logprob)
+		}
+	}
+	// A different conversation starts over.
+	other, err := m.Chat(context.Background(), []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("Hi")}}}, ChatOptions{Generate: o})
+	if err != nil || other.ReusedTokens != 0 {
+		t.Errorf("unrelated conversation reused %d tokens (%v)", other.ReusedTokens, err)
+	}
+}

@@ -87,3 +87,39 @@ func (c *KVCache) Bytes() int64 {
 	}
 	return n
 }
+
+// Snapshot is a copy of a session's cache state that Restore returns to: the
+// sliding layers' rings (which later tokens overwrite) and the length. The
+// full-attention layers need no copy: positions past the length are simply
+// written again.
+type Snapshot struct {
+	n         int
+	lastGroup int32
+	rings     [][2][]float32
+}
+
+// Snapshot captures the cache as it is now.
+func (s *Session) Snapshot() *Snapshot {
+	snap := &Snapshot{n: s.Cache.Len, lastGroup: s.lastGroup}
+	for i := range s.Cache.layers {
+		l := &s.Cache.layers[i]
+		if l.sliding {
+			snap.rings = append(snap.rings, [2][]float32{append([]float32(nil), l.k...), append([]float32(nil), l.v...)})
+		} else {
+			snap.rings = append(snap.rings, [2][]float32{})
+		}
+	}
+	return snap
+}
+
+// Restore returns the cache to a snapshot taken from this session.
+func (s *Session) Restore(snap *Snapshot) {
+	for i := range s.Cache.layers {
+		l := &s.Cache.layers[i]
+		if l.sliding {
+			copy(l.k, snap.rings[i][0])
+			copy(l.v, snap.rings[i][1])
+		}
+	}
+	s.Cache.Len, s.lastGroup = snap.n, snap.lastGroup
+}

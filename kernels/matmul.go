@@ -102,65 +102,9 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 			}
 			return
 		}
-		// Blocks of tokens stay in cache while the weight rows stream past;
-		// inside a block, 4 rows x 4 tokens at a time share their loads.
-		var o [16]float32
-		for t0 := 0; t0 < n; t0 += tokenBlock {
-			t1 := min(t0+tokenBlock, n)
-			r := lo
-			for ; r+4 <= hi; r += 4 {
-				t := t0
-				for ; t+4 <= t1; t += 4 {
-					dot4x4BF16(&o, w.Raw[r*cols:], cols, x[t*cols:], cols, cols)
-					for i, v := range o {
-						out[(t+i%4)*rows+r+i/4] = v
-					}
-				}
-				for ; t < t1; t++ {
-					for rr := r; rr < r+4; rr++ {
-						out[t*rows+rr] = DotBF16(w.Raw[rr*cols:(rr+1)*cols], x[t*cols:(t+1)*cols])
-					}
-				}
-			}
-			for ; r < hi; r++ {
-				row := w.Raw[r*cols : (r+1)*cols]
-				t := t0
-				var o4 [4]float32
-				for ; t+4 <= t1; t += 4 {
-					dot4BF16(&o4, row, x[t*cols:], cols)
-					out[t*rows+r], out[(t+1)*rows+r], out[(t+2)*rows+r], out[(t+3)*rows+r] = o4[0], o4[1], o4[2], o4[3]
-				}
-				for ; t < t1; t++ {
-					out[t*rows+r] = DotBF16(row, x[t*cols:(t+1)*cols])
-				}
-			}
-		}
+		blocked(out, x, n, rows, cols, lo, hi, w.Raw, dot4x4BF16, DotBF16)
 	case F32:
-		var o [16]float32
-		for t0 := 0; t0 < n; t0 += tokenBlock {
-			t1 := min(t0+tokenBlock, n)
-			r := lo
-			for ; r+4 <= hi; r += 4 {
-				t := t0
-				for ; t+4 <= t1; t += 4 {
-					dot4x4F32(&o, w.F32[r*cols:], cols, x[t*cols:], cols, cols)
-					for i, v := range o {
-						out[(t+i%4)*rows+r+i/4] = v
-					}
-				}
-				for ; t < t1; t++ {
-					for rr := r; rr < r+4; rr++ {
-						out[t*rows+rr] = Dot(w.F32[rr*cols:(rr+1)*cols], x[t*cols:(t+1)*cols])
-					}
-				}
-			}
-			for ; r < hi; r++ {
-				row := w.F32[r*cols : (r+1)*cols]
-				for t := t0; t < t1; t++ {
-					out[t*rows+r] = Dot(row, x[t*cols:(t+1)*cols])
-				}
-			}
-		}
+		blocked(out, x, n, rows, cols, lo, hi, w.F32, dot4x4F32, Dot)
 	case F16:
 		for r := lo; r < hi; r++ {
 			row := w.Raw[r*cols : (r+1)*cols]
@@ -171,6 +115,37 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 					s += F16ToF32(h) * xt[c]
 				}
 				out[t*rows+r] = s
+			}
+		}
+	}
+}
+
+// blocked computes rows lo..hi of a product over n > 1 rows of x: blocks of
+// tokens stay in cache while the weight rows stream past, and inside a block
+// 4 rows x 4 tokens at a time share their loads (dot4x4); the edges use dot.
+func blocked[T uint16 | float32](out, x []float32, n, rows, cols, lo, hi int, w []T,
+	dot4x4 func(*[16]float32, []T, int, []float32, int, int), dot func([]T, []float32) float32) {
+	var o [16]float32
+	for t0 := 0; t0 < n; t0 += tokenBlock {
+		t1 := min(t0+tokenBlock, n)
+		r := lo
+		for ; r+4 <= hi; r += 4 {
+			t := t0
+			for ; t+4 <= t1; t += 4 {
+				dot4x4(&o, w[r*cols:], cols, x[t*cols:], cols, cols)
+				for i, v := range o {
+					out[(t+i%4)*rows+r+i/4] = v
+				}
+			}
+			for ; t < t1; t++ {
+				for rr := r; rr < r+4; rr++ {
+					out[t*rows+rr] = dot(w[rr*cols:(rr+1)*cols], x[t*cols:(t+1)*cols])
+				}
+			}
+		}
+		for ; r < hi; r++ {
+			for t := t0; t < t1; t++ {
+				out[t*rows+r] = dot(w[r*cols:(r+1)*cols], x[t*cols:(t+1)*cols])
 			}
 		}
 	}

@@ -182,3 +182,46 @@ func TestExp32(t *testing.T) {
 		}
 	}
 }
+
+// TestBidirectionalAttention compares the micro-kernel path with a plain
+// computation, for query counts that leave remainders.
+func TestBidirectionalAttention(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, c := range []struct{ nq, n, hd int }{{64, 64, 16}, {7, 96, 72}, {9, 40, 72}, {4, 32, 80}} {
+		q := randF32(rng, c.nq*c.hd)
+		k := randF32(rng, c.n*c.hd)
+		v := randF32(rng, c.n*c.hd)
+		kt := make([]float32, c.hd*c.n)
+		vpad := make([]float32, c.n*HeadDimPadded)
+		for j := range c.n {
+			for d := range c.hd {
+				kt[d*c.n+j] = k[j*c.hd+d]
+				vpad[j*HeadDimPadded+d] = v[j*c.hd+d]
+			}
+		}
+		scale := float32(0.125)
+		got := make([]float32, c.nq*c.hd)
+		for _, simd := range []bool{hasAVX512, false} {
+			saved := hasAVX512
+			hasAVX512 = simd
+			BidirectionalAttention(got, c.hd, q, c.hd, kt, vpad, c.nq, c.n, c.hd, scale, make([]float32, 4*c.n+4*HeadDimPadded))
+			hasAVX512 = saved
+			for i := range c.nq {
+				s := make([]float32, c.n)
+				for j := range c.n {
+					s[j] = DotRef(q[i*c.hd:(i+1)*c.hd], k[j*c.hd:(j+1)*c.hd]) * scale
+				}
+				Softmax(s)
+				for d := range c.hd {
+					var want float32
+					for j := range c.n {
+						want += s[j] * v[j*c.hd+d]
+					}
+					if math.Abs(float64(got[i*c.hd+d]-want)) > 1e-5 {
+						t.Fatalf("%+v simd=%v: out[%d][%d] = %v, want %v", c, simd, i, d, got[i*c.hd+d], want)
+					}
+				}
+			}
+		}
+	}
+}

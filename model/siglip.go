@@ -111,9 +111,13 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 	att := make([]float32, n*h)
 	tmp := make([]float32, n*h)
 	mlp := make([]float32, n*c.IntermediateSize)
-	kt, vt := make([]float32, n*h), make([]float32, n*h)
 	heads := c.NumAttentionHeads
 	hd := h / heads
+	kt := make([]float32, n*h)
+	if hd > kernels.HeadDimPadded {
+		return nil, fmt.Errorf("vision head dimension %d is over %d", hd, kernels.HeadDimPadded)
+	}
+	vp := make([]float32, heads*n*kernels.HeadDimPadded)
 	scale := float32(math.Pow(float64(hd), -0.5))
 	for _, L := range v.layers {
 		kernels.LayerNorm(xn, x, L.layerNorm1W, L.layerNorm1B, h, eps)
@@ -123,32 +127,26 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 		addBias(k, L.kBias)
 		kernels.MatMul(vv, xn, n, &L.vProj)
 		addBias(vv, L.vBias)
-		// Keys and values transposed per head ([head][dim][patch]) so that
-		// every inner loop runs over all patches: long vectors for the SIMD
-		// kernels instead of millions of 72-long ones.
+		// Keys transposed per head ([head][dim][patch]) and values padded to
+		// 80 wide ([head][patch][80]) for the attention micro-kernels.
 		for j := range n {
 			for hh := range heads {
 				for d := range hd {
 					kt[(hh*hd+d)*n+j] = k[j*h+hh*hd+d]
-					vt[(hh*hd+d)*n+j] = vv[j*h+hh*hd+d]
+					vp[(hh*n+j)*kernels.HeadDimPadded+d] = vv[j*h+hh*hd+d]
 				}
 			}
 		}
-		kernels.ParallelFor(n, func(lo, hi int) {
-			scores := make([]float32, n)
-			for i := lo; i < hi; i++ {
-				for hh := range heads {
-					qv := q[i*h+hh*hd : i*h+(hh+1)*hd]
-					clear(scores)
-					for d, qd := range qv {
-						kernels.Axpy(qd, kt[(hh*hd+d)*n:(hh*hd+d+1)*n], scores)
-					}
-					kernels.SoftmaxScaled(scores, scale)
-					out := att[i*h+hh*hd : i*h+(hh+1)*hd]
-					for d := range out {
-						out[d] = kernels.Dot(scores, vt[(hh*hd+d)*n:(hh*hd+d+1)*n])
-					}
-				}
+		kernels.ParallelFor(n/4+1, func(lo, hi int) {
+			lo, hi = lo*4, min(hi*4, n)
+			if lo >= hi {
+				return
+			}
+			scratch := make([]float32, 4*n+4*kernels.HeadDimPadded)
+			for hh := range heads {
+				kernels.BidirectionalAttention(att[lo*h+hh*hd:], h, q[lo*h+hh*hd:], h,
+					kt[hh*hd*n:(hh+1)*hd*n], vp[hh*n*kernels.HeadDimPadded:(hh+1)*n*kernels.HeadDimPadded],
+					hi-lo, n, hd, scale, scratch)
 			}
 		})
 		kernels.MatMul(tmp, att, n, &L.outProj)

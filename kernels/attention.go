@@ -19,12 +19,17 @@ func BidirectionalAttention(out []float32, ostride int, q []float32, qstride int
 			for c := 0; c < n; c += 32 {
 				scores4x32AVX512(&q[i*qstride], qstride, &kt[c], n, hd, &sc[c], n)
 			}
+			var sums [4]float32
 			for r := range 4 {
-				SoftmaxScaled(sc[r*n:(r+1)*n], scale)
+				sums[r] = expScaled(sc[r*n:(r+1)*n], scale) // normalized after the product
 			}
 			pv4x80AVX512(&sc[0], n, &vpad[0], n, &ob[0])
 			for r := range 4 {
-				copy(out[(i+r)*ostride:(i+r)*ostride+hd], ob[r*HeadDimPadded:r*HeadDimPadded+hd])
+				inv := 1 / sums[r]
+				o := out[(i+r)*ostride : (i+r)*ostride+hd]
+				for d := range o {
+					o[d] = ob[r*HeadDimPadded+d] * inv
+				}
 			}
 		}
 	}

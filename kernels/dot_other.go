@@ -26,3 +26,6 @@ func scores4x32AVX512(q *float32, qstride int, kt *float32, ktstride, hd int, ou
 }
 
 func pv4x80AVX512(p *float32, pstride int, v *float32, n int, out *float32) { panic("unreachable") }
+
+func maxAVX512(x *float32, n int, out *[16]float32)                        { panic("unreachable") }
+func expSumAVX512(x *float32, n int, sub, scale float32, out *[16]float32) { panic("unreachable") }

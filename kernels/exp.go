@@ -36,20 +36,44 @@ func Exp32(x float32) float32 {
 	return p * math.Float32frombits(uint32(ki+127)<<23)
 }
 
-// SoftmaxScaled replaces x by softmax(x * scale) using Exp32.
+// SoftmaxScaled replaces x by softmax(x * scale) (scale > 0) using Exp32.
 func SoftmaxScaled(x []float32, scale float32) {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
-	var s float32
-	for i, v := range x {
-		e := Exp32((v - m) * scale)
-		x[i] = e
-		s += e
-	}
-	inv := 1 / s
+	inv := 1 / expScaled(x, scale)
 	for i := range x {
 		x[i] *= inv
 	}
+}
+
+// expScaled replaces x by exp((x - max x) * scale), scale > 0, and returns
+// the sum: softmax without the division.
+func expScaled(x []float32, scale float32) float32 {
+	n := len(x)
+	head := 0
+	if hasAVX512 && n >= 16 {
+		head = n &^ 15
+	}
+	m := float32(math.Inf(-1))
+	var lanes [16]float32
+	if head > 0 {
+		maxAVX512(&x[0], head, &lanes)
+		for _, v := range lanes {
+			m = max(m, v)
+		}
+	}
+	for _, v := range x[head:] {
+		m = max(m, v)
+	}
+	var s float32
+	if head > 0 {
+		expSumAVX512(&x[0], head, m, scale, &lanes)
+		for _, v := range lanes {
+			s += v
+		}
+	}
+	for i := head; i < n; i++ {
+		e := Exp32((x[i] - m) * scale)
+		x[i] = e
+		s += e
+	}
+	return s
 }

@@ -169,16 +169,27 @@ func TestExp32(t *testing.T) {
 	if Exp32(-200) != 0 || !math.IsInf(float64(Exp32(100)), 1) || Exp32(0) != 1 {
 		t.Errorf("limits: %v %v %v", Exp32(-200), Exp32(100), Exp32(0))
 	}
-	x := []float32{1, 2, 3, -1}
-	y := append([]float32(nil), x...)
-	SoftmaxScaled(x, 0.5)
-	for i := range y {
-		y[i] *= 0.5
-	}
-	Softmax(y)
-	for i := range x {
-		if math.Abs(float64(x[i]-y[i])) > 1e-6 {
-			t.Errorf("SoftmaxScaled %v vs Softmax %v", x, y)
+	rng := rand.New(rand.NewPCG(4, 4))
+	saved := hasAVX512
+	defer func() { hasAVX512 = saved }()
+	for _, simd := range []bool{saved, false} {
+		hasAVX512 = simd
+		for _, n := range []int{1, 4, 15, 16, 17, 100, 4096} {
+			x := randF32(rng, n)
+			for i := range x {
+				x[i] *= 30 // wide range, deep underflow included
+			}
+			y := append([]float32(nil), x...)
+			SoftmaxScaled(x, 0.5)
+			for i := range y {
+				y[i] *= 0.5
+			}
+			Softmax(y)
+			for i := range x {
+				if math.Abs(float64(x[i]-y[i])) > 1e-6*math.Max(1, float64(y[i])) {
+					t.Fatalf("simd=%v n=%d: SoftmaxScaled[%d] = %v, Softmax %v", simd, n, i, x[i], y[i])
+				}
+			}
 		}
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/medgemma/medgemma/kernels"
@@ -213,11 +212,8 @@ func checkFits(cfg *model.Config, ctx int, tmp string) error {
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(tmp, &st); err == nil {
-		if free := int64(st.Bavail) * int64(st.Bsize); weights > free {
-			return fmt.Errorf("random weights need %.1f GB of disk in %s, %.1f GB free", float64(weights)/1e9, tmp, float64(free)/1e9)
-		}
+	if free := freeDisk(tmp); free > 0 && weights > free {
+		return fmt.Errorf("random weights need %.1f GB of disk in %s, %.1f GB free", float64(weights)/1e9, tmp, float64(free)/1e9)
 	}
 	return nil
 }

@@ -220,6 +220,19 @@ func (s *Session) layer(li int, x []float32, n, pos0 int, groups []int32) {
 // the same image; and on sliding layers, in either case, only keys less than
 // sliding_window positions back.
 func (s *Session) attention(lc *layerCache, sliding bool, n, pos0 int, groups []int32) {
+	if n == 1 || kernels.Threads() == 1 {
+		s.attentionRows(lc, sliding, n, pos0, groups, 0, n, s.scores)
+		return
+	}
+	// A prefill chunk: queries split across threads, each with its own
+	// scores buffer (decode steps stay serial and allocate nothing).
+	kernels.ParallelFor(n, func(lo, hi int) {
+		s.attentionRows(lc, sliding, n, pos0, groups, lo, hi, make([]float32, pos0+n))
+	})
+}
+
+// attentionRows computes the attention of chunk queries lo..hi.
+func (s *Session) attentionRows(lc *layerCache, sliding bool, n, pos0 int, groups []int32, lo, hi int, buf []float32) {
 	t := &s.m.text.cfg
 	hd, nH, nKV := t.HeadDim, t.NumAttentionHeads, t.NumKeyValueHeads
 	qDim, kvDim := nH*hd, nKV*hd
@@ -227,7 +240,7 @@ func (s *Session) attention(lc *layerCache, sliding bool, n, pos0 int, groups []
 	scaling := s.m.text.scaling
 	window := t.SlidingWindow
 	negInf := float32(math.Inf(-1))
-	for i := range n {
+	for i := lo; i < hi; i++ {
 		p := pos0 + i
 		from := 0
 		if sliding {
@@ -237,7 +250,7 @@ func (s *Session) attention(lc *layerCache, sliding bool, n, pos0 int, groups []
 		for hh := range nH {
 			g := hh / rep
 			qv := s.q[i*qDim+hh*hd : i*qDim+(hh+1)*hd]
-			scores := s.scores[:0]
+			scores := buf[:0]
 			// Cached positions.
 			for cp := cachedFrom; cp < pos0; cp++ {
 				sl := lc.slot(cp) * kvDim

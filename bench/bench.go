@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medgemma/medgemma/generate"
 	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/model"
 )
@@ -165,6 +166,7 @@ func Run(o Options) (*Result, error) {
 	if o.Decode > 0 {
 		logf("decode of %d tokens", o.Decode)
 		next := []int32{2}
+		greedy := generate.NewSampler(generate.Options{}, cfg.Text.VocabSize, nil)
 		start = time.Now()
 		for range o.Decode {
 			hidden, err := s.Forward(model.Input{IDs: next})
@@ -172,7 +174,7 @@ func Run(o Options) (*Result, error) {
 				return nil, err
 			}
 			s.Logits(logits, hidden)
-			next[0] = int32(argmax(logits))
+			next[0] = greedy.Sample(logits)
 		}
 		r.DecodeTokensPerS = float64(o.Decode) / time.Since(start).Seconds()
 		r.DecodeFloorTokensPS = r.ReadBandwidthGBs * 1e9 / float64(r.DecodeBytesPerToken)
@@ -181,16 +183,6 @@ func Run(o Options) (*Result, error) {
 	r.KVCacheBytes = s.Cache.Bytes()
 	r.PeakRSSBytes = peakRSS()
 	return r, nil
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // checkFits refuses a shape whose weights, cache and scratch would not fit in

@@ -57,6 +57,12 @@ func (s *Sampler) Observe(id int32) {
 	}
 }
 
+// penalized reports whether any penalty changes the logits.
+func (s *Sampler) penalized() bool {
+	p := s.o.RepetitionPenalty
+	return (p > 0 && p != 1) || s.o.FrequencyPenalty != 0 || s.o.PresencePenalty != 0
+}
+
 // penalize applies the penalties to w.
 func (s *Sampler) penalize(w []float32) {
 	if p := float32(s.o.RepetitionPenalty); p > 0 && p != 1 {
@@ -79,11 +85,15 @@ func (s *Sampler) penalize(w []float32) {
 	}
 }
 
-// Sample returns the next token. logits are not modified.
+// Sample returns the next token. logits are not modified (penalties work on
+// a copy, made only when one is set).
 func (s *Sampler) Sample(logits []float32) int32 {
-	w := s.work[:len(logits)]
-	copy(w, logits)
-	s.penalize(w)
+	w := logits
+	if s.penalized() {
+		w = s.work[:len(logits)]
+		copy(w, logits)
+		s.penalize(w)
+	}
 	if s.o.Temperature == 0 {
 		return int32(argmax(w))
 	}

@@ -70,15 +70,6 @@ func (l *layerCache) store(k, v []float32, pos, n int) {
 	}
 }
 
-// visible returns the first cached position a query at pos may attend to
-// (cached positions run to the current cache length).
-func (l *layerCache) visibleFrom(pos int) int {
-	if l.sliding {
-		return max(0, pos-l.window+1)
-	}
-	return 0
-}
-
 // Bytes is the memory the cache holds now.
 func (c *KVCache) Bytes() int64 {
 	var n int64

@@ -127,7 +127,6 @@ type modelJSON struct {
 	prefixSuffix bool // continuing_subword_prefix or end_of_word_suffix set
 	vocab        map[string]int32
 	merges       [][2]int32 // token ids of each merge's two halves, in rank order
-	mergesAt     int        // offset of the merges array, for error messages
 }
 
 // Parse builds a Tokenizer from the bytes of a tokenizer.json file.
@@ -334,6 +333,9 @@ func readMerges(s *scanner, m *modelJSON) error {
 func build(m *modelJSON, f *fileJSON) (*Tokenizer, error) {
 	if m.prefixSuffix {
 		return nil, errors.New("model: continuing_subword_prefix / end_of_word_suffix are not supported")
+	}
+	if m.ignoreMerges {
+		return nil, errors.New("model: ignore_merges is not supported")
 	}
 	t := &Tokenizer{vocab: m.vocab, unkID: -1, fuseUnk: m.fuseUnk}
 	n := 0

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/medgemma/medgemma/chat"
+	"github.com/medgemma/medgemma/model"
 	"github.com/medgemma/medgemma/tokenizer"
 )
 
@@ -251,34 +251,16 @@ func parseInts(s string) ([]int, error) {
 	return out, nil
 }
 
-// imageTokensOf reads the number of soft tokens per image of a checkpoint:
-// mm_tokens_per_image in config.json, else image_seq_length in
-// processor_config.json, else the default. A text-only checkpoint has neither.
+// imageTokensOf is the number of soft tokens per image of a checkpoint
+// (mm_tokens_per_image, through the model's config reader), or the default
+// for a text-only one.
 func imageTokensOf(dir string) (int, error) {
-	for _, c := range []struct{ file, key string }{
-		{"config.json", "mm_tokens_per_image"},
-		{"processor_config.json", "image_seq_length"},
-	} {
-		data, err := os.ReadFile(filepath.Join(dir, c.file))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			return 0, fmt.Errorf("%s: %w", filepath.Join(dir, c.file), err)
-		}
-		raw, ok := m[c.key]
-		if !ok {
-			continue
-		}
-		var n int
-		if err := json.Unmarshal(raw, &n); err != nil || n <= 0 {
-			return 0, fmt.Errorf("%s: %s must be a positive integer, got %s", filepath.Join(dir, c.file), c.key, raw)
-		}
-		return n, nil
+	cfg, err := model.LoadConfig(dir)
+	if err != nil {
+		return 0, err
+	}
+	if cfg.MMTokensPerImage > 0 {
+		return cfg.MMTokensPerImage, nil
 	}
 	return chat.DefaultImageTokens, nil
 }

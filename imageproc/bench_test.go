@@ -96,3 +96,12 @@ func BenchmarkJPEGDecodeStdlib2048(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkJPEGDecode2048(b *testing.B) {
+	data := benchJPEG(b, 2048, 2048)
+	for b.Loop() {
+		if _, err := decodeJPEG(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

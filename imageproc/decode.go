@@ -87,7 +87,12 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 	if err := checkSize(cfg.Width, cfg.Height, opts.MaxPixels); err != nil {
 		return nil, nil, err
 	}
-	m, err := dec.decode(bytes.NewReader(data))
+	var m image.Image
+	if format == "jpeg" {
+		m, err = decodeJPEGAny(data)
+	} else {
+		m, err = dec.decode(bytes.NewReader(data))
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", format, err)
 	}
@@ -121,7 +126,7 @@ type decoder struct {
 
 var decoders = map[string]decoder{
 	"png":  {png.DecodeConfig, png.Decode},
-	"jpeg": {jpeg.DecodeConfig, jpeg.Decode},
+	"jpeg": {jpeg.DecodeConfig, nil}, // decodeJPEGAny, on the bytes
 	"gif":  {gif.DecodeConfig, gif.Decode},
 	"bmp":  {bmp.DecodeConfig, bmp.Decode},
 	"tiff": {tiff.DecodeConfig, tiff.Decode},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"math"
 	"strconv"
 	"strings"
@@ -109,7 +108,7 @@ func decodeDICOM(data []byte, opts Options) (*RGB, *Info, error) {
 	var img *RGB
 	var gray []float64
 	if fr.Encapsulated {
-		m, err := jpeg.Decode(bytes.NewReader(fr.EncapsulatedData.Data))
+		m, err := decodeJPEGAny(fr.EncapsulatedData.Data)
 		if err != nil {
 			return nil, nil, fmt.Errorf("DICOM: frame %d: JPEG: %w", opts.Frame, err)
 		}

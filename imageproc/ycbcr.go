@@ -53,8 +53,8 @@ func ycbcrToRGB(out *RGB, m *image.YCbCr) error {
 	}
 	cw, ch := (w+hs-1)/hs, (h+vs-1)/vs
 	fancy := cw >= 2 // a single chroma column has nothing to interpolate with
-	cb := make([]uint8, 2*cw+4)
-	cr := make([]uint8, 2*cw+4)
+	cb := make([]uint8, max(w, 2*cw))
+	cr := make([]uint8, max(w, 2*cw))
 	for y := range h {
 		upsampleChromaRow(cb, m.Cb, m.CStride, cw, ch, hs, vs, y, w, fancy)
 		upsampleChromaRow(cr, m.Cr, m.CStride, cw, ch, hs, vs, y, w, fancy)

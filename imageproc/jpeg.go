@@ -1,0 +1,431 @@
+package imageproc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+)
+
+// PIL decodes JPEG with libjpeg-turbo and its default "islow" integer IDCT;
+// Go's image/jpeg uses a different IDCT, so its pixels differ from PIL's by a
+// level or two, and it is slow. decodeJPEG decodes the common case, baseline
+// sequential Huffman JPEG with 8-bit samples, 1 or 3 components and all
+// components in one scan, with libjpeg's arithmetic, so the result equals
+// what libjpeg hands PIL. Everything else (progressive, lossless,
+// arithmetic coding, 12-bit, CMYK and Adobe-transformed files, separate
+// scans per component) goes to image/jpeg.
+
+// errJPEGOther marks a valid JPEG this decoder leaves to image/jpeg.
+var errJPEGOther = errors.New("jpeg: not a baseline JPEG this decoder handles")
+
+// decodeJPEGAny decodes with decodeJPEG, or with image/jpeg when decodeJPEG
+// does not handle the file.
+func decodeJPEGAny(data []byte) (image.Image, error) {
+	m, err := decodeJPEG(data)
+	if errors.Is(err, errJPEGOther) {
+		return jpeg.Decode(bytes.NewReader(data))
+	}
+	return m, err
+}
+
+// jpegComponent is one colour component of a frame.
+type jpegComponent struct {
+	id     uint8
+	h, v   int // sampling factors
+	tq     int // quantization table
+	td, ta int // Huffman tables of the scan: DC, AC
+	pix    []uint8
+	stride int // bytes per row of pix; pix is padded to whole blocks per MCU
+	pred   int32
+}
+
+// jpegDecoder holds the state of one decode.
+type jpegDecoder struct {
+	data          []byte
+	pos           int
+	width, height int
+	comps         []jpegComponent
+	quant         [4][64]int32 // natural order
+	quantSet      [4]bool
+	dc, ac        [4]huffTable
+	restart       int // restart interval in MCUs, 0 for none
+	adobe         bool
+	bits          bitReader
+}
+
+func decodeJPEG(data []byte) (image.Image, error) {
+	d := &jpegDecoder{data: data}
+	if len(data) < 2 || data[0] != 0xFF || data[1] != 0xD8 {
+		return nil, errors.New("missing SOI marker")
+	}
+	d.pos = 2
+	for {
+		marker, err := d.nextMarker()
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case marker == 0xD8 || marker == 0x01 || marker >= 0xD0 && marker <= 0xD7:
+			continue // no segment
+		case marker == 0xD9:
+			return nil, errors.New("no image data before the EOI marker")
+		}
+		seg, err := d.segment(marker)
+		if err != nil {
+			return nil, err
+		}
+		switch marker {
+		case 0xC0, 0xC1: // baseline, extended sequential Huffman
+			if err := d.parseSOF(seg); err != nil {
+				return nil, err
+			}
+		case 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
+			return nil, errJPEGOther
+		case 0xC4:
+			if err := d.parseDHT(seg); err != nil {
+				return nil, err
+			}
+		case 0xDB:
+			if err := d.parseDQT(seg); err != nil {
+				return nil, err
+			}
+		case 0xDD:
+			if len(seg) != 2 {
+				return nil, fmt.Errorf("DRI segment has %d bytes, want 2", len(seg))
+			}
+			d.restart = int(binary.BigEndian.Uint16(seg))
+		case 0xEE: // APP14: an Adobe transform flag changes the colour space
+			if len(seg) >= 5 && string(seg[:5]) == "Adobe" {
+				d.adobe = true
+			}
+		case 0xDA:
+			if err := d.parseSOS(seg); err != nil {
+				return nil, err
+			}
+			if err := d.scan(); err != nil {
+				return nil, err
+			}
+			return d.image(), nil
+		}
+	}
+}
+
+// nextMarker skips to the next marker and returns its code.
+func (d *jpegDecoder) nextMarker() (byte, error) {
+	for d.pos < len(d.data) && d.data[d.pos] != 0xFF {
+		d.pos++ // libjpeg skips garbage between segments too
+	}
+	for d.pos < len(d.data) && d.data[d.pos] == 0xFF {
+		d.pos++ // fill bytes
+	}
+	if d.pos >= len(d.data) {
+		return 0, errors.New("truncated file: no EOI or image data")
+	}
+	m := d.data[d.pos]
+	d.pos++
+	return m, nil
+}
+
+// segment returns the payload of the marker segment at d.pos.
+func (d *jpegDecoder) segment(marker byte) ([]byte, error) {
+	if d.pos+2 > len(d.data) {
+		return nil, fmt.Errorf("truncated file in marker 0x%02X", marker)
+	}
+	n := int(binary.BigEndian.Uint16(d.data[d.pos:]))
+	if n < 2 || d.pos+n > len(d.data) {
+		return nil, fmt.Errorf("marker 0x%02X segment length %d runs past the end of the file", marker, n)
+	}
+	seg := d.data[d.pos+2 : d.pos+n]
+	d.pos += n
+	return seg, nil
+}
+
+func (d *jpegDecoder) parseSOF(seg []byte) error {
+	if d.comps != nil {
+		return errors.New("more than one SOF marker")
+	}
+	if len(seg) < 6 {
+		return errors.New("SOF segment too short")
+	}
+	if seg[0] != 8 {
+		return errJPEGOther // 12-bit samples
+	}
+	d.height = int(binary.BigEndian.Uint16(seg[1:]))
+	d.width = int(binary.BigEndian.Uint16(seg[3:]))
+	n := int(seg[5])
+	if d.width == 0 || d.height == 0 {
+		if d.height == 0 && d.width > 0 {
+			return errJPEGOther // height from a DNL marker
+		}
+		return fmt.Errorf("image has no pixels (%dx%d)", d.width, d.height)
+	}
+	if len(seg) != 6+3*n {
+		return fmt.Errorf("SOF segment has %d bytes for %d components", len(seg), n)
+	}
+	if n != 1 && n != 3 || d.adobe {
+		return errJPEGOther
+	}
+	d.comps = make([]jpegComponent, n)
+	for i := range d.comps {
+		c := &d.comps[i]
+		b := seg[6+3*i:]
+		c.id, c.h, c.v, c.tq = b[0], int(b[1]>>4), int(b[1]&15), int(b[2])
+		if c.h < 1 || c.h > 4 || c.v < 1 || c.v > 4 {
+			return fmt.Errorf("component %d has sampling factors %dx%d", i, c.h, c.v)
+		}
+		if c.tq > 3 {
+			return fmt.Errorf("component %d uses quantization table %d", i, c.tq)
+		}
+		for j := range i {
+			if d.comps[j].id == c.id {
+				return fmt.Errorf("component id %d appears twice", c.id)
+			}
+		}
+	}
+	if n == 1 {
+		d.comps[0].h, d.comps[0].v = 1, 1 // one component: one block per MCU
+		return nil
+	}
+	// Y must carry the largest factors and both chroma components the same,
+	// in a ratio image.YCbCr can hold.
+	y, cb, cr := d.comps[0], d.comps[1], d.comps[2]
+	if cb.h != cr.h || cb.v != cr.v || y.h%cb.h != 0 || y.v%cb.v != 0 {
+		return errJPEGOther
+	}
+	if subsampleRatio(y.h/cb.h, y.v/cb.v) < 0 {
+		return errJPEGOther
+	}
+	return nil
+}
+
+// subsampleRatio maps chroma subsampling factors to image.YCbCr's ratios,
+// -1 for those it has none for.
+func subsampleRatio(hs, vs int) image.YCbCrSubsampleRatio {
+	switch [2]int{hs, vs} {
+	case [2]int{1, 1}:
+		return image.YCbCrSubsampleRatio444
+	case [2]int{2, 1}:
+		return image.YCbCrSubsampleRatio422
+	case [2]int{2, 2}:
+		return image.YCbCrSubsampleRatio420
+	case [2]int{1, 2}:
+		return image.YCbCrSubsampleRatio440
+	case [2]int{4, 1}:
+		return image.YCbCrSubsampleRatio411
+	case [2]int{4, 2}:
+		return image.YCbCrSubsampleRatio410
+	}
+	return -1
+}
+
+func (d *jpegDecoder) parseDQT(seg []byte) error {
+	for len(seg) > 0 {
+		pq, tq := seg[0]>>4, int(seg[0]&15)
+		if tq > 3 || pq > 1 {
+			return fmt.Errorf("DQT table %d with precision %d", tq, pq)
+		}
+		n := 64 * (1 + int(pq))
+		if len(seg) < 1+n {
+			return errors.New("DQT segment too short")
+		}
+		for k := range 64 {
+			v := int32(seg[1+k])
+			if pq == 1 {
+				v = int32(binary.BigEndian.Uint16(seg[1+2*k:]))
+			}
+			d.quant[tq][zigzag[k]] = v
+		}
+		d.quantSet[tq] = true
+		seg = seg[1+n:]
+	}
+	return nil
+}
+
+func (d *jpegDecoder) parseDHT(seg []byte) error {
+	for len(seg) > 0 {
+		if len(seg) < 17 {
+			return errors.New("DHT segment too short")
+		}
+		tc, th := seg[0]>>4, int(seg[0]&15)
+		if tc > 1 || th > 3 {
+			return fmt.Errorf("DHT table class %d id %d", tc, th)
+		}
+		var counts [16]int
+		total := 0
+		for i := range 16 {
+			counts[i] = int(seg[1+i])
+			total += counts[i]
+		}
+		if total > 256 || len(seg) < 17+total {
+			return errors.New("DHT segment too short for its code counts")
+		}
+		t := &d.dc[th]
+		if tc == 1 {
+			t = &d.ac[th]
+		}
+		if err := t.build(counts, seg[17:17+total]); err != nil {
+			return fmt.Errorf("DHT table class %d id %d: %w", tc, th, err)
+		}
+		seg = seg[17+total:]
+	}
+	return nil
+}
+
+func (d *jpegDecoder) parseSOS(seg []byte) error {
+	if d.comps == nil {
+		return errors.New("SOS before SOF")
+	}
+	if len(seg) < 1 {
+		return errors.New("SOS segment too short")
+	}
+	n := int(seg[0])
+	if len(seg) != 4+2*n {
+		return fmt.Errorf("SOS segment has %d bytes for %d components", len(seg), n)
+	}
+	if n != len(d.comps) {
+		return errJPEGOther // one scan per component
+	}
+	for i := range n {
+		id, tables := seg[1+2*i], seg[2+2*i]
+		c := &d.comps[i]
+		if c.id != id {
+			return errJPEGOther // components in another order
+		}
+		c.td, c.ta = int(tables>>4), int(tables&15)
+		if c.td > 3 || c.ta > 3 || !d.dc[c.td].ok || !d.ac[c.ta].ok {
+			return fmt.Errorf("scan component %d uses Huffman tables %d/%d, not defined", i, c.td, c.ta)
+		}
+		if !d.quantSet[c.tq] {
+			return fmt.Errorf("component %d uses quantization table %d, not defined", i, c.tq)
+		}
+	}
+	ss, se, a := seg[1+2*n], seg[2+2*n], seg[3+2*n]
+	if ss != 0 || se != 63 || a != 0 {
+		return fmt.Errorf("baseline scan with spectral selection %d-%d, approximation %d", ss, se, a)
+	}
+	return nil
+}
+
+// scan decodes the entropy-coded data of the one scan into the planes.
+func (d *jpegDecoder) scan() error {
+	hmax, vmax := 1, 1
+	for _, c := range d.comps {
+		hmax, vmax = max(hmax, c.h), max(vmax, c.v)
+	}
+	mcuW, mcuH := 8*hmax, 8*vmax
+	mx, my := (d.width+mcuW-1)/mcuW, (d.height+mcuH-1)/mcuH
+	if len(d.comps) == 1 {
+		mx, my = (d.width+7)/8, (d.height+7)/8
+	}
+	for i := range d.comps {
+		c := &d.comps[i]
+		c.stride = mx * c.h * 8
+		c.pix = make([]uint8, c.stride*my*c.v*8)
+	}
+	d.bits = bitReader{data: d.data, pos: d.pos}
+	var blk [64]int32
+	restartsLeft := d.restart
+	nextRST := 0
+	for y := range my {
+		for x := range mx {
+			if d.restart > 0 && restartsLeft == 0 {
+				if err := d.bits.restart(nextRST); err != nil {
+					return err
+				}
+				nextRST = (nextRST + 1) & 7
+				restartsLeft = d.restart
+				for i := range d.comps {
+					d.comps[i].pred = 0
+				}
+			}
+			restartsLeft--
+			for i := range d.comps {
+				c := &d.comps[i]
+				q := &d.quant[c.tq]
+				for v := range c.v {
+					for h := range c.h {
+						last, err := d.block(&blk, c, q)
+						if err != nil {
+							return fmt.Errorf("MCU %d of %d: %w", y*mx+x, mx*my, err)
+						}
+						off := (y*c.v+v)*8*c.stride + (x*c.h+h)*8
+						idctIslow(c.pix[off:], c.stride, &blk, last)
+						blk = [64]int32{}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// block Huffman-decodes one block into blk (natural order, dequantized) and
+// returns the zigzag index of its last nonzero coefficient.
+func (d *jpegDecoder) block(blk *[64]int32, c *jpegComponent, q *[64]int32) (int, error) {
+	br := &d.bits
+	s, err := br.decode(&d.dc[c.td])
+	if err != nil {
+		return 0, err
+	}
+	if s > 11 {
+		return 0, fmt.Errorf("DC difference of %d bits", s)
+	}
+	c.pred += br.receiveExtend(s)
+	blk[0] = c.pred * q[0]
+	ac := &d.ac[c.ta]
+	last := 0
+	for k := 1; k < 64; {
+		rs, err := br.decode(ac)
+		if err != nil {
+			return 0, err
+		}
+		r, s := int(rs>>4), rs&15
+		if s == 0 {
+			if r != 15 {
+				break // end of block
+			}
+			k += 16
+			continue
+		}
+		k += r
+		if k > 63 {
+			return 0, errors.New("AC coefficients run past the end of the block")
+		}
+		z := zigzag[k]
+		blk[z] = br.receiveExtend(s) * q[z]
+		last = k
+		k++
+	}
+	return last, br.overrun()
+}
+
+// image wraps the planes as an image.Gray or image.YCbCr.
+func (d *jpegDecoder) image() image.Image {
+	r := image.Rect(0, 0, d.width, d.height)
+	if len(d.comps) == 1 {
+		c := d.comps[0]
+		return &image.Gray{Pix: c.pix, Stride: c.stride, Rect: r}
+	}
+	y, cb, cr := d.comps[0], d.comps[1], d.comps[2]
+	return &image.YCbCr{
+		Y: y.pix, Cb: cb.pix, Cr: cr.pix,
+		YStride: y.stride, CStride: cb.stride,
+		SubsampleRatio: subsampleRatio(y.h/cb.h, y.v/cb.v),
+		Rect:           r,
+	}
+}
+
+// zigzag maps the zigzag index of a coefficient to its natural position.
+var zigzag = [64]int{
+	0, 1, 8, 16, 9, 2, 3, 10,
+	17, 24, 32, 25, 18, 11, 4, 5,
+	12, 19, 26, 33, 40, 48, 41, 34,
+	27, 20, 13, 6, 7, 14, 21, 28,
+	35, 42, 49, 56, 57, 50, 43, 36,
+	29, 22, 15, 23, 30, 37, 44, 51,
+	58, 59, 52, 45, 38, 31, 39, 46,
+	53, 60, 61, 54, 47, 55, 62, 63,
+}

@@ -1,0 +1,167 @@
+package imageproc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// huffFastBits is how many bits the one-step lookup of a Huffman code covers;
+// longer codes (rare: they belong to rare symbols) take a search by length.
+const huffFastBits = 9
+
+// huffTable is one JPEG Huffman table (ITU T.81 annex C and F.2.2.3).
+type huffTable struct {
+	ok bool
+	// fast maps the next huffFastBits bits to length<<8 | symbol, 0 when the
+	// code is longer.
+	fast    [1 << huffFastBits]uint16
+	maxcode [17]int32 // largest code of each length, -1 for none
+	valptr  [17]int32 // index in vals of the first code of each length, minus that code
+	vals    [256]uint8
+}
+
+// build makes the canonical codes from the count of codes of each length and
+// the symbols in code order.
+func (t *huffTable) build(counts [16]int, symbols []uint8) error {
+	*t = huffTable{}
+	copy(t.vals[:], symbols)
+	code, k := int32(0), int32(0)
+	for l := 1; l <= 16; l++ {
+		n := int32(counts[l-1])
+		t.maxcode[l] = -1
+		if n > 0 {
+			t.valptr[l] = k - code
+			for range n {
+				if l <= huffFastBits {
+					shift := huffFastBits - l
+					for j := range int32(1) << shift {
+						t.fast[code<<shift|j] = uint16(l<<8) | uint16(t.vals[k])
+					}
+				}
+				code++
+				k++
+			}
+			t.maxcode[l] = code - 1
+		}
+		if code > 1<<l {
+			return errors.New("more codes than fit their lengths")
+		}
+		code <<= 1
+	}
+	t.ok = true
+	return nil
+}
+
+// bitReader reads the entropy-coded data of a scan, most significant bit
+// first, removing the stuffed zero after each 0xFF. At a marker or the end of
+// the data it supplies zero bits, as libjpeg does, and remembers how many, so
+// that reading into them is reported rather than decoded as garbage.
+type bitReader struct {
+	data   []byte
+	pos    int
+	acc    uint64 // the next n bits, left-aligned
+	n      uint
+	fake   uint // how many of the last bits in acc are made-up zeros
+	marker bool // reached a marker or the end: only zeros from here
+}
+
+// fill tops the accumulator up to more than 56 bits.
+func (b *bitReader) fill() {
+	for b.n <= 56 {
+		c := byte(0)
+		switch {
+		case b.marker:
+			b.fake += 8
+		case b.pos >= len(b.data):
+			b.marker = true
+			b.fake += 8
+		case b.data[b.pos] != 0xFF:
+			c = b.data[b.pos]
+			b.pos++
+		case b.pos+1 < len(b.data) && b.data[b.pos+1] == 0:
+			c = 0xFF
+			b.pos += 2
+		default:
+			b.marker = true // a marker: stay on it
+			b.fake += 8
+		}
+		b.acc |= uint64(c) << (56 - b.n)
+		b.n += 8
+	}
+}
+
+// decode reads one Huffman-coded symbol. It leaves at least 15 bits in the
+// accumulator for the value bits that follow.
+func (b *bitReader) decode(t *huffTable) (uint8, error) {
+	if b.n < 32 {
+		b.fill()
+	}
+	if e := t.fast[b.acc>>(64-huffFastBits)]; e != 0 {
+		l := uint(e >> 8)
+		b.acc <<= l
+		b.n -= l
+		return uint8(e), nil
+	}
+	for l := huffFastBits + 1; l <= 16; l++ {
+		code := int32(b.acc >> (64 - l))
+		if code <= t.maxcode[l] {
+			b.acc <<= l
+			b.n -= uint(l)
+			return t.vals[(t.valptr[l]+code)&255], nil
+		}
+	}
+	return 0, b.fail("invalid Huffman code")
+}
+
+// receiveExtend reads s value bits and maps them to the signed value they
+// code (F.2.2.1).
+func (b *bitReader) receiveExtend(s uint8) int32 {
+	if s == 0 {
+		return 0
+	}
+	v := int32(b.acc >> (64 - uint(s)))
+	b.acc <<= s
+	b.n -= uint(s)
+	if v < 1<<(s-1) {
+		v += -1<<s + 1
+	}
+	return v
+}
+
+// overrun reports reading past the real data into the supplied zeros.
+func (b *bitReader) overrun() error {
+	if b.n >= b.fake {
+		return nil
+	}
+	return b.fail("entropy-coded data ends early")
+}
+
+func (b *bitReader) fail(what string) error {
+	if b.pos >= len(b.data) {
+		return fmt.Errorf("truncated file: %s", what)
+	}
+	if b.marker && b.pos+1 < len(b.data) {
+		return fmt.Errorf("%s (at marker 0x%02X, offset %d)", what, b.data[b.pos+1], b.pos)
+	}
+	return fmt.Errorf("%s (offset %d)", what, b.pos)
+}
+
+// restart expects restart marker RSTm and starts the bit stream again after
+// it.
+func (b *bitReader) restart(m int) error {
+	for b.pos < len(b.data) && b.data[b.pos] != 0xFF {
+		b.pos++
+	}
+	for b.pos < len(b.data) && b.data[b.pos] == 0xFF {
+		b.pos++
+	}
+	if b.pos >= len(b.data) {
+		return errors.New("truncated file: missing restart marker")
+	}
+	if got := b.data[b.pos]; got != byte(0xD0+m) {
+		return fmt.Errorf("expected restart marker RST%d, found marker 0x%02X (offset %d)", m, got, b.pos)
+	}
+	b.pos++
+	b.acc, b.n, b.fake, b.marker = 0, 0, 0, false
+	return nil
+}

@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package imageproc
+
+const useIDCTAVX2 = false
+
+func idctIslowAVX2(dst *uint8, stride int, blk *[64]int32) { panic("unreachable") }

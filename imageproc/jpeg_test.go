@@ -1,0 +1,183 @@
+package imageproc
+
+import (
+	"bytes"
+	"image"
+	"image/jpeg"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestJPEGAgainstPIL decodes files written by libjpeg-turbo's cjpeg (made by
+// testdata/jpeg/make.sh) and compares them with Pillow's decoding: every
+// chroma layout, restart intervals in MCUs and in rows, optimized Huffman
+// tables, odd sizes that leave partial MCUs at the edges.
+func TestJPEGAgainstPIL(t *testing.T) {
+	for _, c := range []struct {
+		file    string
+		maxDiff int
+	}{
+		{"ycc420_restart.jpg", 0},
+		{"ycc422_optimized.jpg", 0},
+		{"ycc444_restart_rows.jpg", 0},
+		{"gray_restart.jpg", 0},
+		{"ycc440.jpg", 0},
+		{"ycc411.jpg", 0},
+		// Progressive files go to image/jpeg: its IDCT rounds differently.
+		{"progressive.jpg", 3},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "jpeg", c.file)
+			img, _, err := DecodeFile(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, mean := diff(t, img, loadPNG(t, path+".pil.png"))
+			t.Logf("max %d mean %.4f", m, mean)
+			if m > c.maxDiff {
+				t.Errorf("max difference %d, mean %.4f; want at most %d", m, mean, c.maxDiff)
+			}
+		})
+	}
+}
+
+// TestJPEGFallback checks which files decodeJPEG leaves to image/jpeg.
+func TestJPEGFallback(t *testing.T) {
+	for file, other := range map[string]bool{
+		"formats/ycc420.jpg":   false,
+		"formats/gray.jpg":     false,
+		"formats/cmyk.jpg":     true, // 4 components
+		"jpeg/progressive.jpg": true,
+	} {
+		data, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = decodeJPEG(data)
+		if got := err == errJPEGOther; got != other || err != nil && !other {
+			t.Errorf("%s: error %v, want fallback %v", file, err, other)
+		}
+	}
+}
+
+// TestJPEGCloseToStdlib compares with image/jpeg on Go-encoded images of many
+// sizes: the two IDCTs differ by a level or two, never more, so any block
+// misplaced at an edge shows.
+func TestJPEGCloseToStdlib(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, size := range [][2]int{{1, 1}, {7, 9}, {8, 8}, {15, 17}, {16, 16}, {33, 18}, {64, 47}} {
+		w, h := size[0], size[1]
+		src := image.NewRGBA(image.Rect(0, 0, w, h))
+		for i := range src.Pix {
+			src.Pix[i] = uint8(rng.IntN(256))
+		}
+		for _, gray := range []bool{false, true} {
+			var m image.Image = src
+			if gray {
+				g := image.NewGray(src.Rect)
+				copy(g.Pix, src.Pix)
+				m = g
+			}
+			var buf bytes.Buffer
+			if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 80}); err != nil {
+				t.Fatal(err)
+			}
+			ours, err := decodeJPEG(buf.Bytes())
+			if err != nil {
+				t.Fatalf("%dx%d gray %v: %v", w, h, gray, err)
+			}
+			std, err := jpeg.Decode(bytes.NewReader(buf.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ours.Bounds() != std.Bounds() {
+				t.Fatalf("%dx%d: bounds %v, want %v", w, h, ours.Bounds(), std.Bounds())
+			}
+			worst := 0
+			for y := range h {
+				for x := range w {
+					a, b := ours.At(x, y), std.At(x, y)
+					ar, ag, ab, _ := a.RGBA()
+					br, bg, bb, _ := b.RGBA()
+					for _, d := range []int{int(ar>>8) - int(br>>8), int(ag>>8) - int(bg>>8), int(ab>>8) - int(bb>>8)} {
+						worst = max(worst, d, -d)
+					}
+				}
+			}
+			if worst > 4 {
+				t.Errorf("%dx%d gray %v: differs from image/jpeg by up to %d", w, h, gray, worst)
+			}
+		}
+	}
+}
+
+// TestIDCT checks the SIMD inverse DCT against the plain Go one on random
+// blocks: coefficients of valid files, and arbitrary ones where the int32
+// arithmetic wraps.
+func TestIDCT(t *testing.T) {
+	if !useIDCTAVX2 {
+		t.Log("no SIMD inverse DCT on this CPU; only the plain Go one runs")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	var blk [64]int32
+	for i := range 20000 {
+		for k := range blk {
+			switch {
+			case i%4 == 3:
+				blk[k] = int32(rng.Uint32())
+			case rng.IntN(3) == 0:
+				blk[k] = int32(rng.IntN(4096) - 2048)
+			default:
+				blk[k] = 0
+			}
+		}
+		var want, got [8 * 11]uint8 // stride 11: rows are not contiguous
+		idctIslowRef(want[:], 11, &blk)
+		idctIslow(got[:], 11, &blk, 63)
+		if got != want {
+			t.Fatalf("block %d: %v\ngot  %v\nwant %v", i, blk, got, want)
+		}
+	}
+	// DC only: libjpeg's shortcut gives what the full transform gives.
+	for dc := int32(-2048 * 16); dc < 2048*16; dc += 7 {
+		blk = [64]int32{dc}
+		var want, got [64]uint8
+		idctIslowRef(want[:], 8, &blk)
+		idctIslow(got[:], 8, &blk, 0)
+		if got != want {
+			t.Fatalf("DC %d: %d, want %d", dc, got[0], want[0])
+		}
+	}
+}
+
+// TestJPEGErrors feeds damaged baseline files: every one is an error naming
+// the problem, none panics.
+func TestJPEGErrors(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "jpeg", "ycc420_restart.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sos := bytes.Index(data, []byte{0xFF, 0xDA})
+	rst := bytes.Index(data[sos:], []byte{0xFF, 0xD0}) + sos
+	cut := func(i, j int) []byte { return append(append([]byte(nil), data[:i]...), data[j:]...) }
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"truncated in the scan", data[:sos+40], "truncated file"},
+		{"truncated in a header", data[:sos-30], "runs past the end"},
+		{"no SOI", data[2:], "missing SOI"},
+		{"restart marker missing", cut(rst, rst+2), "restart marker"},
+		{"wrong restart marker", append(append(append([]byte(nil), data[:rst+1]...), 0xD3), data[rst+2:]...), "expected restart marker RST0, found marker 0xD3"},
+		{"EOI early", append(append([]byte(nil), data[:sos+30]...), 0xFF, 0xD9), "ends early"},
+	} {
+		_, err := decodeJPEG(c.data)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+		}
+	}
+}

@@ -2,6 +2,6 @@
 
 package imageproc
 
-const useIDCTAVX2 = false
+var useIDCTAVX2 = false
 
 func idctIslowAVX2(dst *uint8, stride int, blk *[64]int32) { panic("unreachable") }

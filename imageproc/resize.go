@@ -114,11 +114,17 @@ func clip8(v int32, precision uint) uint8 {
 
 // resampleHorizontal resizes the width of an interleaved RGB image.
 func resampleHorizontal(dst, src []uint8, inW, h int, c coeffs) {
-	outW := len(c.start)
-	half := int32(0)
-	if c.precision > 0 {
-		half = 1 << (c.precision - 1)
+	if useResizeAVX2 && c.fitsInt16() {
+		resampleHorizontalAVX2(dst, src, inW, h, c)
+		return
 	}
+	resampleHorizontalRef(dst, src, inW, h, c)
+}
+
+// resampleHorizontalRef is the plain Go horizontal pass.
+func resampleHorizontalRef(dst, src []uint8, inW, h int, c coeffs) {
+	outW := len(c.start)
+	half := c.half()
 	for y := range h {
 		in := src[y*inW*3 : (y+1)*inW*3]
 		out := dst[y*outW*3 : (y+1)*outW*3]
@@ -139,28 +145,89 @@ func resampleHorizontal(dst, src []uint8, inW, h int, c coeffs) {
 	}
 }
 
+// half is the rounding term added before the shift.
+func (c coeffs) half() int32 {
+	if c.precision == 0 {
+		return 0
+	}
+	return 1 << (c.precision - 1)
+}
+
+// fitsInt16 reports whether the SIMD passes, which multiply int16 weights,
+// compute the same sums: every weight within int16 (RoundingTransformers'
+// weights always are; RoundingPIL's 22-bit ones are not).
+func (c coeffs) fitsInt16() bool {
+	for _, v := range c.k {
+		if v < -1<<15 || v >= 1<<15 {
+			return false
+		}
+	}
+	return true
+}
+
+// resampleHorizontalAVX2 lays the weights out for resampleRowAVX2, four
+// taps per group, and runs it row by row. The kernel reads past the taps of
+// the last output pixels, so the last rows go through a padded copy.
+func resampleHorizontalAVX2(dst, src []uint8, inW, h int, c coeffs) {
+	outW := len(c.start)
+	groups := (c.ksize + 3) / 4
+	offs := make([]int32, outW)
+	w := make([]int16, outW*groups*16)
+	for xx := range outW {
+		offs[xx] = int32(c.start[xx] * 3)
+		for t := range c.size[xx] {
+			kv := int16(c.k[xx*c.ksize+t])
+			g := w[(xx*groups+t/4)*16:]
+			lane := g[(t%4/2)*8:]
+			for ch := range 3 {
+				lane[2*ch+t%2] = kv
+			}
+		}
+	}
+	half, shift := c.half(), uint64(c.precision)
+	const slack = 16
+	reach := 3*(groups*4) + slack // bytes read from a pixel's offset
+	var padded []uint8
+	for y := range h {
+		in := src[y*inW*3:]
+		if len(in) < int(offs[outW-1])+reach {
+			if padded == nil {
+				padded = make([]uint8, inW*3+reach)
+			}
+			copy(padded, in[:inW*3])
+			in = padded
+		}
+		resampleRowAVX2(&dst[y*outW*3], &in[0], &offs[0], &w[0], outW, groups, half, shift)
+	}
+}
+
 // resampleVertical resizes the height of an interleaved image whose rows are
 // stride bytes long, accumulating whole rows at a time.
 func resampleVertical(dst, src []uint8, stride int, c coeffs) {
-	outH := len(c.start)
-	half := int32(0)
-	if c.precision > 0 {
-		half = 1 << (c.precision - 1)
+	simd := 0 // bytes of each row done by the AVX2 pass
+	if useResizeAVX2 && c.fitsInt16() {
+		simd = stride &^ 31
 	}
-	acc := make([]int32, stride)
+	outH := len(c.start)
+	half := c.half()
+	acc := make([]int32, stride-simd)
 	for yy := range outH {
+		k := c.k[yy*c.ksize : yy*c.ksize+c.size[yy]]
+		first := c.start[yy] * stride
+		if simd > 0 {
+			resampleColumnsAVX2(&dst[yy*stride], &src[first], stride, simd, &k[0], len(k), half, uint64(c.precision))
+		}
 		for i := range acc {
 			acc[i] = half
 		}
-		k := c.k[yy*c.ksize : yy*c.ksize+c.size[yy]]
 		for y, kv := range k {
-			row := src[(c.start[yy]+y)*stride : (c.start[yy]+y+1)*stride]
+			row := src[first+y*stride+simd : first+(y+1)*stride]
 			row = row[:len(acc)]
 			for i, v := range row {
 				acc[i] += int32(v) * kv
 			}
 		}
-		out := dst[yy*stride : (yy+1)*stride]
+		out := dst[yy*stride+simd : (yy+1)*stride]
 		out = out[:len(acc)]
 		for i, v := range acc {
 			out[i] = clip8(v, c.precision)

@@ -1,0 +1,34 @@
+package imageproc
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestResizeSIMD checks the AVX2 resampling passes against the plain Go ones
+// on random images, shrinking and enlarging, with both roundings.
+func TestResizeSIMD(t *testing.T) {
+	if !useResizeAVX2 {
+		t.Skip("no SIMD resampling on this CPU: only the plain Go passes exist here")
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for i := range 300 {
+		img := NewRGB(1+rng.IntN(200), 1+rng.IntN(120))
+		for j := range img.Pix {
+			img.Pix[j] = uint8(rng.IntN(256))
+		}
+		w, h := 1+rng.IntN(150), 1+rng.IntN(150)
+		if i%10 == 0 {
+			w, h = img.W/7+1, img.H/5+1 // wide filters: several tap groups
+		}
+		r := Rounding(i % 2)
+		got := Resize(img, w, h, r)
+		useResizeAVX2 = false
+		want := Resize(img, w, h, r)
+		useResizeAVX2 = true
+		if !bytes.Equal(got.Pix, want.Pix) {
+			t.Fatalf("%dx%d -> %dx%d rounding %d: AVX2 differs from plain Go", img.W, img.H, w, h, r)
+		}
+	}
+}

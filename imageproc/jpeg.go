@@ -378,6 +378,24 @@ func (d *jpegDecoder) block(blk *[64]int32, c *jpegComponent, q *[64]int32) (int
 	ac := &d.ac[c.ta]
 	last := 0
 	for k := 1; k < 64; {
+		if br.n < 32 {
+			br.fill()
+		}
+		if e := ac.fastAC[br.acc>>(64-huffFastBits)]; e != 0 {
+			// A short code and its value bits at once.
+			k += int(e>>4) & 15
+			l := uint(e & 15)
+			br.acc <<= l
+			br.n -= l
+			if k > 63 {
+				return 0, errors.New("AC coefficients run past the end of the block")
+			}
+			z := zigzag[k]
+			blk[z] = e >> 8 * q[z]
+			last = k
+			k++
+			continue
+		}
 		rs, err := br.decode(ac)
 		if err != nil {
 			return 0, err

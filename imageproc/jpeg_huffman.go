@@ -1,6 +1,7 @@
 package imageproc
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -14,7 +15,10 @@ type huffTable struct {
 	ok bool
 	// fast maps the next huffFastBits bits to length<<8 | symbol, 0 when the
 	// code is longer.
-	fast    [1 << huffFastBits]uint16
+	fast [1 << huffFastBits]uint16
+	// fastAC maps the next huffFastBits bits, when they hold a whole AC
+	// code and its value bits, to value<<8 | run<<4 | bits used; 0 otherwise.
+	fastAC  [1 << huffFastBits]int32
 	maxcode [17]int32 // largest code of each length, -1 for none
 	valptr  [17]int32 // index in vals of the first code of each length, minus that code
 	vals    [256]uint8
@@ -48,8 +52,25 @@ func (t *huffTable) build(counts [16]int, symbols []uint8) error {
 		}
 		code <<= 1
 	}
+	for i, e := range t.fast {
+		l, rs := uint(e>>8), uint8(e)
+		r, s := rs>>4, uint(rs&15)
+		if e == 0 || s == 0 || l+s > huffFastBits {
+			continue
+		}
+		bits := int32(i<<l) & (1<<huffFastBits - 1) >> (huffFastBits - s)
+		t.fastAC[i] = extend(bits, s)<<8 | int32(r)<<4 | int32(l+s)
+	}
 	t.ok = true
 	return nil
+}
+
+// extend maps s value bits v to the signed value they code (F.2.2.1).
+func extend(v int32, s uint) int32 {
+	if v < 1<<(s-1) {
+		v += -1<<s + 1
+	}
+	return v
 }
 
 // bitReader reads the entropy-coded data of a scan, most significant bit
@@ -67,6 +88,18 @@ type bitReader struct {
 
 // fill tops the accumulator up to more than 56 bits.
 func (b *bitReader) fill() {
+	if !b.marker && b.pos+8 <= len(b.data) {
+		// Eight bytes at once when none is 0xFF: bytes that do not fit
+		// whole are loaded in part now and again, identically, next time.
+		x := binary.BigEndian.Uint64(b.data[b.pos:])
+		if (^x-0x0101010101010101)&x&0x8080808080808080 == 0 {
+			b.acc |= x >> b.n
+			k := (64 - b.n) / 8
+			b.pos += int(k)
+			b.n += 8 * k
+			return
+		}
+	}
 	for b.n <= 56 {
 		c := byte(0)
 		switch {
@@ -102,6 +135,11 @@ func (b *bitReader) decode(t *huffTable) (uint8, error) {
 		b.n -= l
 		return uint8(e), nil
 	}
+	return b.decodeLong(t)
+}
+
+// decodeLong reads a code longer than huffFastBits.
+func (b *bitReader) decodeLong(t *huffTable) (uint8, error) {
 	for l := huffFastBits + 1; l <= 16; l++ {
 		code := int32(b.acc >> (64 - l))
 		if code <= t.maxcode[l] {
@@ -122,10 +160,7 @@ func (b *bitReader) receiveExtend(s uint8) int32 {
 	v := int32(b.acc >> (64 - uint(s)))
 	b.acc <<= s
 	b.n -= uint(s)
-	if v < 1<<(s-1) {
-		v += -1<<s + 1
-	}
-	return v
+	return extend(v, uint(s))
 }
 
 // overrun reports reading past the real data into the supplied zeros.

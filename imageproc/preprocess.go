@@ -112,10 +112,13 @@ func PixelValues(imgs []*RGB, cfg Config) ([]float32, error) {
 			return nil, fmt.Errorf("image %d is %dx%d, image 0 is %dx%d", n, m.W, m.H, w, h)
 		}
 		base := n * 3 * plane
-		for i := range plane {
-			for c := range 3 {
-				out[base+c*plane+i] = lut[c][m.Pix[3*i+c]]
-			}
+		r := out[base : base+plane]
+		g := out[base+plane : base+2*plane]
+		b := out[base+2*plane : base+3*plane]
+		pix := m.Pix[:3*plane]
+		for i := range r {
+			p := pix[3*i : 3*i+3 : 3*i+3]
+			r[i], g[i], b[i] = lut[0][p[0]], lut[1][p[1]], lut[2][p[2]]
 		}
 	}
 	return out, nil

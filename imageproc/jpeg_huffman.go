@@ -36,6 +36,9 @@ func (t *huffTable) build(counts [16]int, symbols []uint8) error {
 		if n > 0 {
 			t.valptr[l] = k - code
 			for range n {
+				if code >= 1<<l {
+					return errors.New("more codes than fit their lengths")
+				}
 				if l <= huffFastBits {
 					shift := huffFastBits - l
 					for j := range int32(1) << shift {
@@ -46,9 +49,6 @@ func (t *huffTable) build(counts [16]int, symbols []uint8) error {
 				k++
 			}
 			t.maxcode[l] = code - 1
-		}
-		if code > 1<<l {
-			return errors.New("more codes than fit their lengths")
 		}
 		code <<= 1
 	}

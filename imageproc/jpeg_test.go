@@ -181,3 +181,27 @@ func TestJPEGErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzJPEG runs the baseline decoder itself, without Decode's recover: a
+// damaged file must give an error or an image, never a panic.
+func FuzzJPEG(f *testing.F) {
+	for _, name := range []string{"jpeg/ycc420_restart.jpg", "jpeg/gray_restart.jpg", "jpeg/ycc422_optimized.jpg", "jpeg/ycc411.jpg", "formats/ycc444.jpg"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if cfg, err := jpeg.DecodeConfig(bytes.NewReader(data)); err == nil && cfg.Width*cfg.Height > 1<<20 {
+			return // Decode refuses these from the header
+		}
+		m, err := decodeJPEG(data)
+		if err != nil {
+			return
+		}
+		if _, err := ToRGB(m); err != nil {
+			t.Fatalf("decoded %v but cannot convert it: %v", m.Bounds(), err)
+		}
+	})
+}

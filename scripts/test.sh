@@ -24,4 +24,5 @@ fuzz() { go test -run '^$' -fuzz "^$1\$" -fuzztime "$(($3 * scale))x" -fuzzminim
 fuzz FuzzEncode ./tokenizer 30000
 fuzz FuzzParse ./tokenizer 80000
 fuzz FuzzDecode ./imageproc 30000
+fuzz FuzzJPEG ./imageproc 200000
 fuzz FuzzParse ./safetensors 200000

@@ -250,3 +250,36 @@ func TestOptionErrors(t *testing.T) {
 		t.Errorf("long prompt: %v", err)
 	}
 }
+
+// TestRunAllocationsPerToken generates 8 and then 72 tokens from the same
+// state: the difference in allocations must not grow with the tokens (only
+// the result's slices and text grow, by doubling).
+func TestRunAllocationsPerToken(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	m, _, g, _ := prompt(t, "tiny-medgemma-text", 64)
+	s, err := m.NewSession(len(g.InputIDs)+80, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := Prefill(s, model.Input{IDs: g.InputIDs}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Snapshot()
+	h := append([]float32(nil), last...)
+	allocs := func(n int) float64 {
+		return testing.AllocsPerRun(3, func() {
+			s.Restore(snap)
+			o := Options{MaxNewTokens: n, TopLogprobs: -1}
+			res, err := Run(context.Background(), s, tok, h, g.InputIDs, o, func(string) error { return nil })
+			if err != nil || len(res.Tokens) != n {
+				t.Fatalf("%d tokens: %v", len(res.Tokens), err)
+			}
+		})
+	}
+	few, many := allocs(8), allocs(72)
+	t.Logf("allocations: %.0f for 8 tokens, %.0f for 72", few, many)
+	if many-few > 12 {
+		t.Errorf("64 more tokens cost %.0f more allocations; want only the result's growth (at most 12)", many-few)
+	}
+}

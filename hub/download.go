@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/medgemma/medgemma/safetensors"
 )
 
 // Client downloads from a Hugging Face hub.
@@ -298,7 +300,14 @@ func (c *Client) download(ctx context.Context, ref Ref, commit, name, path strin
 			return fmt.Errorf("%s: %s is corrupt: sha256 %s, the hub says %s (removed; run again)", ref, name, sum, sha)
 		}
 	}
-	return os.Rename(part, path)
+	if err := os.Rename(part, path); err != nil {
+		return err
+	}
+	if strings.HasSuffix(name, ".safetensors") {
+		// Read back by the kernel, the weights map with huge pages.
+		return safetensors.Evict(path)
+	}
+	return nil
 }
 
 func statSize(path string) int64 {

@@ -20,5 +20,6 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("mmap: %w", err)
 	}
+	adviseHugePages(data)
 	return data, func() error { return syscall.Munmap(data) }, nil
 }

@@ -25,15 +25,7 @@ C8(rnd1, 1024)
 C8(rnd2, 131072)
 C8(c128, 128)
 
-DATA permq<>+0(SB)/4, $0
-DATA permq<>+4(SB)/4, $4
-DATA permq<>+8(SB)/4, $1
-DATA permq<>+12(SB)/4, $5
-DATA permq<>+16(SB)/4, $2
-DATA permq<>+20(SB)/4, $6
-DATA permq<>+24(SB)/4, $3
-DATA permq<>+28(SB)/4, $7
-GLOBL permq<>(SB), RODATA|NOPTR, $32
+// ·packedDwordOrder (resize_amd64.s) puts packed bytes back in memory order.
 
 // PASS transforms the 8 rows of int32 at R (32 bytes apart) as 8 parallel
 // 1-D IDCTs (lane c is column c) into Y4, Y5, Y6, Y7, Y8, Y9, Y14, Y15
@@ -132,6 +124,15 @@ GLOBL permq<>(SB), RODATA|NOPTR, $32
 	VPERM2I128 $0x20, Y15, Y7, Y3; \
 	VPERM2I128 $0x31, Y15, Y7, Y13
 
+// STORE4ROWS stores the 4 qwords of Y (X its low half, T a scratch
+// register) to the rows at DI, DI+DX, DI+2*DX and DI+R8 (3*DX).
+#define STORE4ROWS(Y, X, T) \
+	VMOVQ X, (DI); \
+	VPEXTRQ $1, X, (DI)(DX*1); \
+	VEXTRACTI128 $1, Y, T; \
+	VMOVQ T, (DI)(DX*2); \
+	VPEXTRQ $1, T, (DI)(R8*1)
+
 // func idctIslowAVX2(dst *uint8, stride int, blk *[64]int32)
 TEXT ·idctIslowAVX2(SB), NOSPLIT, $256-24
 	MOVQ dst+0(FP), DI
@@ -165,20 +166,12 @@ TEXT ·idctIslowAVX2(SB), NOSPLIT, $256-24
 	VPACKSSDW Y13, Y12, Y12
 	VPACKUSWB Y2, Y0, Y0
 	VPACKUSWB Y12, Y10, Y10
-	VMOVDQU permq<>(SB), Y5
+	VMOVDQU ·packedDwordOrder(SB), Y5
 	VPERMD Y0, Y5, Y0
 	VPERMD Y10, Y5, Y10
 	LEAQ (DX)(DX*2), R8
-	VMOVQ X0, (DI)
-	VPEXTRQ $1, X0, (DI)(DX*1)
-	VEXTRACTI128 $1, Y0, X1
-	VMOVQ X1, (DI)(DX*2)
-	VPEXTRQ $1, X1, (DI)(R8*1)
+	STORE4ROWS(Y0, X0, X1)
 	LEAQ (DI)(DX*4), DI
-	VMOVQ X10, (DI)
-	VPEXTRQ $1, X10, (DI)(DX*1)
-	VEXTRACTI128 $1, Y10, X11
-	VMOVQ X11, (DI)(DX*2)
-	VPEXTRQ $1, X11, (DI)(R8*1)
+	STORE4ROWS(Y10, X10, X11)
 	VZEROUPPER
 	RET

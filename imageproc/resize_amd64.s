@@ -12,16 +12,18 @@ DATA rgbpairs<>+16(SB)/8, $0x800a800780098006
 DATA rgbpairs<>+24(SB)/8, $0x80808080800b8008
 GLOBL rgbpairs<>(SB), RODATA|NOPTR, $32
 
-// Dword order that puts packed bytes back in memory order.
-DATA lanes<>+0(SB)/4, $0
-DATA lanes<>+4(SB)/4, $4
-DATA lanes<>+8(SB)/4, $1
-DATA lanes<>+12(SB)/4, $5
-DATA lanes<>+16(SB)/4, $2
-DATA lanes<>+20(SB)/4, $6
-DATA lanes<>+24(SB)/4, $3
-DATA lanes<>+28(SB)/4, $7
-GLOBL lanes<>(SB), RODATA|NOPTR, $32
+// packedDwordOrder is the VPERMD order that puts back in memory order the
+// bytes of four 8-lane int32 vectors packed by VPACKSSDW and VPACKUSWB
+// (which work within 128-bit lanes). Also used by jpeg_idct_amd64.s.
+DATA ·packedDwordOrder+0(SB)/4, $0
+DATA ·packedDwordOrder+4(SB)/4, $4
+DATA ·packedDwordOrder+8(SB)/4, $1
+DATA ·packedDwordOrder+12(SB)/4, $5
+DATA ·packedDwordOrder+16(SB)/4, $2
+DATA ·packedDwordOrder+20(SB)/4, $6
+DATA ·packedDwordOrder+24(SB)/4, $3
+DATA ·packedDwordOrder+28(SB)/4, $7
+GLOBL ·packedDwordOrder(SB), RODATA|NOPTR, $32
 
 // func resampleRowAVX2(dst, src *uint8, offs *int32, w *int16, n, groups int, half int32, shift uint64)
 //
@@ -94,7 +96,7 @@ TEXT ·resampleColumnsAVX2(SB), NOSPLIT, $0-64
 	VPBROADCASTD X14, Y14
 	MOVQ shift+56(FP), AX
 	VMOVQ AX, X15
-	VMOVDQU lanes<>(SB), Y13
+	VMOVDQU ·packedDwordOrder(SB), Y13
 	SHRQ $5, CX
 	JZ cdone
 chunk:

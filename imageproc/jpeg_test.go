@@ -2,6 +2,8 @@ package imageproc
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"image"
 	"image/jpeg"
 	"math/rand/v2"
@@ -41,6 +43,33 @@ func TestJPEGAgainstPIL(t *testing.T) {
 				t.Errorf("max difference %d, mean %.4f; want at most %d", m, mean, c.maxDiff)
 			}
 		})
+	}
+}
+
+// TestJPEGInDICOM decodes the JPEG baseline stream inside the reference
+// chest X-ray DICOM: the 1024x1024 samples hash to what Pillow (libjpeg-turbo
+// 2.1.5) decodes from the same bytes.
+func TestJPEGInDICOM(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "dicom", "cxr_encapsulated_cxr.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, j := bytes.Index(data, []byte{0xFF, 0xD8, 0xFF}), bytes.LastIndex(data, []byte{0xFF, 0xD9})
+	m, err := decodeJPEG(data[i : j+2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := m.(*image.Gray)
+	if !ok || g.Rect.Dx() != 1024 || g.Rect.Dy() != 1024 {
+		t.Fatalf("decoded %T %v, want 1024x1024 gray", m, m.Bounds())
+	}
+	h := sha256.New()
+	for y := range 1024 {
+		h.Write(g.Pix[y*g.Stride : y*g.Stride+1024])
+	}
+	const pillow = "f15e27369e44455320d6f2a42cfd2fca3fd2f74c17479ef7449d7b83f7df0c77"
+	if got := hex.EncodeToString(h.Sum(nil)); got != pillow {
+		t.Errorf("sha256 of the samples %s, Pillow's %s", got, pillow)
 	}
 }
 

@@ -96,6 +96,9 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", format, err)
 	}
+	if p, ok := m.(*image.Paletted); ok && format == "gif" {
+		gifRestoreTransparent(data, p)
+	}
 	info = &Info{Format: format, Width: m.Bounds().Dx(), Height: m.Bounds().Dy(), Mode: mode(m)}
 	switch y := m.(type) {
 	case *image.YCbCr:

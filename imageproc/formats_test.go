@@ -43,6 +43,7 @@ func TestFormatsAgainstPIL(t *testing.T) {
 	}{
 		{"lossless.webp", 0, 0},
 		{"lossy.webp", 0, 0}, // libwebp's upsampling and conversion, ported
+		{"transparent.gif", 0, 0}, // the transparent entry keeps its colour
 		{"cmyk.jpg", 1, 0.002},
 		{"gray.jpg", 0, 0},
 		// Colour JPEG: libjpeg's IDCT, chroma upsampling and conversion.
@@ -69,7 +70,9 @@ func TestPixelLayouts(t *testing.T) {
 	pal := color.Palette{color.RGBA{10, 20, 30, 255}, color.NRGBA{200, 100, 50, 0}}
 	paletted := image.NewPaletted(image.Rect(0, 0, 2, 1), pal)
 	paletted.Pix = []uint8{0, 1}
-	// GIF keeps no colour for its transparent index (Go's decoder zeroes it).
+	// Go's GIF encoder writes no colour for a transparent entry (it stores
+	// the premultiplied black); testdata/formats/transparent.gif, made by
+	// Pillow, checks that a stored colour is kept.
 	opaque := image.NewPaletted(image.Rect(0, 0, 2, 1), color.Palette{color.RGBA{10, 20, 30, 255}, color.RGBA{200, 100, 50, 255}})
 	opaque.Pix = []uint8{0, 1}
 	nrgba := image.NewNRGBA(image.Rect(0, 0, 2, 1))
@@ -191,7 +194,7 @@ func encodeZeroPNG(t *testing.T) []byte {
 // FuzzDecode feeds arbitrary bytes to the decoders: an error is fine, a panic
 // or an image over the limit is not.
 func FuzzDecode(f *testing.F) {
-	for _, name := range []string{"formats/lossless.webp", "formats/lossy.webp", "formats/gray.jpg", "formats/cmyk.jpg", "images/rgba_300x200.png", "images/palette_256x256.png", "images/tiny_rgb_20x30.png", "dicom/wsi_test.dcm"} {
+	for _, name := range []string{"formats/lossless.webp", "formats/lossy.webp", "formats/gray.jpg", "formats/cmyk.jpg", "images/rgba_300x200.png", "images/palette_256x256.png", "images/tiny_rgb_20x30.png", "formats/transparent.gif", "dicom/wsi_test.dcm"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -207,4 +210,21 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded %dx%d with %d bytes", img.W, img.H, len(img.Pix))
 		}
 	})
+}
+
+// TestGIFColorTable reads the first frame's colour table of the Pillow GIF
+// and of every truncation of it (no panic, nil or a table).
+func TestGIFColorTable(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "formats", "transparent.gif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gifFirstColorTable(data); !bytes.Equal(got[:6], []byte{10, 20, 30, 200, 100, 50}) {
+		t.Errorf("colour table starts %v", got[:6])
+	}
+	for n := range data {
+		if tab := gifFirstColorTable(data[:n]); tab != nil && len(tab)%3 != 0 {
+			t.Errorf("%d bytes: table of %d bytes", n, len(tab))
+		}
+	}
 }

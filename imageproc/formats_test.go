@@ -42,7 +42,7 @@ func TestFormatsAgainstPIL(t *testing.T) {
 		mean    float64
 	}{
 		{"lossless.webp", 0, 0},
-		{"lossy.webp", 0, 0}, // libwebp's upsampling and conversion, ported
+		{"lossy.webp", 0, 0},      // libwebp's upsampling and conversion, ported
 		{"transparent.gif", 0, 0}, // the transparent entry keeps its colour
 		{"cmyk.jpg", 1, 0.002},
 		{"gray.jpg", 0, 0},

@@ -52,7 +52,8 @@ func ycbcrToRGB(out *RGB, m *image.YCbCr) error {
 		return fmt.Errorf("unsupported YCbCr subsampling %v", m.SubsampleRatio)
 	}
 	cw, ch := (w+hs-1)/hs, (h+vs-1)/vs
-	fancy := cw >= 2 // a single chroma column has nothing to interpolate with
+	// libjpeg filters horizontally only chroma more than two samples wide.
+	fancy := cw > 2
 	cb := make([]uint8, max(w, 2*cw))
 	cr := make([]uint8, max(w, 2*cw))
 	for y := range h {
@@ -84,11 +85,22 @@ func clamp255(v int32) uint8 {
 }
 
 // upsampleChromaRow fills out[:w] with the full-resolution chroma of image row
-// y. 2x horizontal and 2x2 subsampling use libjpeg's fancy upsampling (h2v1
-// and h2v2 triangle filters); other ratios replicate samples, as libjpeg does
-// for them.
+// y. 2x horizontal, 2x2 and 2x vertical subsampling use libjpeg's fancy
+// upsampling (h2v1, h2v2 and h1v2 triangle filters; the horizontal ones only
+// where fancy says so); other ratios replicate samples, as libjpeg does for
+// them.
 func upsampleChromaRow(out, c []uint8, stride, cw, ch, hs, vs, y, w int, fancy bool) {
 	switch {
+	case hs == 1 && vs == 2:
+		cy, near, bias := y/2, y/2-1, 1 // upper row of a pair: the row above, rounding down
+		if y%2 == 1 {
+			near, bias = cy+1, 2
+		}
+		near = min(max(near, 0), ch-1)
+		cur, nr := c[cy*stride:cy*stride+w], c[near*stride:near*stride+w]
+		for x := range cur {
+			out[x] = uint8((3*int(cur[x]) + int(nr[x]) + bias) >> 2)
+		}
 	case fancy && hs == 2 && vs == 1:
 		h2v1Row(out, c[y*stride:y*stride+cw])
 	case fancy && hs == 2 && vs == 2:

@@ -89,7 +89,7 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 	}
 	var m image.Image
 	if format == "jpeg" {
-		m, err = decodeJPEGAny(data)
+		m, err = decodeJPEGAny(data, opts.MaxPixels)
 	} else {
 		m, err = dec.decode(bytes.NewReader(data))
 	}

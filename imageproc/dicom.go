@@ -108,7 +108,7 @@ func decodeDICOM(data []byte, opts Options) (*RGB, *Info, error) {
 	var img *RGB
 	var gray []float64
 	if fr.Encapsulated {
-		m, err := decodeJPEGAny(fr.EncapsulatedData.Data)
+		m, err := decodeJPEGAny(fr.EncapsulatedData.Data, int64(di.Rows)*int64(di.Columns))
 		if err != nil {
 			return nil, nil, fmt.Errorf("DICOM: frame %d: JPEG: %w", opts.Frame, err)
 		}

@@ -22,8 +22,16 @@ import (
 var errJPEGOther = errors.New("jpeg: not a baseline JPEG this decoder handles")
 
 // decodeJPEGAny decodes with decodeJPEG, or with image/jpeg when decodeJPEG
-// does not handle the file.
-func decodeJPEGAny(data []byte) (image.Image, error) {
+// does not handle the file, refusing from the header an image of more than
+// maxPixels pixels.
+func decodeJPEGAny(data []byte, maxPixels int64) (image.Image, error) {
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	if err := checkSize(cfg.Width, cfg.Height, maxPixels); err != nil {
+		return nil, err
+	}
 	m, err := decodeJPEG(data)
 	if errors.Is(err, errJPEGOther) {
 		return jpeg.Decode(bytes.NewReader(data))

@@ -210,6 +210,14 @@ func TestJPEGErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
 		}
 	}
+	// The pixel limit applies before decoding (a DICOM passes its header's
+	// rows x columns, so an embedded JPEG cannot be larger).
+	if _, err := decodeJPEGAny(data, 37*29-1); err == nil || !strings.Contains(err.Error(), "over the limit of 1072") {
+		t.Errorf("37x29 JPEG with a limit of 1072 pixels: error %v", err)
+	}
+	if _, err := decodeJPEGAny(data, 37*29); err != nil {
+		t.Errorf("37x29 JPEG with a limit of 1073 pixels: %v", err)
+	}
 }
 
 // FuzzJPEG runs the baseline decoder itself, without Decode's recover: a

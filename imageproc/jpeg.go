@@ -200,6 +200,9 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	// Y must carry the largest factors and both chroma components the same,
 	// in a ratio image.YCbCr can hold.
 	y, cb, cr := d.comps[0], d.comps[1], d.comps[2]
+	if y.id == 'R' && cb.id == 'G' && cr.id == 'B' {
+		return errJPEGOther // RGB, not YCbCr, as libjpeg reads these ids
+	}
 	if cb.h != cr.h || cb.v != cr.v || y.h%cb.h != 0 || y.v%cb.v != 0 {
 		return errJPEGOther
 	}
@@ -285,6 +288,9 @@ func (d *jpegDecoder) parseDHT(seg []byte) error {
 func (d *jpegDecoder) parseSOS(seg []byte) error {
 	if d.comps == nil {
 		return errors.New("SOS before SOF")
+	}
+	if d.adobe {
+		return errJPEGOther // an Adobe marker after the frame header
 	}
 	if len(seg) < 1 {
 		return errors.New("SOS segment too short")

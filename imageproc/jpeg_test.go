@@ -31,6 +31,8 @@ func TestJPEGAgainstPIL(t *testing.T) {
 		{"narrow420.jpg", 0},
 		// Progressive files go to image/jpeg: its IDCT rounds differently.
 		{"progressive.jpg", 3},
+		// So do RGB files (an Adobe marker, components R, G, B).
+		{"rgb.jpg", 3},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join("testdata", "jpeg", c.file)
@@ -81,6 +83,7 @@ func TestJPEGFallback(t *testing.T) {
 		"formats/gray.jpg":     false,
 		"formats/cmyk.jpg":     true, // 4 components
 		"jpeg/progressive.jpg": true,
+		"jpeg/rgb.jpg":         true,
 	} {
 		data, err := os.ReadFile(filepath.Join("testdata", file))
 		if err != nil {

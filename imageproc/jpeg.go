@@ -15,8 +15,8 @@ import (
 // sequential Huffman JPEG with 8-bit samples, 1 or 3 components and all
 // components in one scan, with libjpeg's arithmetic, so the result equals
 // what libjpeg hands PIL. Everything else (progressive, lossless,
-// arithmetic coding, 12-bit, CMYK and Adobe-transformed files, separate
-// scans per component) goes to image/jpeg.
+// arithmetic coding, 12-bit, CMYK, RGB and Adobe files, separate scans per
+// component) goes to image/jpeg.
 
 // errJPEGOther marks a valid JPEG this decoder leaves to image/jpeg.
 var errJPEGOther = errors.New("jpeg: not a baseline JPEG this decoder handles")

@@ -39,8 +39,12 @@ type Info struct {
 	Width, Height int
 	// Mode is the pixel layout in PIL's terms: L, LA, I;16, RGB, RGBA, P,
 	// CMYK, YCbCr.
-	Mode  string
-	DICOM *DICOMInfo // DICOM files only
+	Mode string
+	// Orientation is the EXIF orientation applied (2..8), as transformers'
+	// load_image applies it; 0 when the image is stored upright. Width and
+	// Height are as stored, before it.
+	Orientation int
+	DICOM       *DICOMInfo // DICOM files only
 }
 
 // DecodeFile reads and decodes an image file. Errors name the file.
@@ -118,6 +122,10 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", format, err)
+	}
+	if o := exifOrientation(format, data); o != 1 {
+		img = orient(img, o)
+		info.Orientation = o
 	}
 	return img, info, nil
 }

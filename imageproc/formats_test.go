@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"image/gif"
 	"image/png"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,6 +226,59 @@ func TestGIFColorTable(t *testing.T) {
 	for n := range data {
 		if tab := gifFirstColorTable(data[:n]); tab != nil && len(tab)%3 != 0 {
 			t.Errorf("%d bytes: table of %d bytes", n, len(tab))
+		}
+	}
+}
+
+// TestEXIFOrientation checks each EXIF orientation against what transformers'
+// load_image makes of the file (PIL's exif_transpose, then convert("RGB")),
+// in the three containers that carry it.
+func TestEXIFOrientation(t *testing.T) {
+	for _, name := range []string{"o1.png", "o2.png", "o3.png", "o4.png", "o5.png", "o6.png", "o7.png", "o8.png", "o6.jpg", "o6.webp"} {
+		path := filepath.Join("testdata", "orientation", name)
+		img, info, err := DecodeFile(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := loadPNG(t, path+".pil.png")
+		if img.W != want.W || img.H != want.H {
+			t.Errorf("%s: %dx%d, want %dx%d", name, img.W, img.H, want.W, want.H)
+			continue
+		}
+		if m, mean := diff(t, img, want); m != 0 {
+			t.Errorf("%s: max difference %d, mean %.4f", name, m, mean)
+		}
+		if o := int(name[1] - '0'); (o == 1 && info.Orientation != 0) || (o > 1 && info.Orientation != o) {
+			t.Errorf("%s: Info.Orientation %d", name, info.Orientation)
+		}
+	}
+}
+
+// TestEXIFOrientationDamaged reads the orientation of every truncation and of
+// random corruptions of the fixtures: no panic, and 1 when it cannot be read.
+func TestEXIFOrientationDamaged(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for format, name := range map[string]string{"png": "o6.png", "jpeg": "o6.jpg", "webp": "o6.webp"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "orientation", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := exifOrientation(format, data); o != 6 {
+			t.Errorf("%s: orientation %d, want 6", name, o)
+		}
+		for n := range data {
+			if o := exifOrientation(format, data[:n]); o < 1 || o > 8 {
+				t.Errorf("%s cut at %d: orientation %d", name, n, o)
+			}
+		}
+		for range 2000 {
+			b := append([]byte(nil), data...)
+			for range 1 + rng.IntN(4) {
+				b[rng.IntN(len(b))] = uint8(rng.IntN(256))
+			}
+			if o := exifOrientation(format, b); o < 1 || o > 8 {
+				t.Errorf("%s corrupted: orientation %d", name, o)
+			}
 		}
 	}
 }

@@ -82,6 +82,9 @@ func runPreprocess(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	desc := fmt.Sprintf("%s %s %dx%d", info.Format, info.Mode, info.Width, info.Height)
+	if info.Orientation != 0 {
+		desc += fmt.Sprintf(", EXIF orientation %d applied: %dx%d", info.Orientation, img.W, img.H)
+	}
 	if d := info.DICOM; d != nil {
 		desc = fmt.Sprintf("dicom %s %s %dx%d, frame %d of %d, %s", d.Modality, d.Photometric, d.Columns, d.Rows, d.Frame, d.Frames, d.Rendering)
 	}

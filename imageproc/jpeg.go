@@ -11,15 +11,14 @@ import (
 
 // PIL decodes JPEG with libjpeg-turbo and its default "islow" integer IDCT;
 // Go's image/jpeg uses a different IDCT, so its pixels differ from PIL's by a
-// level or two, and it is slow. decodeJPEG decodes the common case, baseline
-// sequential Huffman JPEG with 8-bit samples, 1 or 3 components and all
-// components in one scan, with libjpeg's arithmetic, so the result equals
-// what libjpeg hands PIL. Everything else (progressive, lossless,
-// arithmetic coding, 12-bit, CMYK, RGB and Adobe files, separate scans per
-// component) goes to image/jpeg.
+// level or two, and it is slow. decodeJPEG decodes the common cases,
+// baseline and progressive Huffman JPEG with 8-bit samples, gray or YCbCr,
+// with libjpeg's arithmetic, so the result equals what libjpeg hands PIL.
+// Everything else (lossless, arithmetic coding, 12-bit, CMYK, RGB and Adobe
+// files, baseline files with a scan per component) goes to image/jpeg.
 
 // errJPEGOther marks a valid JPEG this decoder leaves to image/jpeg.
-var errJPEGOther = errors.New("jpeg: not a baseline JPEG this decoder handles")
+var errJPEGOther = errors.New("jpeg: not a JPEG this decoder handles")
 
 // decodeJPEGAny decodes with decodeJPEG, or with image/jpeg when decodeJPEG
 // does not handle the file, refusing from the header an image of more than
@@ -48,6 +47,13 @@ type jpegComponent struct {
 	pix    []uint8
 	stride int // bytes per row of pix; pix is padded to whole blocks per MCU
 	pred   int32
+	// Progressive files keep every block's coefficients (zigzag-decoded to
+	// natural order, not dequantized) until the last scan, with the
+	// quantization table latched at the component's first scan, as libjpeg
+	// does.
+	coef    []int16
+	quant   *[64]int32
+	scanned bool
 }
 
 // jpegDecoder holds the state of one decode.
@@ -62,6 +68,9 @@ type jpegDecoder struct {
 	restart       int // restart interval in MCUs, 0 for none
 	adobe         bool
 	bits          bitReader
+	progressive   bool
+	eobrun        int // progressive AC scans: blocks left in an end-of-band run
+	mx, my        int // MCUs per row and column
 }
 
 func decodeJPEG(data []byte) (image.Image, error) {
@@ -79,6 +88,10 @@ func decodeJPEG(data []byte) (image.Image, error) {
 		case marker == 0xD8 || marker == 0x01 || marker >= 0xD0 && marker <= 0xD7:
 			continue // no segment
 		case marker == 0xD9:
+			if d.progressive && d.comps != nil && d.comps[0].coef != nil {
+				d.finishProgressive()
+				return d.image(), nil
+			}
 			return nil, errors.New("no image data before the EOI marker")
 		}
 		seg, err := d.segment(marker)
@@ -86,11 +99,12 @@ func decodeJPEG(data []byte) (image.Image, error) {
 			return nil, err
 		}
 		switch marker {
-		case 0xC0, 0xC1: // baseline, extended sequential Huffman
+		case 0xC0, 0xC1, 0xC2: // baseline, extended sequential, progressive Huffman
+			d.progressive = marker == 0xC2
 			if err := d.parseSOF(seg); err != nil {
 				return nil, err
 			}
-		case 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
+		case 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
 			return nil, errJPEGOther
 		case 0xC4:
 			if err := d.parseDHT(seg); err != nil {
@@ -110,6 +124,12 @@ func decodeJPEG(data []byte) (image.Image, error) {
 				d.adobe = true
 			}
 		case 0xDA:
+			if d.progressive {
+				if err := d.progressiveScan(seg); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			if err := d.parseSOS(seg); err != nil {
 				return nil, err
 			}
@@ -323,22 +343,25 @@ func (d *jpegDecoder) parseSOS(seg []byte) error {
 	return nil
 }
 
-// scan decodes the entropy-coded data of the one scan into the planes.
-func (d *jpegDecoder) scan() error {
+// allocate sizes the MCU grid and the component planes, padded to whole
+// MCUs (one block per MCU for a single component).
+func (d *jpegDecoder) allocate() {
 	hmax, vmax := 1, 1
 	for _, c := range d.comps {
 		hmax, vmax = max(hmax, c.h), max(vmax, c.v)
 	}
-	mcuW, mcuH := 8*hmax, 8*vmax
-	mx, my := (d.width+mcuW-1)/mcuW, (d.height+mcuH-1)/mcuH
-	if len(d.comps) == 1 {
-		mx, my = (d.width+7)/8, (d.height+7)/8
-	}
+	d.mx, d.my = (d.width+8*hmax-1)/(8*hmax), (d.height+8*vmax-1)/(8*vmax)
 	for i := range d.comps {
 		c := &d.comps[i]
-		c.stride = mx * c.h * 8
-		c.pix = make([]uint8, c.stride*my*c.v*8)
+		c.stride = d.mx * c.h * 8
+		c.pix = make([]uint8, c.stride*d.my*c.v*8)
 	}
+}
+
+// scan decodes the entropy-coded data of the one scan into the planes.
+func (d *jpegDecoder) scan() error {
+	d.allocate()
+	mx, my := d.mx, d.my
 	d.bits = bitReader{data: d.data, pos: d.pos}
 	var blk [64]int32
 	restartsLeft := d.restart

@@ -200,3 +200,32 @@ func (b *bitReader) restart(m int) error {
 	b.acc, b.n, b.fake, b.marker = 0, 0, 0, false
 	return nil
 }
+
+// bits reads n raw bits, n at most 16.
+func (b *bitReader) bits(n uint) int32 {
+	if b.n < n {
+		b.fill()
+	}
+	v := int32(b.acc >> (64 - n))
+	b.acc <<= n
+	b.n -= n
+	return v
+}
+
+// end returns the offset of the marker that follows the scan's data, past
+// any bytes the decoding did not need, stuffed zeros and restart markers.
+func (b *bitReader) end() int {
+	pos := b.pos
+	for pos < len(b.data) {
+		if b.data[pos] != 0xFF {
+			pos++
+			continue
+		}
+		if pos+1 < len(b.data) && (b.data[pos+1] == 0 || b.data[pos+1] >= 0xD0 && b.data[pos+1] <= 0xD7) {
+			pos += 2
+			continue
+		}
+		break
+	}
+	return pos
+}

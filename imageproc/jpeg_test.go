@@ -29,9 +29,11 @@ func TestJPEGAgainstPIL(t *testing.T) {
 		{"ycc440.jpg", 0},
 		{"ycc411.jpg", 0},
 		{"narrow420.jpg", 0},
-		// Progressive files go to image/jpeg: its IDCT rounds differently.
-		{"progressive.jpg", 3},
-		// So do RGB files (an Adobe marker, components R, G, B).
+		{"progressive.jpg", 0},
+		{"progressive_restart.jpg", 0},
+		{"progressive_gray.jpg", 0},
+		// RGB files (an Adobe marker, components R, G, B) go to image/jpeg:
+		// its IDCT rounds differently.
 		{"rgb.jpg", 3},
 	} {
 		t.Run(c.file, func(t *testing.T) {
@@ -82,7 +84,7 @@ func TestJPEGFallback(t *testing.T) {
 		"formats/ycc420.jpg":   false,
 		"formats/gray.jpg":     false,
 		"formats/cmyk.jpg":     true, // 4 components
-		"jpeg/progressive.jpg": true,
+		"jpeg/progressive.jpg": false,
 		"jpeg/rgb.jpg":         true,
 	} {
 		data, err := os.ReadFile(filepath.Join("testdata", file))
@@ -226,7 +228,7 @@ func TestJPEGErrors(t *testing.T) {
 // FuzzJPEG runs the baseline decoder itself, without Decode's recover: a
 // damaged file must give an error or an image, never a panic.
 func FuzzJPEG(f *testing.F) {
-	for _, name := range []string{"jpeg/ycc420_restart.jpg", "jpeg/gray_restart.jpg", "jpeg/ycc422_optimized.jpg", "jpeg/ycc411.jpg", "formats/ycc444.jpg"} {
+	for _, name := range []string{"jpeg/ycc420_restart.jpg", "jpeg/gray_restart.jpg", "jpeg/ycc422_optimized.jpg", "jpeg/ycc411.jpg", "formats/ycc444.jpg", "jpeg/progressive.jpg", "jpeg/progressive_restart.jpg"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -245,4 +247,25 @@ func FuzzJPEG(f *testing.F) {
 			t.Fatalf("decoded %v but cannot convert it: %v", m.Bounds(), err)
 		}
 	})
+}
+
+// TestJPEGTruncations decodes every prefix of a baseline and a progressive
+// file with restarts: each is an error (or, past the last scan, the image),
+// never a panic.
+func TestJPEGTruncations(t *testing.T) {
+	for _, name := range []string{"ycc420_restart.jpg", "progressive_restart.jpg"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "jpeg", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := 0
+		for n := range data {
+			if _, err := decodeJPEG(data[:n]); err == nil {
+				ok++
+			}
+		}
+		if ok > 2 { // at most: cut inside or before the EOI marker
+			t.Errorf("%s: %d truncated prefixes decoded without error", name, ok)
+		}
+	}
 }

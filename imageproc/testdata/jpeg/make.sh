@@ -27,6 +27,8 @@ cjpeg -quality 85 -sample 4x1 src_37x29.ppm > ycc411.jpg
 cjpeg -quality 75 -sample 1x1 -restart 1 src_37x29.ppm > ycc444_restart_rows.jpg
 cjpeg -quality 90 -grayscale -restart 3B src_40x33.pgm > gray_restart.jpg
 cjpeg -quality 90 -progressive src_37x29.ppm > progressive.jpg
+cjpeg -quality 70 -progressive -sample 2x1 -restart 1B src_37x29.ppm > progressive_restart.jpg
+cjpeg -quality 80 -progressive -grayscale src_40x33.pgm > progressive_gray.jpg
 cjpeg -quality 90 -rgb src_37x29.ppm > rgb.jpg
 # Chroma two samples wide: libjpeg replicates instead of interpolating.
 cjpeg -quality 100 -sample 2x2 src_3x6.ppm > narrow420.jpg

@@ -1,0 +1,285 @@
+package imageproc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Progressive JPEG (ITU T.81 G.1.2, libjpeg's jdphuff.c): the coefficients
+// arrive over several scans, DC first then bands of AC coefficients, each
+// possibly in two halves (a first pass with the low bits cut off, then
+// refinement passes adding one bit at a time). Every block is kept until
+// the EOI marker, then dequantized and transformed like a baseline block.
+
+// zigzagGuard is zigzag with entries past 63 pointing at 63, so that a
+// corrupt band running past the end of a block stays inside it (libjpeg's
+// jpeg_natural_order has the same guard).
+var zigzagGuard = func() (z [80]int) {
+	copy(z[:], zigzag[:])
+	for i := 64; i < len(z); i++ {
+		z[i] = 63
+	}
+	return z
+}()
+
+// progressiveScan parses one SOS segment of a progressive file and decodes
+// its entropy-coded data into the coefficients.
+func (d *jpegDecoder) progressiveScan(seg []byte) error {
+	if d.comps == nil {
+		return errors.New("SOS before SOF")
+	}
+	if d.adobe {
+		return errJPEGOther
+	}
+	if d.comps[0].coef == nil {
+		d.allocate()
+		for i := range d.comps {
+			c := &d.comps[i]
+			c.coef = make([]int16, d.mx*c.h*d.my*c.v*64)
+		}
+	}
+	if len(seg) < 1 {
+		return errors.New("SOS segment too short")
+	}
+	n := int(seg[0])
+	if n < 1 || len(seg) != 4+2*n {
+		return fmt.Errorf("SOS segment has %d bytes for %d components", len(seg), n)
+	}
+	ss, se := int(seg[1+2*n]), int(seg[2+2*n])
+	ah, al := uint(seg[3+2*n]>>4), uint(seg[3+2*n]&15)
+	dcScan := ss == 0
+	switch {
+	case dcScan && se != 0, !dcScan && (se < ss || se > 63 || n != 1), al > 13, ah > 13:
+		return fmt.Errorf("progressive scan with spectral selection %d-%d, approximation %d/%d, %d components", ss, se, ah, al, n)
+	}
+	scan := make([]*jpegComponent, n)
+	for i := range n {
+		id, tables := seg[1+2*i], seg[2+2*i]
+		for j := range d.comps {
+			if d.comps[j].id == id {
+				scan[i] = &d.comps[j]
+			}
+		}
+		c := scan[i]
+		if c == nil {
+			return fmt.Errorf("scan names component id %d, not in the frame", id)
+		}
+		c.td, c.ta = int(tables>>4), int(tables&15)
+		switch {
+		case c.td > 3 || c.ta > 3:
+			return fmt.Errorf("scan component %d uses Huffman tables %d/%d", i, c.td, c.ta)
+		case dcScan && ah == 0 && !d.dc[c.td].ok:
+			return fmt.Errorf("scan component %d uses DC Huffman table %d, not defined", i, c.td)
+		case !dcScan && !d.ac[c.ta].ok:
+			return fmt.Errorf("scan component %d uses AC Huffman table %d, not defined", i, c.ta)
+		}
+		if !c.scanned {
+			if !d.quantSet[c.tq] {
+				return fmt.Errorf("component %d uses quantization table %d, not defined", i, c.tq)
+			}
+			q := d.quant[c.tq]
+			c.quant, c.scanned = &q, true
+		}
+		c.pred = 0
+	}
+	d.eobrun = 0
+	d.bits = bitReader{data: d.data, pos: d.pos}
+
+	// The MCUs of the scan: with one component, each block of the
+	// component's own size (not padded to the frame's MCUs); with several,
+	// the frame's MCUs.
+	var units, perRow int
+	if n == 1 {
+		c := scan[0]
+		hmax, vmax := 1, 1
+		for _, o := range d.comps {
+			hmax, vmax = max(hmax, o.h), max(vmax, o.v)
+		}
+		cw := (d.width*c.h + hmax - 1) / hmax
+		ch := (d.height*c.v + vmax - 1) / vmax
+		perRow = (cw + 7) / 8
+		units = perRow * ((ch + 7) / 8)
+	} else {
+		perRow, units = d.mx, d.mx*d.my
+	}
+	restartsLeft, nextRST := d.restart, 0
+	for u := range units {
+		if d.restart > 0 && restartsLeft == 0 {
+			if err := d.bits.restart(nextRST); err != nil {
+				return err
+			}
+			nextRST = (nextRST + 1) & 7
+			restartsLeft = d.restart
+			d.eobrun = 0
+			for _, c := range scan {
+				c.pred = 0
+			}
+		}
+		restartsLeft--
+		ux, uy := u%perRow, u/perRow
+		for _, c := range scan {
+			bh, bv := 1, 1
+			if n > 1 {
+				bh, bv = c.h, c.v
+			}
+			for v := range bv {
+				for h := range bh {
+					bx, by := ux*bh+h, uy*bv+v
+					off := (by*d.mx*c.h + bx) * 64
+					blk := c.coef[off : off+64 : off+64]
+					var err error
+					switch {
+					case dcScan && ah == 0:
+						err = d.dcFirst(c, blk, al)
+					case dcScan:
+						blk[0] |= int16(d.bits.bits(1)) << al
+					case ah == 0:
+						err = d.acFirst(&d.ac[c.ta], blk, ss, se, al)
+					default:
+						err = d.acRefine(&d.ac[c.ta], blk, ss, se, al)
+					}
+					if err == nil {
+						err = d.bits.overrun()
+					}
+					if err != nil {
+						return fmt.Errorf("scan %d-%d, MCU %d of %d: %w", ss, se, u, units, err)
+					}
+				}
+			}
+		}
+	}
+	d.pos = d.bits.end()
+	return nil
+}
+
+// dcFirst decodes the first pass of a DC coefficient.
+func (d *jpegDecoder) dcFirst(c *jpegComponent, blk []int16, al uint) error {
+	s, err := d.bits.decode(&d.dc[c.td])
+	if err != nil {
+		return err
+	}
+	if s > 11 {
+		return fmt.Errorf("DC difference of %d bits", s)
+	}
+	c.pred += d.bits.receiveExtend(s)
+	blk[0] = int16(c.pred << al)
+	return nil
+}
+
+// acFirst decodes the first pass of the band ss..se of one block.
+func (d *jpegDecoder) acFirst(t *huffTable, blk []int16, ss, se int, al uint) error {
+	if d.eobrun > 0 {
+		d.eobrun--
+		return nil
+	}
+	br := &d.bits
+	for k := ss; k <= se; k++ {
+		rs, err := br.decode(t)
+		if err != nil {
+			return err
+		}
+		r, s := int(rs>>4), rs&15
+		if s != 0 {
+			k += r
+			blk[zigzagGuard[min(k, 79)]] = int16(br.receiveExtend(s) << al)
+			continue
+		}
+		if r != 15 {
+			d.eobrun = 1<<r - 1
+			if r > 0 {
+				d.eobrun += int(br.bits(uint(r)))
+			}
+			break
+		}
+		k += 15
+	}
+	return nil
+}
+
+// acRefine decodes a refinement pass of the band ss..se of one block: one
+// more bit of every coefficient already nonzero, and coefficients that
+// become nonzero (+-1 at this bit).
+func (d *jpegDecoder) acRefine(t *huffTable, blk []int16, ss, se int, al uint) error {
+	br := &d.bits
+	p1, m1 := int16(1)<<al, int16(-1)<<al
+	refine := func(z int) {
+		if blk[z] != 0 && br.bits(1) != 0 && blk[z]&p1 == 0 {
+			if blk[z] >= 0 {
+				blk[z] += p1
+			} else {
+				blk[z] += m1
+			}
+		}
+	}
+	k := ss
+	if d.eobrun == 0 {
+		for ; k <= se; k++ {
+			rs, err := br.decode(t)
+			if err != nil {
+				return err
+			}
+			r, s := int(rs>>4), rs&15
+			var v int16
+			if s != 0 {
+				v = m1
+				if br.bits(1) != 0 {
+					v = p1
+				}
+			} else if r != 15 {
+				d.eobrun = 1 << r
+				if r > 0 {
+					d.eobrun += int(br.bits(uint(r)))
+				}
+				break
+			}
+			// Skip r coefficients still zero, refining the nonzero ones
+			// passed on the way, and stop on the zero that becomes v.
+			for ; k <= se; k++ {
+				z := zigzag[k]
+				if blk[z] != 0 {
+					refine(z)
+				} else {
+					if r == 0 {
+						break
+					}
+					r--
+				}
+			}
+			if v != 0 {
+				blk[zigzagGuard[min(k, 79)]] = v
+			}
+		}
+	}
+	if d.eobrun > 0 {
+		for ; k <= se; k++ {
+			refine(zigzag[k])
+		}
+		d.eobrun--
+	}
+	return nil
+}
+
+// finishProgressive dequantizes and transforms every block into the planes.
+func (d *jpegDecoder) finishProgressive() {
+	var blk [64]int32
+	for i := range d.comps {
+		c := &d.comps[i]
+		q := c.quant
+		if q == nil {
+			q = &d.quant[c.tq] // never in a scan: its coefficients are all zero
+		}
+		bw := d.mx * c.h
+		for b := 0; b < len(c.coef)/64; b++ {
+			coef := c.coef[b*64 : b*64+64 : b*64+64]
+			last := 0
+			for z, v := range coef {
+				blk[z] = int32(v) * q[z]
+				if v != 0 && z > 0 {
+					last = 63
+				}
+			}
+			bx, by := b%bw, b/bw
+			idctIslow(c.pix[by*8*c.stride+bx*8:], c.stride, &blk, last)
+		}
+	}
+}

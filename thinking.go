@@ -45,6 +45,7 @@ type thoughtFilter struct {
 	buf     strings.Builder
 	decided bool // whether the output starts with a thought is known
 	inside  bool // within the thought
+	trim    bool // the thought just ended: drop leading blank lines
 }
 
 func (f *thoughtFilter) emit(s string) error {
@@ -55,6 +56,9 @@ func (f *thoughtFilter) emit(s string) error {
 }
 
 func (f *thoughtFilter) write(s string) error {
+	if f.decided && !f.inside {
+		return f.answer(s) // past the thought: straight through
+	}
 	f.buf.WriteString(s)
 	text := f.buf.String()
 	if !f.decided {
@@ -62,28 +66,23 @@ func (f *thoughtFilter) write(s string) error {
 			return nil // could still be the marker
 		}
 		f.decided = true
+		f.buf.Reset()
 		if !strings.HasPrefix(text, thoughtStart) {
-			f.buf.Reset()
 			return f.emit(text)
 		}
 		f.inside = true
-		f.buf.Reset()
-		f.buf.WriteString(text[len(thoughtStart):])
-		text = f.buf.String()
-	}
-	if !f.inside {
-		f.buf.Reset()
-		return f.emit(text)
+		text = text[len(thoughtStart):]
+		f.buf.WriteString(text)
 	}
 	if i := strings.Index(text, thoughtEnd); i >= 0 {
-		f.inside = false
+		f.inside, f.trim = false, true
 		f.buf.Reset()
 		if f.show {
 			if err := f.emit(text[:i] + "\n\n"); err != nil {
 				return err
 			}
 		}
-		return f.emit(strings.TrimLeft(text[i+len(thoughtEnd):], "\n "))
+		return f.answer(text[i+len(thoughtEnd):])
 	}
 	if f.show {
 		// Keep back what could be the start of the end marker.
@@ -99,6 +98,20 @@ func (f *thoughtFilter) write(s string) error {
 		return f.emit(text[:len(text)-keep])
 	}
 	return nil
+}
+
+// answer streams answer text, dropping the blank lines and spaces between
+// the thought and the answer, in whichever pieces they come (as
+// splitThought does for the final text).
+func (f *thoughtFilter) answer(s string) error {
+	if f.trim {
+		s = strings.TrimLeft(s, "\n ")
+		if s == "" {
+			return nil
+		}
+		f.trim = false
+	}
+	return f.emit(s)
 }
 
 func (f *thoughtFilter) flush() error {

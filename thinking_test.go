@@ -26,7 +26,7 @@ func TestThinking(t *testing.T) {
 	for _, show := range []bool{false, true} {
 		var out strings.Builder
 		f := &thoughtFilter{show: show, next: func(s string) error { out.WriteString(s); return nil }}
-		for _, piece := range []string{"<unu", "sed94>tho", "ught\nThe film", " shows consolidation.<unu", "sed95>", "Right lower", " lobe pneumonia."} {
+		for _, piece := range []string{"<unu", "sed94>tho", "ught\nThe film", " shows consolidation.<unu", "sed95>", "\n", "\n", "Right lower", " lobe pneumonia."} {
 			f.write(piece)
 		}
 		f.flush()

@@ -44,3 +44,9 @@ func maxAVX512(x *float32, n int, out *[16]float32)
 
 //go:noescape
 func expSumAVX512(x *float32, n int, sub, scale float32, out *[16]float32)
+
+//go:noescape
+func gemm12x16AVX512(xp *float32, w *float32, wstride, k int, acc *[192]float32)
+
+//go:noescape
+func widenBF16AVX512(dst *float32, src *uint16, n int)

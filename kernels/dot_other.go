@@ -29,3 +29,9 @@ func pv4x80AVX512(p *float32, pstride int, v *float32, n int, out *float32) { pa
 
 func maxAVX512(x *float32, n int, out *[16]float32)                        { panic("unreachable") }
 func expSumAVX512(x *float32, n int, sub, scale float32, out *[16]float32) { panic("unreachable") }
+
+func gemm12x16AVX512(xp *float32, w *float32, wstride, k int, acc *[192]float32) {
+	panic("unreachable")
+}
+
+func widenBF16AVX512(dst *float32, src *uint16, n int) { panic("unreachable") }

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -93,10 +94,19 @@ func testDots(t *testing.T) {
 }
 
 func TestMatMulAgainstReference(t *testing.T) {
+	saved := hasAVX512
+	defer func() { hasAVX512 = saved }()
+	for _, simd := range []bool{saved, false} { // the gemm path, then dot4x4 only
+		hasAVX512 = simd
+		testMatMul(t)
+	}
+}
+
+func testMatMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, threads := range []int{1, 2, 3} {
 		SetThreads(threads)
-		for _, c := range []struct{ rows, cols, n int }{{1, 8, 1}, {5, 3, 2}, {64, 40, 1}, {300, 64, 7}, {97, 130, 21}, {1024, 256, 1}, {512, 96, 33}} {
+		for _, c := range []struct{ rows, cols, n int }{{1, 8, 1}, {5, 3, 2}, {64, 40, 1}, {300, 64, 7}, {97, 130, 21}, {1024, 256, 1}, {512, 96, 33}, {12, 16, 16}, {13, 17, 17}, {25, 1, 40}, {7, 15, 129}, {40, 300, 300}} {
 			w := &Mat{Rows: c.rows, Cols: c.cols, DType: BF16, Raw: randBF16(rng, c.rows*c.cols)}
 			x := randF32(rng, c.n*c.cols)
 			got := make([]float32, c.n*c.rows)
@@ -234,5 +244,22 @@ func TestBidirectionalAttention(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkMatMulPrefill multiplies 256 tokens by bf16 weights of SigLIP's
+// and Gemma's shapes; run with -cpu 1 for one core's GFLOP/s.
+func BenchmarkMatMulPrefill(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, s := range [][2]int{{1152, 1152}, {4304, 1152}, {2560, 10240}} {
+		rows, cols, n := s[0], s[1], 256
+		w := &Mat{Rows: rows, Cols: cols, DType: BF16, Raw: randBF16(rng, rows*cols)}
+		x, out := randF32(rng, n*cols), make([]float32, n*rows)
+		b.Run(fmt.Sprintf("%dx%d", rows, cols), func(b *testing.B) {
+			for b.Loop() {
+				MatMul(out, x, n, w)
+			}
+			b.ReportMetric(2*float64(rows*cols*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -94,6 +94,10 @@ const tokenBlock = 64
 // matMulRows computes rows lo..hi of the product.
 func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	cols, rows := w.Cols, w.Rows
+	if hasAVX512 && n >= gemmMinTokens && w.DType != F16 {
+		gemmRowsRange(out, x, n, rows, cols, lo, hi, w.Raw, w.F32)
+		return
+	}
 	switch w.DType {
 	case BF16:
 		if n == 1 {

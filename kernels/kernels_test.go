@@ -208,7 +208,7 @@ func TestExp32(t *testing.T) {
 // computation, for query counts that leave remainders.
 func TestBidirectionalAttention(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
-	for _, c := range []struct{ nq, n, hd int }{{64, 64, 16}, {7, 96, 72}, {9, 40, 72}, {4, 32, 80}} {
+	for _, c := range []struct{ nq, n, hd int }{{64, 64, 16}, {7, 96, 72}, {9, 40, 72}, {4, 32, 80}, {37, 160, 72}, {16, 96, 72}} {
 		q := randF32(rng, c.nq*c.hd)
 		k := randF32(rng, c.n*c.hd)
 		v := randF32(rng, c.n*c.hd)
@@ -225,7 +225,7 @@ func TestBidirectionalAttention(t *testing.T) {
 		for _, simd := range []bool{hasAVX512, false} {
 			saved := hasAVX512
 			hasAVX512 = simd
-			BidirectionalAttention(got, c.hd, q, c.hd, kt, vpad, c.nq, c.n, c.hd, scale, make([]float32, 4*c.n+4*HeadDimPadded))
+			BidirectionalAttention(got, c.hd, q, c.hd, kt, vpad, c.nq, c.n, c.hd, scale, make([]float32, AttentionScratch(c.n)))
 			hasAVX512 = saved
 			for i := range c.nq {
 				s := make([]float32, c.n)

@@ -142,7 +142,7 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 			if lo >= hi {
 				return
 			}
-			scratch := make([]float32, 4*n+4*kernels.HeadDimPadded)
+			scratch := make([]float32, kernels.AttentionScratch(n))
 			for hh := range heads {
 				kernels.BidirectionalAttention(att[lo*h+hh*hd:], h, q[lo*h+hh*hd:], h,
 					kt[hh*hd*n:(hh+1)*hd*n], vp[hh*n*kernels.HeadDimPadded:(hh+1)*n*kernels.HeadDimPadded],

@@ -34,7 +34,13 @@ func BidirectionalAttention(out []float32, ostride int, q []float32, qstride int
 			if i+attnGroup <= nq {
 				g = attnGroup
 			}
-			for c := 0; c < n; c += 32 {
+			c := 0
+			for ; c+64 <= n; c += 64 {
+				for s := 0; s < g; s += 4 {
+					scores4x64AVX512(&q[(i+s)*qstride], qstride, &kt[c], n, hd, &sc[s*n+c], n)
+				}
+			}
+			for ; c < n; c += 32 {
 				for s := 0; s < g; s += 4 {
 					scores4x32AVX512(&q[(i+s)*qstride], qstride, &kt[c], n, hd, &sc[s*n+c], n)
 				}

@@ -37,6 +37,9 @@ func dot4x4F32AVX512(w *float32, wstride int, x *float32, xstride, n int, acc *[
 func scores4x32AVX512(q *float32, qstride int, kt *float32, ktstride, hd int, out *float32, ostride int)
 
 //go:noescape
+func scores4x64AVX512(q *float32, qstride int, kt *float32, ktstride int, hd int, out *float32, ostride int)
+
+//go:noescape
 func pv4x80AVX512(p *float32, pstride int, v *float32, n int, out *float32)
 
 //go:noescape

@@ -35,3 +35,7 @@ func gemm12x16AVX512(xp *float32, w *float32, wstride, k int, acc *[192]float32)
 }
 
 func widenBF16AVX512(dst *float32, src *uint16, n int) { panic("unreachable") }
+
+func scores4x64AVX512(q *float32, qstride int, kt *float32, ktstride int, hd int, out *float32, ostride int) {
+	panic("unreachable")
+}

@@ -39,3 +39,5 @@ func widenBF16AVX512(dst *float32, src *uint16, n int) { panic("unreachable") }
 func scores4x64AVX512(q *float32, qstride int, kt *float32, ktstride int, hd int, out *float32, ostride int) {
 	panic("unreachable")
 }
+
+func transpose16AVX512(dst *float32, src *float32, stride, k int) { panic("unreachable") }

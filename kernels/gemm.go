@@ -8,9 +8,10 @@ import "sync"
 // in the lanes of a vector and 12 weight rows in 12 accumulators, so that
 // every instruction of its inner loop but one is a fused multiply-add whose
 // weight comes broadcast straight from memory (AVX-512). For that the token
-// rows are transposed into tiles of 16 (once per block of tokens, reused by
-// every weight row) and the bf16 weight rows widened to float32 (once per
-// block of tokens). Each output is still one float32 sum over k in order.
+// rows are transposed into tiles of 16 (16x16 blocks in registers, once per
+// block of tokens, reused by every weight row) and the bf16 weight rows
+// widened to float32 (once per block of tokens). Each output is still one
+// float32 sum over k in order.
 
 const (
 	gemmRows   = 12  // weight rows per micro-kernel call
@@ -58,6 +59,18 @@ func gemmRowsRange(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f3
 			s.w = grow(s.w, gemmRows*kn)
 			for j := range tiles {
 				tile := s.xp[j*gemmTokens*kn : (j+1)*gemmTokens*kn]
+				tok0 := t0 + j*gemmTokens
+				if tok0+gemmTokens <= t1 && kn >= 16 {
+					// A whole tile: 16x16 blocks in registers, the rest below.
+					k16 := kn &^ 15
+					transpose16AVX512(&tile[0], &x[tok0*cols+k0], cols, k16)
+					for t := range gemmTokens {
+						for k, v := range x[(tok0+t)*cols+k0+k16 : (tok0+t)*cols+k0+kn] {
+							tile[(k16+k)*gemmTokens+t] = v
+						}
+					}
+					continue
+				}
 				for t := range gemmTokens {
 					tok := t0 + j*gemmTokens + t
 					if tok >= t1 {
@@ -98,9 +111,10 @@ func gemmRowsRange(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f3
 				acc := s.acc[(rt*tiles+j)*tileSums:]
 				tok0 := t0 + j*gemmTokens
 				nt := min(gemmTokens, t1-tok0)
-				for i := range nr {
-					for t, v := range acc[i*gemmTokens : i*gemmTokens+nt] {
-						out[(tok0+t)*rows+r+i] = v
+				for t := range nt {
+					o := out[(tok0+t)*rows+r : (tok0+t)*rows+r+nr]
+					for i := range o {
+						o[i] = acc[i*gemmTokens+t]
 					}
 				}
 			}

@@ -3,23 +3,29 @@
 // Attention micro-kernels (AVX-512) for short heads: every result is a whole
 // vector, so there is no horizontal reduction.
 
+// SCORESARGS loads the arguments of the scores kernels: the 4 query rows in
+// SI, R9, R10, R11, keys in DI (row step BX bytes), hd in CX, output in R8
+// (row step DX bytes).
+#define SCORESARGS \
+	MOVQ q+0(FP), SI; \
+	MOVQ qstride+8(FP), AX; \
+	SHLQ $2, AX; \
+	MOVQ kt+16(FP), DI; \
+	MOVQ ktstride+24(FP), BX; \
+	SHLQ $2, BX; \
+	MOVQ hd+32(FP), CX; \
+	MOVQ out+40(FP), R8; \
+	MOVQ ostride+48(FP), DX; \
+	SHLQ $2, DX; \
+	LEAQ (SI)(AX*1), R9; \
+	LEAQ (R9)(AX*1), R10; \
+	LEAQ (R10)(AX*1), R11
+
 // func scores4x32AVX512(q *float32, qstride int, kt *float32, ktstride int, hd int, out *float32, ostride int)
 // out[i*ostride+c] = sum over d < hd of q[i*qstride+d] * kt[d*ktstride+c],
 // for i < 4 and c < 32. Strides in elements.
 TEXT ·scores4x32AVX512(SB), NOSPLIT, $0-56
-	MOVQ q+0(FP), SI
-	MOVQ qstride+8(FP), AX
-	SHLQ $2, AX
-	MOVQ kt+16(FP), DI
-	MOVQ ktstride+24(FP), BX
-	SHLQ $2, BX
-	MOVQ hd+32(FP), CX
-	MOVQ out+40(FP), R8
-	MOVQ ostride+48(FP), DX
-	SHLQ $2, DX
-	LEAQ (SI)(AX*1), R9
-	LEAQ (R9)(AX*1), R10
-	LEAQ (R10)(AX*1), R11
+	SCORESARGS
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -73,19 +79,7 @@ sdone:
 // scores4x32AVX512 for 64 keys: 16 accumulators, so the FMAs of one step do
 // not wait on each other's latency.
 TEXT ·scores4x64AVX512(SB), NOSPLIT, $0-56
-	MOVQ q+0(FP), SI
-	MOVQ qstride+8(FP), AX
-	SHLQ $2, AX
-	MOVQ kt+16(FP), DI
-	MOVQ ktstride+24(FP), BX
-	SHLQ $2, BX
-	MOVQ hd+32(FP), CX
-	MOVQ out+40(FP), R8
-	MOVQ ostride+48(FP), DX
-	SHLQ $2, DX
-	LEAQ (SI)(AX*1), R9
-	LEAQ (R9)(AX*1), R10
-	LEAQ (R10)(AX*1), R11
+	SCORESARGS
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2

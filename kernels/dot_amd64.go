@@ -56,3 +56,6 @@ func widenBF16AVX512(dst *float32, src *uint16, n int)
 
 //go:noescape
 func transpose16AVX512(dst *float32, src *float32, stride, k int)
+
+//go:noescape
+func geluTanhAVX512(x *float32, n int)

@@ -41,3 +41,5 @@ func scores4x64AVX512(q *float32, qstride int, kt *float32, ktstride int, hd int
 }
 
 func transpose16AVX512(dst *float32, src *float32, stride, k int) { panic("unreachable") }
+
+func geluTanhAVX512(x *float32, n int) { panic("unreachable") }

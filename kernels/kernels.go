@@ -147,6 +147,22 @@ func GELUTanh(x float32) float32 {
 	return float32(0.5 * v * (1 + math.Tanh(c*(v+0.044715*v*v*v))))
 }
 
+// GELUTanhSlice applies GELUTanh to every element of x in place; with
+// AVX-512 16 at a time with tanh from Exp32's algorithm (within about 1e-6
+// relative of GELUTanh, which computes tanh in float64).
+func GELUTanhSlice(x []float32) {
+	head := 0
+	if hasAVX512 {
+		head = len(x) &^ 15
+	}
+	if head > 0 {
+		geluTanhAVX512(&x[0], head)
+	}
+	for i := head; i < len(x); i++ {
+		x[i] = GELUTanh(x[i])
+	}
+}
+
 // Softmax replaces x by its softmax, in float32 with the maximum subtracted.
 // Entries of -Inf become 0.
 func Softmax(x []float32) {

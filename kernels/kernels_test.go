@@ -263,3 +263,26 @@ func BenchmarkMatMulPrefill(b *testing.B) {
 		})
 	}
 }
+
+// TestGELUTanhSlice compares the vector GELU with the scalar one (tanh in
+// float64) over the range activations take, and past where tanh saturates.
+func TestGELUTanhSlice(t *testing.T) {
+	saved := hasAVX512
+	defer func() { hasAVX512 = saved }()
+	for _, simd := range []bool{saved, false} {
+		hasAVX512 = simd
+		var x []float32
+		for v := float32(-12); v <= 12; v += 0.001 {
+			x = append(x, v)
+		}
+		x = append(x, 0, -0.0, 1e-8, -1e-8, 50, -50, 1e4, -1e4)
+		got := append([]float32(nil), x...)
+		GELUTanhSlice(got)
+		for i, v := range x {
+			want := GELUTanh(v)
+			if d := math.Abs(float64(got[i] - want)); d > 1e-6*math.Max(1, math.Abs(float64(want))) {
+				t.Fatalf("simd=%v: GELU(%v) = %v, want %v", simd, v, got[i], want)
+			}
+		}
+	}
+}

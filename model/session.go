@@ -203,8 +203,9 @@ func (s *Session) layer(li int, x []float32, n, pos0 int, groups []int32) {
 	gate, up := s.gate[:n*inter], s.up[:n*inter]
 	kernels.MatMul(gate, xn, n, &L.gateProj)
 	kernels.MatMul(up, xn, n, &L.upProj)
-	for i, g := range gate {
-		gate[i] = kernels.GELUTanh(g) * up[i]
+	kernels.GELUTanhSlice(gate)
+	for i, u := range up {
+		gate[i] *= u
 	}
 	mlp := s.tmp[:n*h]
 	kernels.MatMul(mlp, gate, n, &L.downProj)

@@ -157,9 +157,7 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 		kernels.LayerNorm(xn, x, L.layerNorm2W, L.layerNorm2B, h, eps)
 		kernels.MatMul(mlp, xn, n, &L.fc1)
 		addBias(mlp, L.fc1Bias)
-		for i, g := range mlp {
-			mlp[i] = kernels.GELUTanh(g)
-		}
+		kernels.GELUTanhSlice(mlp)
 		kernels.MatMul(tmp, mlp, n, &L.fc2)
 		addBias(tmp, L.fc2Bias)
 		for i := range x {

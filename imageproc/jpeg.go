@@ -52,6 +52,7 @@ type jpegComponent struct {
 	// quantization table latched at the component's first scan, as libjpeg
 	// does.
 	coef    []int16
+	nz      []uint64 // per block, the zigzag positions of nonzero AC coefficients
 	quant   *[64]int32
 	scanned bool
 }

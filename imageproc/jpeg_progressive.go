@@ -3,6 +3,7 @@ package imageproc
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // Progressive JPEG (ITU T.81 G.1.2, libjpeg's jdphuff.c): the coefficients
@@ -36,6 +37,7 @@ func (d *jpegDecoder) progressiveScan(seg []byte) error {
 		for i := range d.comps {
 			c := &d.comps[i]
 			c.coef = make([]int16, d.mx*c.h*d.my*c.v*64)
+			c.nz = make([]uint64, d.mx*c.h*d.my*c.v)
 		}
 	}
 	if len(seg) < 1 {
@@ -125,8 +127,8 @@ func (d *jpegDecoder) progressiveScan(seg []byte) error {
 			for v := range bv {
 				for h := range bh {
 					bx, by := ux*bh+h, uy*bv+v
-					off := (by*d.mx*c.h + bx) * 64
-					blk := c.coef[off : off+64 : off+64]
+					b := by*d.mx*c.h + bx
+					blk := c.coef[b*64 : b*64+64 : b*64+64]
 					var err error
 					switch {
 					case dcScan && ah == 0:
@@ -134,9 +136,9 @@ func (d *jpegDecoder) progressiveScan(seg []byte) error {
 					case dcScan:
 						blk[0] |= int16(d.bits.bits(1)) << al
 					case ah == 0:
-						err = d.acFirst(&d.ac[c.ta], blk, ss, se, al)
+						err = d.acFirst(&d.ac[c.ta], blk, &c.nz[b], ss, se, al)
 					default:
-						err = d.acRefine(&d.ac[c.ta], blk, ss, se, al)
+						err = d.acRefine(&d.ac[c.ta], blk, &c.nz[b], ss, se, al)
 					}
 					if err == nil {
 						err = d.bits.overrun()
@@ -166,8 +168,9 @@ func (d *jpegDecoder) dcFirst(c *jpegComponent, blk []int16, al uint) error {
 	return nil
 }
 
-// acFirst decodes the first pass of the band ss..se of one block.
-func (d *jpegDecoder) acFirst(t *huffTable, blk []int16, ss, se int, al uint) error {
+// acFirst decodes the first pass of the band ss..se of one block; nz marks
+// the zigzag positions of its nonzero coefficients.
+func (d *jpegDecoder) acFirst(t *huffTable, blk []int16, nz *uint64, ss, se int, al uint) error {
 	if d.eobrun > 0 {
 		d.eobrun--
 		return nil
@@ -181,7 +184,11 @@ func (d *jpegDecoder) acFirst(t *huffTable, blk []int16, ss, se int, al uint) er
 		r, s := int(rs>>4), rs&15
 		if s != 0 {
 			k += r
-			blk[zigzagGuard[min(k, 79)]] = int16(br.receiveExtend(s) << al)
+			v := int16(br.receiveExtend(s) << al)
+			blk[zigzagGuard[min(k, 79)]] = v
+			if k < 64 && v != 0 {
+				*nz |= 1 << k
+			}
 			continue
 		}
 		if r != 15 {
@@ -196,18 +203,35 @@ func (d *jpegDecoder) acFirst(t *huffTable, blk []int16, ss, se int, al uint) er
 	return nil
 }
 
+// band is the mask of zigzag positions from..to-1 (to at most 64).
+func band(from, to int) uint64 {
+	if from >= to {
+		return 0
+	}
+	m := ^uint64(0) << from
+	if to < 64 {
+		m &= 1<<to - 1
+	}
+	return m
+}
+
 // acRefine decodes a refinement pass of the band ss..se of one block: one
 // more bit of every coefficient already nonzero, and coefficients that
-// become nonzero (+-1 at this bit).
-func (d *jpegDecoder) acRefine(t *huffTable, blk []int16, ss, se int, al uint) error {
+// become nonzero (+-1 at this bit). nz (the nonzero positions) lets it step
+// from one nonzero or zero coefficient to the next instead of testing each.
+func (d *jpegDecoder) acRefine(t *huffTable, blk []int16, nz *uint64, ss, se int, al uint) error {
 	br := &d.bits
 	p1, m1 := int16(1)<<al, int16(-1)<<al
-	refine := func(z int) {
-		if blk[z] != 0 && br.bits(1) != 0 && blk[z]&p1 == 0 {
-			if blk[z] >= 0 {
-				blk[z] += p1
-			} else {
-				blk[z] += m1
+	// refine reads a correction bit for each nonzero coefficient in from..to-1.
+	refine := func(from, to int) {
+		for m := *nz & band(from, to); m != 0; m &= m - 1 {
+			z := zigzag[bits.TrailingZeros64(m)]
+			if br.bits(1) != 0 && blk[z]&p1 == 0 {
+				if blk[z] >= 0 {
+					blk[z] += p1
+				} else {
+					blk[z] += m1
+				}
 			}
 		}
 	}
@@ -234,26 +258,26 @@ func (d *jpegDecoder) acRefine(t *huffTable, blk []int16, ss, se int, al uint) e
 			}
 			// Skip r coefficients still zero, refining the nonzero ones
 			// passed on the way, and stop on the zero that becomes v.
-			for ; k <= se; k++ {
-				z := zigzag[k]
-				if blk[z] != 0 {
-					refine(z)
-				} else {
-					if r == 0 {
-						break
-					}
-					r--
-				}
+			zeros := ^*nz & band(k, se+1)
+			for ; r > 0 && zeros != 0; r-- {
+				zeros &= zeros - 1
 			}
+			next := se + 1
+			if zeros != 0 {
+				next = bits.TrailingZeros64(zeros)
+			}
+			refine(k, next)
+			k = next
 			if v != 0 {
 				blk[zigzagGuard[min(k, 79)]] = v
+				if k < 64 {
+					*nz |= 1 << k
+				}
 			}
 		}
 	}
 	if d.eobrun > 0 {
-		for ; k <= se; k++ {
-			refine(zigzag[k])
-		}
+		refine(k, se+1)
 		d.eobrun--
 	}
 	return nil

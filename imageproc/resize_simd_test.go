@@ -32,3 +32,27 @@ func TestResizeSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestYCCToRGBSIMD checks the AVX2 colour conversion against the plain Go
+// one for every combination of luma and chroma bytes.
+func TestYCCToRGBSIMD(t *testing.T) {
+	if !useYCCAVX2 {
+		t.Skip("no SIMD colour conversion on this CPU: only the plain Go one exists here")
+	}
+	cb, cr := make([]uint8, 65536), make([]uint8, 65536)
+	for i := range cb {
+		cb[i], cr[i] = uint8(i), uint8(i>>8)
+	}
+	yrow := make([]uint8, 65536)
+	got, want := make([]uint8, 3*65536), make([]uint8, 3*65536)
+	for y := range 256 {
+		for i := range yrow {
+			yrow[i] = uint8(y)
+		}
+		yccRowToRGB(got, yrow, cb, cr)
+		yccRowToRGBRef(want, yrow, cb, cr)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("luma %d: AVX2 differs from plain Go", y)
+		}
+	}
+}

@@ -59,19 +59,34 @@ func ycbcrToRGB(out *RGB, m *image.YCbCr) error {
 	for y := range h {
 		upsampleChromaRow(cb, m.Cb, m.CStride, cw, ch, hs, vs, y, w, fancy)
 		upsampleChromaRow(cr, m.Cr, m.CStride, cw, ch, hs, vs, y, w, fancy)
-		yrow := m.Y[y*m.YStride : y*m.YStride+w]
-		p := out.Pix[y*w*3 : (y+1)*w*3]
-		cbr, crr := cb[:len(yrow)], cr[:len(yrow)]
-		for x, yv := range yrow {
-			b, r := cbr[x], crr[x]
-			Y := int32(yv)
-			q := p[3*x : 3*x+3 : 3*x+3]
-			q[0] = clamp255(Y + crR[r])
-			q[1] = clamp255(Y + ((cbG[b] + crG[r]) >> 16))
-			q[2] = clamp255(Y + cbB[b])
-		}
+		yccRowToRGB(out.Pix[y*w*3:(y+1)*w*3], m.Y[y*m.YStride:y*m.YStride+w], cb[:w], cr[:w])
 	}
 	return nil
+}
+
+// yccRowToRGB converts one row of full-resolution luma and chroma.
+func yccRowToRGB(p, yrow, cb, cr []uint8) {
+	head := 0
+	if useYCCAVX2 {
+		head = len(yrow) &^ 15
+	}
+	if head > 0 {
+		yccToRGBAVX2(&p[0], &yrow[0], &cb[0], &cr[0], head)
+	}
+	yccRowToRGBRef(p[3*head:], yrow[head:], cb[head:], cr[head:])
+}
+
+// yccRowToRGBRef is the plain Go conversion (libjpeg's tables).
+func yccRowToRGBRef(p, yrow, cb, cr []uint8) {
+	cb, cr = cb[:len(yrow)], cr[:len(yrow)]
+	for x, yv := range yrow {
+		b, r := cb[x], cr[x]
+		Y := int32(yv)
+		q := p[3*x : 3*x+3 : 3*x+3]
+		q[0] = clamp255(Y + crR[r])
+		q[1] = clamp255(Y + ((cbG[b] + crG[r]) >> 16))
+		q[2] = clamp255(Y + cbB[b])
+	}
 }
 
 func clamp255(v int32) uint8 {

@@ -1,0 +1,9 @@
+package imageproc
+
+import "golang.org/x/sys/cpu"
+
+// useYCCAVX2 selects the AVX2 colour conversion at run time.
+var useYCCAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func yccToRGBAVX2(dst, y, cb, cr *uint8, n int)

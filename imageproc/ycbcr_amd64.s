@@ -1,0 +1,174 @@
+#include "textflag.h"
+
+// YCbCr -> RGB for libjpeg's fixed-point formulas (jdcolor.c), 16 pixels at
+// a time in int32 lanes, then interleaved with byte shuffles.
+
+DATA rgbmask<>+0(SB)/8, $0x8002808001808000
+DATA rgbmask<>+8(SB)/8, $0x0580800480800380
+DATA rgbmask<>+16(SB)/8, $0x0280800180800080
+DATA rgbmask<>+24(SB)/8, $0x8080048080038080
+DATA rgbmask<>+32(SB)/8, $0x8080018080008080
+DATA rgbmask<>+40(SB)/8, $0x8004808003808002
+DATA rgbmask<>+48(SB)/8, $0x8080078080068080
+DATA rgbmask<>+56(SB)/8, $0x800a808009808008
+DATA rgbmask<>+64(SB)/8, $0x8007808006808005
+DATA rgbmask<>+72(SB)/8, $0x0a80800980800880
+DATA rgbmask<>+80(SB)/8, $0x0780800680800580
+DATA rgbmask<>+88(SB)/8, $0x8080098080088080
+DATA rgbmask<>+96(SB)/8, $0x0d80800c80800b80
+DATA rgbmask<>+104(SB)/8, $0x80800f80800e8080
+DATA rgbmask<>+112(SB)/8, $0x80800c80800b8080
+DATA rgbmask<>+120(SB)/8, $0x800f80800e80800d
+DATA rgbmask<>+128(SB)/8, $0x800c80800b80800a
+DATA rgbmask<>+136(SB)/8, $0x0f80800e80800d80
+GLOBL rgbmask<>(SB), RODATA|NOPTR, $144
+
+DATA k128<>+0(SB)/4, $128
+DATA k128<>+4(SB)/4, $128
+DATA k128<>+8(SB)/4, $128
+DATA k128<>+12(SB)/4, $128
+DATA k128<>+16(SB)/4, $128
+DATA k128<>+20(SB)/4, $128
+DATA k128<>+24(SB)/4, $128
+DATA k128<>+28(SB)/4, $128
+GLOBL k128<>(SB), RODATA|NOPTR, $32
+DATA kCrR<>+0(SB)/4, $91881
+DATA kCrR<>+4(SB)/4, $91881
+DATA kCrR<>+8(SB)/4, $91881
+DATA kCrR<>+12(SB)/4, $91881
+DATA kCrR<>+16(SB)/4, $91881
+DATA kCrR<>+20(SB)/4, $91881
+DATA kCrR<>+24(SB)/4, $91881
+DATA kCrR<>+28(SB)/4, $91881
+GLOBL kCrR<>(SB), RODATA|NOPTR, $32
+DATA kCbB<>+0(SB)/4, $116130
+DATA kCbB<>+4(SB)/4, $116130
+DATA kCbB<>+8(SB)/4, $116130
+DATA kCbB<>+12(SB)/4, $116130
+DATA kCbB<>+16(SB)/4, $116130
+DATA kCbB<>+20(SB)/4, $116130
+DATA kCbB<>+24(SB)/4, $116130
+DATA kCbB<>+28(SB)/4, $116130
+GLOBL kCbB<>(SB), RODATA|NOPTR, $32
+DATA kCbG<>+0(SB)/4, $-22554
+DATA kCbG<>+4(SB)/4, $-22554
+DATA kCbG<>+8(SB)/4, $-22554
+DATA kCbG<>+12(SB)/4, $-22554
+DATA kCbG<>+16(SB)/4, $-22554
+DATA kCbG<>+20(SB)/4, $-22554
+DATA kCbG<>+24(SB)/4, $-22554
+DATA kCbG<>+28(SB)/4, $-22554
+GLOBL kCbG<>(SB), RODATA|NOPTR, $32
+DATA kCrG<>+0(SB)/4, $-46802
+DATA kCrG<>+4(SB)/4, $-46802
+DATA kCrG<>+8(SB)/4, $-46802
+DATA kCrG<>+12(SB)/4, $-46802
+DATA kCrG<>+16(SB)/4, $-46802
+DATA kCrG<>+20(SB)/4, $-46802
+DATA kCrG<>+24(SB)/4, $-46802
+DATA kCrG<>+28(SB)/4, $-46802
+GLOBL kCrG<>(SB), RODATA|NOPTR, $32
+DATA kHalf<>+0(SB)/4, $32768
+DATA kHalf<>+4(SB)/4, $32768
+DATA kHalf<>+8(SB)/4, $32768
+DATA kHalf<>+12(SB)/4, $32768
+DATA kHalf<>+16(SB)/4, $32768
+DATA kHalf<>+20(SB)/4, $32768
+DATA kHalf<>+24(SB)/4, $32768
+DATA kHalf<>+28(SB)/4, $32768
+GLOBL kHalf<>(SB), RODATA|NOPTR, $32
+
+
+// func yccToRGBAVX2(dst, y, cb, cr *uint8, n int)
+//
+// dst[3i..3i+2] = the RGB of luma y[i] and chroma cb[i], cr[i], for n a
+// positive multiple of 16, exactly as ycbcrToRGB's tables compute it.
+TEXT ·yccToRGBAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ cb+16(FP), R8
+	MOVQ cr+24(FP), R9
+	MOVQ n+32(FP), CX
+	VMOVDQU k128<>(SB), Y15
+	VMOVDQU kHalf<>(SB), Y14
+yloop:
+	VPMOVZXBD (SI), Y0
+	VPMOVZXBD 8(SI), Y1
+	VPMOVZXBD (R8), Y2
+	VPMOVZXBD 8(R8), Y3
+	VPMOVZXBD (R9), Y4
+	VPMOVZXBD 8(R9), Y5
+	VPSUBD Y15, Y2, Y2
+	VPSUBD Y15, Y3, Y3
+	VPSUBD Y15, Y4, Y4
+	VPSUBD Y15, Y5, Y5
+	// R = y + ((91881 cr + 32768) >> 16)
+	VPMULLD kCrR<>(SB), Y4, Y6
+	VPMULLD kCrR<>(SB), Y5, Y7
+	VPADDD Y14, Y6, Y6
+	VPADDD Y14, Y7, Y7
+	VPSRAD $16, Y6, Y6
+	VPSRAD $16, Y7, Y7
+	VPADDD Y0, Y6, Y6
+	VPADDD Y1, Y7, Y7
+	VPACKSSDW Y7, Y6, Y6
+	VPERMQ $0xD8, Y6, Y6
+	VEXTRACTI128 $1, Y6, X7
+	VPACKUSWB X7, X6, X10
+	// G = y + ((-22554 cb - 46802 cr + 32768) >> 16)
+	VPMULLD kCbG<>(SB), Y2, Y6
+	VPMULLD kCbG<>(SB), Y3, Y7
+	VPMULLD kCrG<>(SB), Y4, Y8
+	VPMULLD kCrG<>(SB), Y5, Y9
+	VPADDD Y8, Y6, Y6
+	VPADDD Y9, Y7, Y7
+	VPADDD Y14, Y6, Y6
+	VPADDD Y14, Y7, Y7
+	VPSRAD $16, Y6, Y6
+	VPSRAD $16, Y7, Y7
+	VPADDD Y0, Y6, Y6
+	VPADDD Y1, Y7, Y7
+	VPACKSSDW Y7, Y6, Y6
+	VPERMQ $0xD8, Y6, Y6
+	VEXTRACTI128 $1, Y6, X7
+	VPACKUSWB X7, X6, X11
+	// B = y + ((116130 cb + 32768) >> 16)
+	VPMULLD kCbB<>(SB), Y2, Y6
+	VPMULLD kCbB<>(SB), Y3, Y7
+	VPADDD Y14, Y6, Y6
+	VPADDD Y14, Y7, Y7
+	VPSRAD $16, Y6, Y6
+	VPSRAD $16, Y7, Y7
+	VPADDD Y0, Y6, Y6
+	VPADDD Y1, Y7, Y7
+	VPACKSSDW Y7, Y6, Y6
+	VPERMQ $0xD8, Y6, Y6
+	VEXTRACTI128 $1, Y6, X7
+	VPACKUSWB X7, X6, X12
+	// Interleave R (X10), G (X11), B (X12) into 48 bytes.
+	VPSHUFB rgbmask<>+0(SB), X10, X0
+	VPSHUFB rgbmask<>+16(SB), X11, X1
+	VPSHUFB rgbmask<>+32(SB), X12, X2
+	VPOR X1, X0, X0
+	VPOR X2, X0, X0
+	VMOVDQU X0, 0(DI)
+	VPSHUFB rgbmask<>+48(SB), X10, X0
+	VPSHUFB rgbmask<>+64(SB), X11, X1
+	VPSHUFB rgbmask<>+80(SB), X12, X2
+	VPOR X1, X0, X0
+	VPOR X2, X0, X0
+	VMOVDQU X0, 16(DI)
+	VPSHUFB rgbmask<>+96(SB), X10, X0
+	VPSHUFB rgbmask<>+112(SB), X11, X1
+	VPSHUFB rgbmask<>+128(SB), X12, X2
+	VPOR X1, X0, X0
+	VPOR X2, X0, X0
+	VMOVDQU X0, 32(DI)
+	ADDQ $16, SI
+	ADDQ $16, R8
+	ADDQ $16, R9
+	ADDQ $48, DI
+	SUBQ $16, CX
+	JNZ yloop
+	VZEROUPPER
+	RET

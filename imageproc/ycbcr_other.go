@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package imageproc
+
+var useYCCAVX2 = false
+
+func yccToRGBAVX2(dst, y, cb, cr *uint8, n int) { panic("unreachable") }

@@ -42,18 +42,18 @@ const (
 	tsExplicitLE   = "1.2.840.10008.1.2.1"
 	tsExplicitBE   = "1.2.840.10008.1.2.2"
 	tsJPEGBaseline = "1.2.840.10008.1.2.4.50"
+	tsJPEGLossless = "1.2.840.10008.1.2.4.57"
+	tsJPEGSV1      = "1.2.840.10008.1.2.4.70"
+	tsRLE          = "1.2.840.10008.1.2.5"
 )
 
 var transferSyntaxNames = map[string]string{
 	"1.2.840.10008.1.2.1.99":  "Deflated Explicit VR Little Endian",
 	"1.2.840.10008.1.2.4.51":  "JPEG Extended (12-bit)",
-	"1.2.840.10008.1.2.4.57":  "JPEG Lossless",
-	"1.2.840.10008.1.2.4.70":  "JPEG Lossless SV1",
 	"1.2.840.10008.1.2.4.80":  "JPEG-LS Lossless",
 	"1.2.840.10008.1.2.4.81":  "JPEG-LS Near-lossless",
 	"1.2.840.10008.1.2.4.90":  "JPEG 2000 Lossless",
 	"1.2.840.10008.1.2.4.91":  "JPEG 2000",
-	"1.2.840.10008.1.2.5":     "RLE Lossless",
 	"1.2.840.10008.1.2.4.201": "HTJ2K Lossless",
 	"1.2.840.10008.1.2.4.203": "HTJ2K",
 }
@@ -107,7 +107,23 @@ func decodeDICOM(data []byte, opts Options) (*RGB, *Info, error) {
 
 	var img *RGB
 	var gray []float64
-	if fr.Encapsulated {
+	if fr.Encapsulated && di.TransferSyntax != tsJPEGBaseline {
+		raw, err := decodeLosslessFrame(fr.EncapsulatedData.Data, di)
+		if err != nil {
+			return nil, nil, fmt.Errorf("DICOM: frame %d: %w", opts.Frame, err)
+		}
+		samples, err := nativeSamples(raw, di)
+		if err != nil {
+			return nil, nil, fmt.Errorf("DICOM: frame %d: %w", opts.Frame, err)
+		}
+		if di.Samples == 3 {
+			if img, err = nativeRGB(samples, di, &header); err != nil {
+				return nil, nil, fmt.Errorf("DICOM: %w", err)
+			}
+		} else {
+			gray = samples
+		}
+	} else if fr.Encapsulated {
 		m, err := decodeJPEGAny(fr.EncapsulatedData.Data, int64(di.Rows)*int64(di.Columns))
 		if err != nil {
 			return nil, nil, fmt.Errorf("DICOM: frame %d: JPEG: %w", opts.Frame, err)
@@ -154,6 +170,32 @@ func decodeDICOM(data []byte, opts Options) (*RGB, *Info, error) {
 		di.Rendering = "colour as stored"
 	}
 	return img, &Info{Format: "dicom", Width: di.Columns, Height: di.Rows, Mode: dicomMode(di), DICOM: di}, nil
+}
+
+// decodeLosslessFrame decodes a JPEG lossless or RLE frame into the layout
+// of uncompressed PixelData.
+func decodeLosslessFrame(data []byte, di *DICOMInfo) (any, error) {
+	if di.TransferSyntax == tsRLE {
+		return decodeRLE(data, di)
+	}
+	img, err := decodeJPEGLossless(data, int64(di.Rows)*int64(di.Columns))
+	if err != nil {
+		return nil, fmt.Errorf("JPEG lossless: %w", err)
+	}
+	if img.w != di.Columns || img.h != di.Rows || img.comps != di.Samples {
+		return nil, fmt.Errorf("JPEG lossless frame is %dx%d with %d components, the header says %dx%d with %d", img.w, img.h, img.comps, di.Columns, di.Rows, di.Samples)
+	}
+	if img.precision > di.BitsAllocated {
+		return nil, fmt.Errorf("JPEG lossless samples of %d bits exceed BitsAllocated %d", img.precision, di.BitsAllocated)
+	}
+	if di.BitsAllocated == 8 {
+		out := make([]uint8, len(img.pix))
+		for i, v := range img.pix {
+			out[i] = uint8(v)
+		}
+		return out, nil
+	}
+	return img.pix, nil
 }
 
 func dicomMode(di *DICOMInfo) string {
@@ -216,7 +258,7 @@ func readDICOMInfo(ds *dicom.Dataset) (*DICOMInfo, error) {
 	}
 
 	switch di.TransferSyntax {
-	case tsImplicitLE, tsExplicitLE, tsExplicitBE, tsJPEGBaseline:
+	case tsImplicitLE, tsExplicitLE, tsExplicitBE, tsJPEGBaseline, tsJPEGLossless, tsJPEGSV1, tsRLE:
 	case "":
 		return nil, errors.New("missing TransferSyntaxUID")
 	default:
@@ -224,7 +266,7 @@ func readDICOMInfo(ds *dicom.Dataset) (*DICOMInfo, error) {
 		if name == "" {
 			name = "unknown"
 		}
-		return nil, fmt.Errorf("transfer syntax %s (%s) is not supported (uncompressed and JPEG baseline are)", di.TransferSyntax, name)
+		return nil, fmt.Errorf("transfer syntax %s (%s) is not supported (uncompressed, JPEG baseline, JPEG lossless and RLE are)", di.TransferSyntax, name)
 	}
 	switch {
 	case di.Samples != 1 && di.Samples != 3:

@@ -2,7 +2,11 @@ package imageproc
 
 import (
 	"bytes"
+	"math"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -292,5 +296,132 @@ func TestRealDICOM(t *testing.T) {
 	}
 	if mean := float64(sum) / float64(img.W*img.H); mean < 72.4 || mean > 72.6 {
 		t.Errorf("CXR mean %.3f, pydicom says 72.514", mean)
+	}
+}
+
+// TestDICOMLossless decodes JPEG lossless (predictors 1, 4, 7) and RLE
+// copies of the reference CT slice (16-bit signed) and of an RGB slide tile,
+// made with DCMTK (testdata/dicom/lossless/README.md): each must give the
+// same values and the same rendering as its uncompressed source.
+func TestDICOMLossless(t *testing.T) {
+	dir := filepath.Join("testdata", "dicom", "lossless")
+	for source, copies := range map[string][]string{
+		filepath.Join("testdata", "dicom", "ct_test_series_image0.dcm"): {"ct_sv1.dcm", "ct_rle.dcm"},
+		filepath.Join(dir, "synth_ct.dcm"):                              {"synth_sv1.dcm", "synth_sv2.dcm", "synth_sv3.dcm", "synth_sv4.dcm", "synth_sv5.dcm", "synth_sv6.dcm", "synth_sv7.dcm", "synth_rle.dcm"},
+		filepath.Join(dir, "wsi_raw.dcm"):                               {"wsi_rle.dcm", "wsi_sv1.dcm"},
+	} {
+		want, wantInfo, err := DecodeFile(source, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range copies {
+			got, info, err := DecodeFile(filepath.Join(dir, name), Options{})
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			if !bytes.Equal(got.Pix, want.Pix) || got.W != want.W || got.H != want.H {
+				t.Errorf("%s: rendering differs from its uncompressed source", name)
+			}
+			if a, b := frameValues(t, filepath.Join(dir, name)), frameValues(t, source); !slices.Equal(a, b) {
+				t.Errorf("%s: stored values differ from its uncompressed source", name)
+			}
+			if info.DICOM.Min != wantInfo.DICOM.Min || info.DICOM.Max != wantInfo.DICOM.Max || info.DICOM.Rendering != wantInfo.DICOM.Rendering {
+				t.Errorf("%s: values %v..%v (%s), source %v..%v (%s)", name, info.DICOM.Min, info.DICOM.Max, info.DICOM.Rendering,
+					wantInfo.DICOM.Min, wantInfo.DICOM.Max, wantInfo.DICOM.Rendering)
+			}
+		}
+	}
+	// Point transform 2: the stored values lose their two low bits.
+	_, src, err := DecodeFile(filepath.Join("testdata", "dicom", "ct_test_series_image0.dcm"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pt, err := DecodeFile(filepath.Join(dir, "ct_pt2.dcm"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor4 := func(hu float64) float64 { return math.Floor((hu+1024)/4)*4 - 1024 } // intercept -1024, slope 1
+	if pt.DICOM.Min != floor4(src.DICOM.Min) || pt.DICOM.Max != floor4(src.DICOM.Max) {
+		t.Errorf("point transform 2: values %v..%v, want %v..%v", pt.DICOM.Min, pt.DICOM.Max, floor4(src.DICOM.Min), floor4(src.DICOM.Max))
+	}
+}
+
+// frameValues returns the stored values of a DICOM file's first frame.
+func frameValues(t *testing.T, path string) []float64 {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := parseDICOM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	di, err := readDICOMInfo(&ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	el, err := ds.FindElementByTag(tag.PixelData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := el.Value.GetValue().(dicom.PixelDataInfo).Frames[0]
+	var raw any
+	if fr.Encapsulated {
+		raw, err = decodeLosslessFrame(fr.EncapsulatedData.Data, di)
+	} else {
+		var nf frame.INativeFrame
+		if nf, err = fr.GetNativeFrame(); err == nil {
+			raw = nf.RawDataSlice()
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := nativeSamples(raw, di)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestDICOMLosslessDamaged feeds truncated and corrupted JPEG lossless and
+// RLE frames to the decoders directly (no recover): errors, never a panic.
+func TestDICOMLosslessDamaged(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, name := range []string{"synth_sv6.dcm", "synth_rle.dcm", "wsi_sv1.dcm", "wsi_rle.dcm"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "dicom", "lossless", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := parseDICOM(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		di, err := readDICOMInfo(&ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		el, err := ds.FindElementByTag(tag.PixelData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frameData := el.Value.GetValue().(dicom.PixelDataInfo).Frames[0].EncapsulatedData.Data
+		if _, err := decodeLosslessFrame(frameData, di); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for n := 0; n < len(frameData); n += 1 + n/50 {
+			if _, err := decodeLosslessFrame(frameData[:n], di); err == nil {
+				t.Errorf("%s cut to %d of %d bytes: no error", name, n, len(frameData))
+			}
+		}
+		for range 300 {
+			b := append([]byte(nil), frameData...)
+			for range 1 + rng.IntN(8) {
+				b[rng.IntN(len(b))] = uint8(rng.IntN(256))
+			}
+			decodeLosslessFrame(b, di) // an error or garbage pixels, never a panic
+		}
 	}
 }

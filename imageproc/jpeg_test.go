@@ -225,8 +225,9 @@ func TestJPEGErrors(t *testing.T) {
 	}
 }
 
-// FuzzJPEG runs the baseline decoder itself, without Decode's recover: a
-// damaged file must give an error or an image, never a panic.
+// FuzzJPEG runs the baseline, progressive and lossless decoders themselves,
+// without Decode's recover: a damaged file must give an error or an image,
+// never a panic.
 func FuzzJPEG(f *testing.F) {
 	for _, name := range []string{"jpeg/ycc420_restart.jpg", "jpeg/gray_restart.jpg", "jpeg/ycc422_optimized.jpg", "jpeg/ycc411.jpg", "formats/ycc444.jpg", "jpeg/progressive.jpg", "jpeg/progressive_restart.jpg"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
@@ -235,7 +236,13 @@ func FuzzJPEG(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	pix := make([]uint16, 9*7)
+	for i := range pix {
+		pix[i] = uint16(i * 997)
+	}
+	f.Add(encodeLossless(pix, 9, 7, 16, 6, 9))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		decodeJPEGLossless(data, 1<<20) // an error or samples, never a panic
 		if cfg, err := jpeg.DecodeConfig(bytes.NewReader(data)); err == nil && cfg.Width*cfg.Height > 1<<20 {
 			return // Decode refuses these from the header
 		}

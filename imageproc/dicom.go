@@ -45,11 +45,11 @@ const (
 	tsJPEGLossless = "1.2.840.10008.1.2.4.57"
 	tsJPEGSV1      = "1.2.840.10008.1.2.4.70"
 	tsRLE          = "1.2.840.10008.1.2.5"
+	tsJPEGExtended = "1.2.840.10008.1.2.4.51"
 )
 
 var transferSyntaxNames = map[string]string{
 	"1.2.840.10008.1.2.1.99":  "Deflated Explicit VR Little Endian",
-	"1.2.840.10008.1.2.4.51":  "JPEG Extended (12-bit)",
 	"1.2.840.10008.1.2.4.80":  "JPEG-LS Lossless",
 	"1.2.840.10008.1.2.4.81":  "JPEG-LS Near-lossless",
 	"1.2.840.10008.1.2.4.90":  "JPEG 2000 Lossless",
@@ -107,11 +107,24 @@ func decodeDICOM(data []byte, opts Options) (*RGB, *Info, error) {
 
 	var img *RGB
 	var gray []float64
-	if fr.Encapsulated && di.TransferSyntax != tsJPEGBaseline {
-		raw, err := decodeLosslessFrame(fr.EncapsulatedData.Data, di)
+	var raw any // samples of a frame decoded to the uncompressed layout
+	if fr.Encapsulated && di.TransferSyntax == tsJPEGExtended {
+		w, h, pix, err := decodeJPEG12(fr.EncapsulatedData.Data, int64(di.Rows)*int64(di.Columns))
+		switch {
+		case err == nil && (w != di.Columns || h != di.Rows || di.Samples != 1):
+			return nil, nil, fmt.Errorf("DICOM: frame %d: 12-bit JPEG of %dx%d, the header says %dx%d with %d samples", opts.Frame, w, h, di.Columns, di.Rows, di.Samples)
+		case err == nil:
+			raw = pix
+		case !errors.Is(err, errJPEGOther): // 8-bit extended JPEG: decoded below as baseline
+			return nil, nil, fmt.Errorf("DICOM: frame %d: JPEG: %w", opts.Frame, err)
+		}
+	} else if fr.Encapsulated && di.TransferSyntax != tsJPEGBaseline {
+		raw, err = decodeLosslessFrame(fr.EncapsulatedData.Data, di)
 		if err != nil {
 			return nil, nil, fmt.Errorf("DICOM: frame %d: %w", opts.Frame, err)
 		}
+	}
+	if raw != nil {
 		samples, err := nativeSamples(raw, di)
 		if err != nil {
 			return nil, nil, fmt.Errorf("DICOM: frame %d: %w", opts.Frame, err)
@@ -258,7 +271,7 @@ func readDICOMInfo(ds *dicom.Dataset) (*DICOMInfo, error) {
 	}
 
 	switch di.TransferSyntax {
-	case tsImplicitLE, tsExplicitLE, tsExplicitBE, tsJPEGBaseline, tsJPEGLossless, tsJPEGSV1, tsRLE:
+	case tsImplicitLE, tsExplicitLE, tsExplicitBE, tsJPEGBaseline, tsJPEGExtended, tsJPEGLossless, tsJPEGSV1, tsRLE:
 	case "":
 		return nil, errors.New("missing TransferSyntaxUID")
 	default:
@@ -266,7 +279,7 @@ func readDICOMInfo(ds *dicom.Dataset) (*DICOMInfo, error) {
 		if name == "" {
 			name = "unknown"
 		}
-		return nil, fmt.Errorf("transfer syntax %s (%s) is not supported (uncompressed, JPEG baseline, JPEG lossless and RLE are)", di.TransferSyntax, name)
+		return nil, fmt.Errorf("transfer syntax %s (%s) is not supported (uncompressed, JPEG baseline and extended, JPEG lossless and RLE are)", di.TransferSyntax, name)
 	}
 	switch {
 	case di.Samples != 1 && di.Samples != 3:

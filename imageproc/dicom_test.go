@@ -368,9 +368,15 @@ func frameValues(t *testing.T, path string) []float64 {
 	}
 	fr := el.Value.GetValue().(dicom.PixelDataInfo).Frames[0]
 	var raw any
-	if fr.Encapsulated {
+	switch {
+	case fr.Encapsulated && di.TransferSyntax == tsJPEGExtended:
+		raw, err = func() (any, error) {
+			_, _, pix, err := decodeJPEG12(fr.EncapsulatedData.Data, 1<<24)
+			return pix, err
+		}()
+	case fr.Encapsulated:
 		raw, err = decodeLosslessFrame(fr.EncapsulatedData.Data, di)
-	} else {
+	default:
 		var nf frame.INativeFrame
 		if nf, err = fr.GetNativeFrame(); err == nil {
 			raw = nf.RawDataSlice()
@@ -423,5 +429,54 @@ func TestDICOMLosslessDamaged(t *testing.T) {
 			}
 			decodeLosslessFrame(b, di) // an error or garbage pixels, never a panic
 		}
+	}
+}
+
+// TestDICOMJPEG12 decodes 12-bit JPEG Extended copies of the synthetic and
+// the reference CT made by DCMTK: the stored values equal DCMTK's own
+// decoding (libjpeg's 12-bit islow IDCT), and they render alike.
+func TestDICOMJPEG12(t *testing.T) {
+	dir := filepath.Join("testdata", "dicom", "lossless")
+	for name, expected := range map[string]string{"synth_ext": "synth_ext_dec.dcm", "ct_ext": "ct_ext_dec_rle.dcm"} {
+		got, want := frameValues(t, filepath.Join(dir, name+".dcm")), frameValues(t, filepath.Join(dir, expected))
+		if !slices.Equal(got, want) {
+			worst := 0.0
+			for i := range got {
+				worst = max(worst, math.Abs(got[i]-want[i]))
+			}
+			t.Errorf("%s: stored values differ from DCMTK's decoding by up to %v", name, worst)
+		}
+		a, _, err := DecodeFile(filepath.Join(dir, name+".dcm"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := DecodeFile(filepath.Join(dir, expected), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Pix, b.Pix) {
+			t.Errorf("%s: rendering differs from the decompressed copy's", name)
+		}
+	}
+	// Damaged 12-bit streams: errors, never a panic.
+	data, err := os.ReadFile(filepath.Join(dir, "synth_ext.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	soi := bytes.Index(data, []byte{0xFF, 0xD8, 0xFF})
+	eoi := bytes.LastIndex(data, []byte{0xFF, 0xD9})
+	stream := data[soi : eoi+2]
+	for n := 0; n < len(stream)-2; n += 1 + n/40 {
+		if _, _, _, err := decodeJPEG12(stream[:n], 1<<20); err == nil {
+			t.Errorf("12-bit JPEG cut to %d of %d bytes: no error", n, len(stream))
+		}
+	}
+	rng := rand.New(rand.NewPCG(17, 18))
+	for range 300 {
+		b := append([]byte(nil), stream...)
+		for range 1 + rng.IntN(8) {
+			b[rng.IntN(len(b))] = uint8(rng.IntN(256))
+		}
+		decodeJPEG12(b, 1<<20)
 	}
 }

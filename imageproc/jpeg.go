@@ -45,7 +45,8 @@ type jpegComponent struct {
 	tq     int // quantization table
 	td, ta int // Huffman tables of the scan: DC, AC
 	pix    []uint8
-	stride int // bytes per row of pix; pix is padded to whole blocks per MCU
+	pix16  []uint16 // 12-bit samples instead of pix
+	stride int      // samples per row of pix; pix is padded to whole blocks per MCU
 	pred   int32
 	// Progressive files keep every block's coefficients (zigzag-decoded to
 	// natural order, not dequantized) until the last scan, with the
@@ -70,12 +71,37 @@ type jpegDecoder struct {
 	adobe         bool
 	bits          bitReader
 	progressive   bool
-	eobrun        int // progressive AC scans: blocks left in an end-of-band run
-	mx, my        int // MCUs per row and column
+	eobrun        int  // progressive AC scans: blocks left in an end-of-band run
+	allow12       bool // decode 12-bit samples (gray, sequential) into pix16
+	twelve        bool
+	maxPixels     int64 // 12-bit path: refuse larger images before decoding
+	mx, my        int   // MCUs per row and column
 }
 
 func decodeJPEG(data []byte) (image.Image, error) {
-	d := &jpegDecoder{data: data}
+	return (&jpegDecoder{data: data}).decode()
+}
+
+// decodeJPEG12 decodes a grayscale sequential JPEG of 12-bit samples (DICOM's
+// "JPEG Extended" transfer syntax) into w x h samples.
+func decodeJPEG12(data []byte, maxPixels int64) (w, h int, pix []uint16, err error) {
+	d := &jpegDecoder{data: data, allow12: true, maxPixels: maxPixels}
+	if _, err := d.decode(); err != nil {
+		return 0, 0, nil, err
+	}
+	if !d.twelve {
+		return 0, 0, nil, errJPEGOther // 8-bit: the other decoders
+	}
+	c := d.comps[0]
+	pix = make([]uint16, 0, d.width*d.height)
+	for y := range d.height {
+		pix = append(pix, c.pix16[y*c.stride:y*c.stride+d.width]...)
+	}
+	return d.width, d.height, pix, nil
+}
+
+func (d *jpegDecoder) decode() (image.Image, error) {
+	data := d.data
 	if len(data) < 2 || data[0] != 0xFF || data[1] != 0xD8 {
 		return nil, errors.New("missing SOI marker")
 	}
@@ -125,6 +151,9 @@ func decodeJPEG(data []byte) (image.Image, error) {
 				d.adobe = true
 			}
 		case 0xDA:
+			if d.twelve && d.maxPixels > 0 && int64(d.width)*int64(d.height) > d.maxPixels {
+				return nil, fmt.Errorf("image is %dx%d, over the limit of %d pixels", d.width, d.height, d.maxPixels)
+			}
 			if d.progressive {
 				if err := d.progressiveScan(seg); err != nil {
 					return nil, err
@@ -179,7 +208,10 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	if len(seg) < 6 {
 		return errors.New("SOF segment too short")
 	}
-	if seg[0] != 8 {
+	switch {
+	case seg[0] == 12 && d.allow12 && !d.progressive:
+		d.twelve = true
+	case seg[0] != 8:
 		return errJPEGOther // 12-bit samples
 	}
 	d.height = int(binary.BigEndian.Uint16(seg[1:]))
@@ -196,6 +228,9 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	}
 	if n != 1 && n != 3 || d.adobe {
 		return errJPEGOther
+	}
+	if d.twelve && n != 1 {
+		return fmt.Errorf("12-bit JPEG with %d components (only grayscale is supported)", n)
 	}
 	d.comps = make([]jpegComponent, n)
 	for i := range d.comps {
@@ -355,7 +390,11 @@ func (d *jpegDecoder) allocate() {
 	for i := range d.comps {
 		c := &d.comps[i]
 		c.stride = d.mx * c.h * 8
-		c.pix = make([]uint8, c.stride*d.my*c.v*8)
+		if d.twelve {
+			c.pix16 = make([]uint16, c.stride*d.my*c.v*8)
+		} else {
+			c.pix = make([]uint8, c.stride*d.my*c.v*8)
+		}
 	}
 }
 
@@ -390,7 +429,11 @@ func (d *jpegDecoder) scan() error {
 							return fmt.Errorf("MCU %d of %d: %w", y*mx+x, mx*my, err)
 						}
 						off := (y*c.v+v)*8*c.stride + (x*c.h+h)*8
-						idctIslow(c.pix[off:], c.stride, &blk, last)
+						if d.twelve {
+							idctIslow12(c.pix16[off:], c.stride, &blk)
+						} else {
+							idctIslow(c.pix[off:], c.stride, &blk, last)
+						}
 						blk = [64]int32{}
 					}
 				}
@@ -408,7 +451,7 @@ func (d *jpegDecoder) block(blk *[64]int32, c *jpegComponent, q *[64]int32) (int
 	if err != nil {
 		return 0, err
 	}
-	if s > 11 {
+	if s > 11 && !(d.twelve && s <= 15) {
 		return 0, fmt.Errorf("DC difference of %d bits", s)
 	}
 	c.pred += br.receiveExtend(s)

@@ -27,13 +27,14 @@ const (
 	fix3_072711026 = 25172
 )
 
-// idct1D is one 1-D transform, rounded and shifted right by shift bits.
-func idct1D(i0, i1, i2, i3, i4, i5, i6, i7 int32, shift uint) (o [8]int32) {
+// idct1D is one 1-D transform, rounded and shifted right by shift bits: in
+// int32 for 8-bit samples, in int64 (libjpeg's JLONG) for 12-bit ones.
+func idct1D[T int32 | int64](i0, i1, i2, i3, i4, i5, i6, i7 T, shift uint) (o [8]T) {
 	// Even part: the rotator is sqrt(2)*c(-6).
 	z1 := (i2 + i6) * fix0_541196100
 	tmp2 := z1 - i6*fix1_847759065
 	tmp3 := z1 + i2*fix0_765366865
-	round := int32(1) << (shift - 1)
+	round := T(1) << (shift - 1)
 	tmp0 := (i0+i4)<<idctConstBits + round
 	tmp1 := (i0-i4)<<idctConstBits + round
 	tmp10, tmp13 := tmp0+tmp3, tmp0-tmp3
@@ -125,4 +126,28 @@ func sample(v int32) uint8 {
 		return 255
 	}
 	return uint8(v)
+}
+
+// idctIslow12 is the transform for 12-bit samples (libjpeg built with
+// BITS_IN_JSAMPLE 12: one extra bit between the passes instead of two,
+// 64-bit products, samples centred on 2048 and clamped to 0..4095).
+func idctIslow12(dst []uint16, stride int, blk *[64]int32) {
+	_ = dst[7*stride+7]
+	const pass1 = 1
+	var ws [64]int64
+	for c := range 8 {
+		in := blk[c : c+57 : c+57]
+		o := idct1D(int64(in[0]), int64(in[8]), int64(in[16]), int64(in[24]), int64(in[32]), int64(in[40]), int64(in[48]), int64(in[56]), idctConstBits-pass1)
+		for y := range 8 {
+			ws[y*8+c] = o[y]
+		}
+	}
+	for y := range 8 {
+		w := ws[y*8 : y*8+8 : y*8+8]
+		row := dst[y*stride : y*stride+8 : y*stride+8]
+		o := idct1D(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], idctConstBits+pass1+3)
+		for x := range row {
+			row[x] = uint16(min(max(o[x]+2048, 0), 4095))
+		}
+	}
 }

@@ -347,8 +347,8 @@ func TestDICOMLossless(t *testing.T) {
 	}
 }
 
-// frameValues returns the stored values of a DICOM file's first frame.
-func frameValues(t *testing.T, path string) []float64 {
+// firstFrame parses a DICOM file and returns its first frame and header.
+func firstFrame(t *testing.T, path string) (*frame.Frame, *DICOMInfo) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -366,8 +366,15 @@ func frameValues(t *testing.T, path string) []float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fr := el.Value.GetValue().(dicom.PixelDataInfo).Frames[0]
+	return el.Value.GetValue().(dicom.PixelDataInfo).Frames[0], di
+}
+
+// frameValues returns the stored values of a DICOM file's first frame.
+func frameValues(t *testing.T, path string) []float64 {
+	t.Helper()
+	fr, di := firstFrame(t, path)
 	var raw any
+	var err error
 	switch {
 	case fr.Encapsulated && di.TransferSyntax == tsJPEGExtended:
 		raw, err = func() (any, error) {
@@ -397,23 +404,8 @@ func frameValues(t *testing.T, path string) []float64 {
 func TestDICOMLosslessDamaged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, name := range []string{"synth_sv6.dcm", "synth_rle.dcm", "wsi_sv1.dcm", "wsi_rle.dcm"} {
-		data, err := os.ReadFile(filepath.Join("testdata", "dicom", "lossless", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds, err := parseDICOM(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		di, err := readDICOMInfo(&ds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		el, err := ds.FindElementByTag(tag.PixelData)
-		if err != nil {
-			t.Fatal(err)
-		}
-		frameData := el.Value.GetValue().(dicom.PixelDataInfo).Frames[0].EncapsulatedData.Data
+		fr, di := firstFrame(t, filepath.Join("testdata", "dicom", "lossless", name))
+		frameData := fr.EncapsulatedData.Data
 		if _, err := decodeLosslessFrame(frameData, di); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

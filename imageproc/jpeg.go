@@ -101,29 +101,20 @@ func decodeJPEG12(data []byte, maxPixels int64) (w, h int, pix []uint16, err err
 }
 
 func (d *jpegDecoder) decode() (image.Image, error) {
-	data := d.data
-	if len(data) < 2 || data[0] != 0xFF || data[1] != 0xD8 {
-		return nil, errors.New("missing SOI marker")
+	if err := d.start(); err != nil {
+		return nil, err
 	}
-	d.pos = 2
 	for {
-		marker, err := d.nextMarker()
+		marker, seg, err := d.nextSegment()
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case marker == 0xD8 || marker == 0x01 || marker >= 0xD0 && marker <= 0xD7:
-			continue // no segment
-		case marker == 0xD9:
+		if marker == 0xD9 {
 			if d.progressive && d.comps != nil && d.comps[0].coef != nil {
 				d.finishProgressive()
 				return d.image(), nil
 			}
 			return nil, errors.New("no image data before the EOI marker")
-		}
-		seg, err := d.segment(marker)
-		if err != nil {
-			return nil, err
 		}
 		switch marker {
 		case 0xC0, 0xC1, 0xC2: // baseline, extended sequential, progressive Huffman
@@ -168,6 +159,35 @@ func (d *jpegDecoder) decode() (image.Image, error) {
 			}
 			return d.image(), nil
 		}
+	}
+}
+
+// start checks the SOI marker.
+func (d *jpegDecoder) start() error {
+	if len(d.data) < 2 || d.data[0] != 0xFF || d.data[1] != 0xD8 {
+		return errors.New("missing SOI marker")
+	}
+	d.pos = 2
+	return nil
+}
+
+// nextSegment returns the next marker that carries a segment, and the
+// segment, skipping markers that stand alone; EOI (0xD9) comes back with no
+// segment.
+func (d *jpegDecoder) nextSegment() (byte, []byte, error) {
+	for {
+		marker, err := d.nextMarker()
+		if err != nil {
+			return 0, nil, err
+		}
+		switch {
+		case marker == 0xD8 || marker == 0x01 || marker >= 0xD0 && marker <= 0xD7:
+			continue
+		case marker == 0xD9:
+			return marker, nil, nil
+		}
+		seg, err := d.segment(marker)
+		return marker, seg, err
 	}
 }
 

@@ -1,13 +1,10 @@
 #include "textflag.h"
+#include "consts_amd64.h"
 
 // The islow inverse DCT of jpeg_idct.go, eight 1-D transforms at a time in
 // int32 lanes: pass 1 on the columns, transpose, pass 2 on the rows,
 // transpose back, level shift, clamp and store.
 
-#define C8(name, v) \
-	DATA name<>+0(SB)/4, $v; DATA name<>+4(SB)/4, $v; DATA name<>+8(SB)/4, $v; DATA name<>+12(SB)/4, $v; \
-	DATA name<>+16(SB)/4, $v; DATA name<>+20(SB)/4, $v; DATA name<>+24(SB)/4, $v; DATA name<>+28(SB)/4, $v; \
-	GLOBL name<>(SB), RODATA|NOPTR, $32
 
 C8(c0541, 4433)
 C8(cm1847, -15137)

@@ -22,28 +22,19 @@ type losslessImage struct {
 // all in one scan and not subsampled, refusing more than maxPixels pixels.
 func decodeJPEGLossless(data []byte, maxPixels int64) (*losslessImage, error) {
 	d := &jpegDecoder{data: data}
-	if len(data) < 2 || data[0] != 0xFF || data[1] != 0xD8 {
-		return nil, errors.New("missing SOI marker")
+	if err := d.start(); err != nil {
+		return nil, err
 	}
-	d.pos = 2
 	var img *losslessImage
 	var ids []uint8
 	for {
-		marker, err := d.nextMarker()
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case marker == 0xD8 || marker == 0x01 || marker >= 0xD0 && marker <= 0xD7:
-			continue
-		case marker == 0xD9:
-			return nil, errors.New("no image data before the EOI marker")
-		}
-		seg, err := d.segment(marker)
+		marker, seg, err := d.nextSegment()
 		if err != nil {
 			return nil, err
 		}
 		switch marker {
+		case 0xD9:
+			return nil, errors.New("no image data before the EOI marker")
 		case 0xC3:
 			if img != nil {
 				return nil, errors.New("more than one SOF marker")

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "consts_amd64.h"
 
 // YCbCr -> RGB for libjpeg's fixed-point formulas (jdcolor.c), 16 pixels at
 // a time in int32 lanes, then interleaved with byte shuffles.
@@ -23,60 +24,12 @@ DATA rgbmask<>+128(SB)/8, $0x800c80800b80800a
 DATA rgbmask<>+136(SB)/8, $0x0f80800e80800d80
 GLOBL rgbmask<>(SB), RODATA|NOPTR, $144
 
-DATA k128<>+0(SB)/4, $128
-DATA k128<>+4(SB)/4, $128
-DATA k128<>+8(SB)/4, $128
-DATA k128<>+12(SB)/4, $128
-DATA k128<>+16(SB)/4, $128
-DATA k128<>+20(SB)/4, $128
-DATA k128<>+24(SB)/4, $128
-DATA k128<>+28(SB)/4, $128
-GLOBL k128<>(SB), RODATA|NOPTR, $32
-DATA kCrR<>+0(SB)/4, $91881
-DATA kCrR<>+4(SB)/4, $91881
-DATA kCrR<>+8(SB)/4, $91881
-DATA kCrR<>+12(SB)/4, $91881
-DATA kCrR<>+16(SB)/4, $91881
-DATA kCrR<>+20(SB)/4, $91881
-DATA kCrR<>+24(SB)/4, $91881
-DATA kCrR<>+28(SB)/4, $91881
-GLOBL kCrR<>(SB), RODATA|NOPTR, $32
-DATA kCbB<>+0(SB)/4, $116130
-DATA kCbB<>+4(SB)/4, $116130
-DATA kCbB<>+8(SB)/4, $116130
-DATA kCbB<>+12(SB)/4, $116130
-DATA kCbB<>+16(SB)/4, $116130
-DATA kCbB<>+20(SB)/4, $116130
-DATA kCbB<>+24(SB)/4, $116130
-DATA kCbB<>+28(SB)/4, $116130
-GLOBL kCbB<>(SB), RODATA|NOPTR, $32
-DATA kCbG<>+0(SB)/4, $-22554
-DATA kCbG<>+4(SB)/4, $-22554
-DATA kCbG<>+8(SB)/4, $-22554
-DATA kCbG<>+12(SB)/4, $-22554
-DATA kCbG<>+16(SB)/4, $-22554
-DATA kCbG<>+20(SB)/4, $-22554
-DATA kCbG<>+24(SB)/4, $-22554
-DATA kCbG<>+28(SB)/4, $-22554
-GLOBL kCbG<>(SB), RODATA|NOPTR, $32
-DATA kCrG<>+0(SB)/4, $-46802
-DATA kCrG<>+4(SB)/4, $-46802
-DATA kCrG<>+8(SB)/4, $-46802
-DATA kCrG<>+12(SB)/4, $-46802
-DATA kCrG<>+16(SB)/4, $-46802
-DATA kCrG<>+20(SB)/4, $-46802
-DATA kCrG<>+24(SB)/4, $-46802
-DATA kCrG<>+28(SB)/4, $-46802
-GLOBL kCrG<>(SB), RODATA|NOPTR, $32
-DATA kHalf<>+0(SB)/4, $32768
-DATA kHalf<>+4(SB)/4, $32768
-DATA kHalf<>+8(SB)/4, $32768
-DATA kHalf<>+12(SB)/4, $32768
-DATA kHalf<>+16(SB)/4, $32768
-DATA kHalf<>+20(SB)/4, $32768
-DATA kHalf<>+24(SB)/4, $32768
-DATA kHalf<>+28(SB)/4, $32768
-GLOBL kHalf<>(SB), RODATA|NOPTR, $32
+C8(k128, 128)
+C8(kCrR, 91881)
+C8(kCbB, 116130)
+C8(kCbG, -22554)
+C8(kCrG, -46802)
+C8(kHalf, 32768)
 
 
 // func yccToRGBAVX2(dst, y, cb, cr *uint8, n int)

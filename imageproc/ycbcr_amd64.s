@@ -32,6 +32,21 @@ C8(kCrG, -46802)
 C8(kHalf, 32768)
 
 
+// CHANNEL finishes one channel of 16 pixels whose chroma terms are in Y6
+// (pixels 0-7) and Y7 (8-15): add the rounding half, shift, add the luma
+// (Y0, Y1), and pack with clamping to 16 bytes in OUT.
+#define CHANNEL(OUT) \
+	VPADDD Y14, Y6, Y6; \
+	VPADDD Y14, Y7, Y7; \
+	VPSRAD $16, Y6, Y6; \
+	VPSRAD $16, Y7, Y7; \
+	VPADDD Y0, Y6, Y6; \
+	VPADDD Y1, Y7, Y7; \
+	VPACKSSDW Y7, Y6, Y6; \
+	VPERMQ $0xD8, Y6, Y6; \
+	VEXTRACTI128 $1, Y6, X7; \
+	VPACKUSWB X7, X6, OUT
+
 // func yccToRGBAVX2(dst, y, cb, cr *uint8, n int)
 //
 // dst[3i..3i+2] = the RGB of luma y[i] and chroma cb[i], cr[i], for n a
@@ -58,16 +73,7 @@ yloop:
 	// R = y + ((91881 cr + 32768) >> 16)
 	VPMULLD kCrR<>(SB), Y4, Y6
 	VPMULLD kCrR<>(SB), Y5, Y7
-	VPADDD Y14, Y6, Y6
-	VPADDD Y14, Y7, Y7
-	VPSRAD $16, Y6, Y6
-	VPSRAD $16, Y7, Y7
-	VPADDD Y0, Y6, Y6
-	VPADDD Y1, Y7, Y7
-	VPACKSSDW Y7, Y6, Y6
-	VPERMQ $0xD8, Y6, Y6
-	VEXTRACTI128 $1, Y6, X7
-	VPACKUSWB X7, X6, X10
+	CHANNEL(X10)
 	// G = y + ((-22554 cb - 46802 cr + 32768) >> 16)
 	VPMULLD kCbG<>(SB), Y2, Y6
 	VPMULLD kCbG<>(SB), Y3, Y7
@@ -75,29 +81,11 @@ yloop:
 	VPMULLD kCrG<>(SB), Y5, Y9
 	VPADDD Y8, Y6, Y6
 	VPADDD Y9, Y7, Y7
-	VPADDD Y14, Y6, Y6
-	VPADDD Y14, Y7, Y7
-	VPSRAD $16, Y6, Y6
-	VPSRAD $16, Y7, Y7
-	VPADDD Y0, Y6, Y6
-	VPADDD Y1, Y7, Y7
-	VPACKSSDW Y7, Y6, Y6
-	VPERMQ $0xD8, Y6, Y6
-	VEXTRACTI128 $1, Y6, X7
-	VPACKUSWB X7, X6, X11
+	CHANNEL(X11)
 	// B = y + ((116130 cb + 32768) >> 16)
 	VPMULLD kCbB<>(SB), Y2, Y6
 	VPMULLD kCbB<>(SB), Y3, Y7
-	VPADDD Y14, Y6, Y6
-	VPADDD Y14, Y7, Y7
-	VPSRAD $16, Y6, Y6
-	VPSRAD $16, Y7, Y7
-	VPADDD Y0, Y6, Y6
-	VPADDD Y1, Y7, Y7
-	VPACKSSDW Y7, Y6, Y6
-	VPERMQ $0xD8, Y6, Y6
-	VEXTRACTI128 $1, Y6, X7
-	VPACKUSWB X7, X6, X12
+	CHANNEL(X12)
 	// Interleave R (X10), G (X11), B (X12) into 48 bytes.
 	VPSHUFB rgbmask<>+0(SB), X10, X0
 	VPSHUFB rgbmask<>+16(SB), X11, X1

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"os"
@@ -83,19 +82,22 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 		}
 		return nil, nil, errors.New("unknown image format (supported: PNG, JPEG, GIF, BMP, TIFF, WebP, DICOM)")
 	}
-	dec := decoders[format]
-	cfg, err := dec.config(bytes.NewReader(data))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s header: %w", format, err)
-	}
-	if err := checkSize(cfg.Width, cfg.Height, opts.MaxPixels); err != nil {
-		return nil, nil, err
-	}
 	var m image.Image
 	if format == "jpeg" {
-		m, err = decodeJPEGAny(data, opts.MaxPixels)
+		m, err = decodeJPEGAny(data, opts.MaxPixels) // checks the header's size first
 	} else {
+		dec := decoders[format]
+		cfg, err := dec.config(bytes.NewReader(data))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s header: %w", format, err)
+		}
+		if err := checkSize(cfg.Width, cfg.Height, opts.MaxPixels); err != nil {
+			return nil, nil, err
+		}
 		m, err = dec.decode(bytes.NewReader(data))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", format, err)
+		}
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", format, err)
@@ -137,7 +139,6 @@ type decoder struct {
 
 var decoders = map[string]decoder{
 	"png":  {png.DecodeConfig, png.Decode},
-	"jpeg": {jpeg.DecodeConfig, nil}, // decodeJPEGAny, on the bytes
 	"gif":  {gif.DecodeConfig, gif.Decode},
 	"bmp":  {bmp.DecodeConfig, bmp.Decode},
 	"tiff": {tiff.DecodeConfig, tiff.Decode},
@@ -187,7 +188,7 @@ func mode(m image.Image) string {
 		return "P"
 	case *image.CMYK:
 		return "CMYK"
-	case *image.YCbCr:
+	case *image.YCbCr, *sampledYCbCr:
 		return "YCbCr"
 	case *image.NYCbCrA:
 		return "YCbCrA"

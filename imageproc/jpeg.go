@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/jpeg"
 )
 
@@ -24,11 +25,11 @@ var errJPEGOther = errors.New("jpeg: not a JPEG this decoder handles")
 // does not handle the file, refusing from the header an image of more than
 // maxPixels pixels.
 func decodeJPEGAny(data []byte, maxPixels int64) (image.Image, error) {
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+	w, h, err := jpegConfig(data)
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	if err := checkSize(cfg.Width, cfg.Height, maxPixels); err != nil {
+	if err := checkSize(w, h, maxPixels); err != nil {
 		return nil, err
 	}
 	m, err := decodeJPEG(data)
@@ -282,9 +283,6 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	if cb.h != cr.h || cb.v != cr.v || y.h%cb.h != 0 || y.v%cb.v != 0 {
 		return errJPEGOther
 	}
-	if subsampleRatio(y.h/cb.h, y.v/cb.v) < 0 {
-		return errJPEGOther
-	}
 	return nil
 }
 
@@ -529,11 +527,56 @@ func (d *jpegDecoder) image() image.Image {
 		return &image.Gray{Pix: c.pix, Stride: c.stride, Rect: r}
 	}
 	y, cb, cr := d.comps[0], d.comps[1], d.comps[2]
-	return &image.YCbCr{
+	m := &image.YCbCr{
 		Y: y.pix, Cb: cb.pix, Cr: cr.pix,
 		YStride: y.stride, CStride: cb.stride,
 		SubsampleRatio: subsampleRatio(y.h/cb.h, y.v/cb.v),
 		Rect:           r,
+	}
+	if m.SubsampleRatio < 0 {
+		return &sampledYCbCr{YCbCr: *m, hs: y.h / cb.h, vs: y.v / cb.v}
+	}
+	return m
+}
+
+// sampledYCbCr is a YCbCr image whose chroma subsampling image.YCbCr has no
+// name for (3x1, 1x3, 2x4...: any whole ratios, as libjpeg allows).
+// Converting it to RGB replicates the chroma samples, as libjpeg does for
+// such ratios.
+type sampledYCbCr struct {
+	image.YCbCr
+	hs, vs int
+}
+
+// At returns the colour at (x, y), with the chroma of its block.
+func (m *sampledYCbCr) At(x, y int) color.Color {
+	if !(image.Point{x, y}.In(m.Rect)) {
+		return color.YCbCr{}
+	}
+	c := (y/m.vs)*m.CStride + x/m.hs
+	return color.YCbCr{Y: m.Y[y*m.YStride+x], Cb: m.Cb[c], Cr: m.Cr[c]}
+}
+
+// jpegConfig reads a JPEG's dimensions from its frame header, for any frame
+// type and sampling (image/jpeg's DecodeConfig refuses some ratios).
+func jpegConfig(data []byte) (w, h int, err error) {
+	d := &jpegDecoder{data: data}
+	if err := d.start(); err != nil {
+		return 0, 0, err
+	}
+	for {
+		marker, seg, err := d.nextSegment()
+		switch {
+		case err != nil:
+			return 0, 0, err
+		case marker == 0xD9 || marker == 0xDA:
+			return 0, 0, errors.New("no frame header (SOF marker) before the image data")
+		case marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
+			if len(seg) < 6 {
+				return 0, 0, errors.New("SOF segment too short")
+			}
+			return int(binary.BigEndian.Uint16(seg[3:])), int(binary.BigEndian.Uint16(seg[1:])), nil
+		}
 	}
 }
 

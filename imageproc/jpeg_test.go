@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"math/rand/v2"
 	"os"
@@ -29,6 +30,8 @@ func TestJPEGAgainstPIL(t *testing.T) {
 		{"ycc440.jpg", 0},
 		{"ycc411.jpg", 0},
 		{"narrow420.jpg", 0},
+		{"ycc_3x1.jpg", 0},
+		{"ycc_2x4_progressive.jpg", 0},
 		{"progressive.jpg", 0},
 		{"progressive_restart.jpg", 0},
 		{"progressive_gray.jpg", 0},
@@ -274,5 +277,32 @@ func TestJPEGTruncations(t *testing.T) {
 		if ok > 2 { // at most: cut inside or before the EOI marker
 			t.Errorf("%s: %d truncated prefixes decoded without error", name, ok)
 		}
+	}
+}
+
+// TestSampledYCbCrAt checks the colour model view of a chroma ratio
+// image.YCbCr has no name for (3x1): each pixel takes its block's chroma.
+func TestSampledYCbCrAt(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "jpeg", "ycc_3x1.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decodeJPEG(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := m.(*sampledYCbCr)
+	if !ok || s.hs != 3 || s.vs != 1 {
+		t.Fatalf("decoded %T, want 3x1 sampledYCbCr", m)
+	}
+	for _, p := range [][2]int{{0, 0}, {2, 0}, {3, 0}, {18, 12}, {7, 5}} {
+		c := s.At(p[0], p[1]).(color.YCbCr)
+		ci := p[1]*s.CStride + p[0]/3
+		if c.Y != s.Y[p[1]*s.YStride+p[0]] || c.Cb != s.Cb[ci] || c.Cr != s.Cr[ci] {
+			t.Errorf("At%v = %v", p, c)
+		}
+	}
+	if s.At(19, 0) != (color.YCbCr{}) {
+		t.Error("At outside the image is not the zero colour")
 	}
 }

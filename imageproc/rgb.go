@@ -104,6 +104,8 @@ func ToRGB(src image.Image) (*RGB, error) {
 				}
 			}
 		}
+	case *sampledYCbCr:
+		sampledToRGB(out, &m.YCbCr, m.hs, m.vs)
 	case *image.YCbCr:
 		if err := ycbcrToRGB(out, m); err != nil {
 			return nil, err

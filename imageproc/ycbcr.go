@@ -33,7 +33,6 @@ func init() {
 
 // ycbcrToRGB upsamples the chroma planes like libjpeg and converts.
 func ycbcrToRGB(out *RGB, m *image.YCbCr) error {
-	w, h := out.W, out.H
 	var hs, vs int // chroma subsampling factors
 	switch m.SubsampleRatio {
 	case image.YCbCrSubsampleRatio444:
@@ -51,6 +50,13 @@ func ycbcrToRGB(out *RGB, m *image.YCbCr) error {
 	default:
 		return fmt.Errorf("unsupported YCbCr subsampling %v", m.SubsampleRatio)
 	}
+	sampledToRGB(out, m, hs, vs)
+	return nil
+}
+
+// sampledToRGB converts planes whose chroma is subsampled hs x vs.
+func sampledToRGB(out *RGB, m *image.YCbCr, hs, vs int) {
+	w, h := out.W, out.H
 	cw, ch := (w+hs-1)/hs, (h+vs-1)/vs
 	// libjpeg filters horizontally only chroma more than two samples wide.
 	fancy := cw > 2
@@ -61,7 +67,6 @@ func ycbcrToRGB(out *RGB, m *image.YCbCr) error {
 		upsampleChromaRow(cr, m.Cr, m.CStride, cw, ch, hs, vs, y, w, fancy)
 		yccRowToRGB(out.Pix[y*w*3:(y+1)*w*3], m.Y[y*m.YStride:y*m.YStride+w], cb[:w], cr[:w])
 	}
-	return nil
 }
 
 // yccRowToRGB converts one row of full-resolution luma and chroma.

@@ -30,6 +30,9 @@ cjpeg -quality 90 -progressive src_37x29.ppm > progressive.jpg
 cjpeg -quality 70 -progressive -sample 2x1 -restart 1B src_37x29.ppm > progressive_restart.jpg
 cjpeg -quality 80 -progressive -grayscale src_40x33.pgm > progressive_gray.jpg
 cjpeg -quality 90 -rgb src_37x29.ppm > rgb.jpg
+# Ratios image.YCbCr has no name for: libjpeg replicates the chroma.
+cjpeg -quality 95 -sample 3x1 src_19x13.ppm > ycc_3x1.jpg
+cjpeg -quality 95 -sample 2x4 -progressive src_19x13.ppm > ycc_2x4_progressive.jpg
 # Chroma two samples wide: libjpeg replicates instead of interpolating.
 cjpeg -quality 100 -sample 2x2 src_3x6.ppm > narrow420.jpg
 rm -f src_37x29.ppm src_40x33.pgm src_19x13.ppm src_3x6.ppm

@@ -12,11 +12,12 @@ import (
 
 // PIL decodes JPEG with libjpeg-turbo and its default "islow" integer IDCT;
 // Go's image/jpeg uses a different IDCT, so its pixels differ from PIL's by a
-// level or two, and it is slow. decodeJPEG decodes the common cases,
-// baseline and progressive Huffman JPEG with 8-bit samples, gray or YCbCr,
-// with libjpeg's arithmetic, so the result equals what libjpeg hands PIL.
-// Everything else (lossless, arithmetic coding, 12-bit, CMYK, RGB and Adobe
-// files, baseline files with a scan per component) goes to image/jpeg.
+// level or two, and it is slow. decodeJPEG decodes baseline and progressive
+// Huffman JPEG with 8-bit samples (gray, YCbCr with any whole chroma ratio,
+// RGB, Adobe CMYK) with libjpeg's arithmetic, so the result equals what
+// libjpeg hands PIL; 12-bit gray for DICOM too. What is left (lossless and
+// arithmetic-coded files, YCCK, subsampled CMYK or RGB, baseline files with
+// a scan per component) goes to image/jpeg.
 
 // errJPEGOther marks a valid JPEG this decoder leaves to image/jpeg.
 var errJPEGOther = errors.New("jpeg: not a JPEG this decoder handles")
@@ -68,8 +69,11 @@ type jpegDecoder struct {
 	quant         [4][64]int32 // natural order
 	quantSet      [4]bool
 	dc, ac        [4]huffTable
-	restart       int // restart interval in MCUs, 0 for none
-	adobe         bool
+	restart       int  // restart interval in MCUs, 0 for none
+	adobe         bool // an Adobe APP14 marker, whose transform says the colour space
+	transform     byte // its transform: 0 none (RGB, CMYK), 1 YCbCr, 2 YCCK
+	lateAdobe     bool // the marker came after the frame header
+	rgb           bool // three components that are R, G, B, not Y, Cb, Cr
 	bits          bitReader
 	progressive   bool
 	eobrun        int  // progressive AC scans: blocks left in an end-of-band run
@@ -139,8 +143,9 @@ func (d *jpegDecoder) decode() (image.Image, error) {
 			}
 			d.restart = int(binary.BigEndian.Uint16(seg))
 		case 0xEE: // APP14: an Adobe transform flag changes the colour space
-			if len(seg) >= 5 && string(seg[:5]) == "Adobe" {
-				d.adobe = true
+			if len(seg) >= 12 && string(seg[:5]) == "Adobe" {
+				d.adobe, d.transform = true, seg[11]
+				d.lateAdobe = d.comps != nil
 			}
 		case 0xDA:
 			if d.twelve && d.maxPixels > 0 && int64(d.width)*int64(d.height) > d.maxPixels {
@@ -247,11 +252,23 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	if len(seg) != 6+3*n {
 		return fmt.Errorf("SOF segment has %d bytes for %d components", len(seg), n)
 	}
-	if n != 1 && n != 3 || d.adobe {
-		return errJPEGOther
-	}
-	if d.twelve && n != 1 {
+	// The colour space as libjpeg decides it (jdapimin.c): an Adobe
+	// marker's transform, else component ids R, G, B mean RGB, else YCbCr.
+	switch {
+	case d.twelve && n != 1:
 		return fmt.Errorf("12-bit JPEG with %d components (only grayscale is supported)", n)
+	case n == 1:
+	case n == 3 && d.adobe:
+		if d.transform > 1 {
+			return errJPEGOther
+		}
+		d.rgb = d.transform == 0
+	case n == 3:
+		d.rgb = string([]byte{seg[6], seg[9], seg[12]}) == "RGB"
+	case n == 4 && d.adobe && d.transform == 0:
+		// Adobe CMYK, as Photoshop and PIL write it.
+	default:
+		return errJPEGOther // YCCK, or an unusual component count
 	}
 	d.comps = make([]jpegComponent, n)
 	for i := range d.comps {
@@ -274,12 +291,17 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 		d.comps[0].h, d.comps[0].v = 1, 1 // one component: one block per MCU
 		return nil
 	}
+	if n == 4 || d.rgb {
+		for _, c := range d.comps {
+			if c.h != d.comps[0].h || c.v != d.comps[0].v {
+				return errJPEGOther // subsampled CMYK or RGB
+			}
+		}
+		return nil
+	}
 	// Y must carry the largest factors and both chroma components the same,
 	// in a ratio image.YCbCr can hold.
 	y, cb, cr := d.comps[0], d.comps[1], d.comps[2]
-	if y.id == 'R' && cb.id == 'G' && cr.id == 'B' {
-		return errJPEGOther // RGB, not YCbCr, as libjpeg reads these ids
-	}
 	if cb.h != cr.h || cb.v != cr.v || y.h%cb.h != 0 || y.v%cb.v != 0 {
 		return errJPEGOther
 	}
@@ -363,7 +385,7 @@ func (d *jpegDecoder) parseSOS(seg []byte) error {
 	if d.comps == nil {
 		return errors.New("SOS before SOF")
 	}
-	if d.adobe {
+	if d.lateAdobe {
 		return errJPEGOther // an Adobe marker after the frame header
 	}
 	if len(seg) < 1 {
@@ -525,6 +547,34 @@ func (d *jpegDecoder) image() image.Image {
 	if len(d.comps) == 1 {
 		c := d.comps[0]
 		return &image.Gray{Pix: c.pix, Stride: c.stride, Rect: r}
+	}
+	if len(d.comps) == 4 || d.rgb {
+		// Adobe stores CMYK inverted (0 is full ink); image.CMYK and PIL's
+		// "CMYK;I" reading hold it the right way up. RGB is stored as is.
+		var m image.Image
+		var pix []uint8
+		var stride int
+		invert := uint8(0)
+		if d.rgb {
+			rgba := image.NewRGBA(r)
+			for i := 3; i < len(rgba.Pix); i += 4 {
+				rgba.Pix[i] = 255
+			}
+			m, pix, stride = rgba, rgba.Pix, rgba.Stride
+		} else {
+			cmyk := image.NewCMYK(r)
+			m, pix, stride, invert = cmyk, cmyk.Pix, cmyk.Stride, 255
+		}
+		for y := range d.height {
+			row := pix[y*stride : y*stride+4*d.width]
+			for i, c := range d.comps {
+				src := c.pix[y*c.stride : y*c.stride+d.width]
+				for x, v := range src {
+					row[4*x+i] = v ^ invert
+				}
+			}
+		}
+		return m
 	}
 	y, cb, cr := d.comps[0], d.comps[1], d.comps[2]
 	m := &image.YCbCr{

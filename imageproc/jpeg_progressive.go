@@ -29,7 +29,7 @@ func (d *jpegDecoder) progressiveScan(seg []byte) error {
 	if d.comps == nil {
 		return errors.New("SOS before SOF")
 	}
-	if d.adobe {
+	if d.lateAdobe {
 		return errJPEGOther
 	}
 	if d.comps[0].coef == nil {

@@ -36,6 +36,7 @@ cjpeg -quality 95 -sample 2x4 -progressive src_19x13.ppm > ycc_2x4_progressive.j
 # Chroma two samples wide: libjpeg replicates instead of interpolating.
 cjpeg -quality 100 -sample 2x2 src_3x6.ppm > narrow420.jpg
 rm -f src_37x29.ppm src_40x33.pgm src_19x13.ppm src_3x6.ppm
+/usr/bin/python3 -c "from PIL import Image; Image.open('../formats/cmyk.jpg').save('cmyk_progressive.jpg', progressive=True, quality=85)"
 for f in *.jpg; do
   /usr/bin/python3 -c "from PIL import Image; Image.open('$f').convert('RGB').save('$f.pil.png')"
 done

@@ -56,3 +56,26 @@ func TestYCCToRGBSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestH2V2RowSIMD checks libjpeg's 2x2 chroma upsampling with the AVX2
+// interior against the plain Go loop, for every row length up to 100.
+func TestH2V2RowSIMD(t *testing.T) {
+	if !useYCCAVX2 {
+		t.Skip("no SIMD chroma upsampling on this CPU: only the plain Go loop exists here")
+	}
+	rng := rand.New(rand.NewPCG(19, 20))
+	for n := 2; n <= 100; n++ {
+		cur, near := make([]uint8, n), make([]uint8, n)
+		for i := range cur {
+			cur[i], near[i] = uint8(rng.IntN(256)), uint8(rng.IntN(256))
+		}
+		got, want := make([]uint8, 2*n), make([]uint8, 2*n)
+		h2v2Row(got, cur, near)
+		useYCCAVX2 = false
+		h2v2Row(want, cur, near)
+		useYCCAVX2 = true
+		if !bytes.Equal(got, want) {
+			t.Fatalf("n=%d: AVX2 differs from plain Go", n)
+		}
+	}
+}

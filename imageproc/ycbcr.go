@@ -169,7 +169,16 @@ func h2v2Row(out, cur, near []uint8) {
 	out[1] = uint8((this*3 + next + 7) >> 4)
 	last := this
 	this = next
-	for i := 1; i < n-1; i++ {
+	i := 1
+	if useYCCAVX2 && n-2 >= 16 {
+		// Samples 1..k in the vector loop; it reads one sample either side.
+		k := (n - 2) &^ 15
+		h2v2RowAVX2(&out[2], &cur[1], &near[1], k)
+		i = 1 + k
+		last = int(cur[i-1])*3 + int(near[i-1])
+		this = int(cur[i])*3 + int(near[i])
+	}
+	for ; i < n-1; i++ {
 		next = int(cur[i+1])*3 + int(near[i+1])
 		o := out[2*i : 2*i+2 : 2*i+2]
 		o[0] = uint8((this*3 + last + 8) >> 4)

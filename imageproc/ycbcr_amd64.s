@@ -31,6 +31,18 @@ C8(kCbG, -22554)
 C8(kCrG, -46802)
 C8(kHalf, 32768)
 
+// Word constants for the chroma upsampling.
+DATA k8w<>+0(SB)/8, $0x0008000800080008
+DATA k8w<>+8(SB)/8, $0x0008000800080008
+DATA k8w<>+16(SB)/8, $0x0008000800080008
+DATA k8w<>+24(SB)/8, $0x0008000800080008
+GLOBL k8w<>(SB), RODATA|NOPTR, $32
+DATA k7w<>+0(SB)/8, $0x0007000700070007
+DATA k7w<>+8(SB)/8, $0x0007000700070007
+DATA k7w<>+16(SB)/8, $0x0007000700070007
+DATA k7w<>+24(SB)/8, $0x0007000700070007
+GLOBL k7w<>(SB), RODATA|NOPTR, $32
+
 
 // CHANNEL finishes one channel of 16 pixels whose chroma terms are in Y6
 // (pixels 0-7) and Y7 (8-15): add the rounding half, shift, add the luma
@@ -111,5 +123,56 @@ yloop:
 	ADDQ $48, DI
 	SUBQ $16, CX
 	JNZ yloop
+	VZEROUPPER
+	RET
+
+// func h2v2RowAVX2(out, cur, near *uint8, n int)
+//
+// The interior of h2v2Row: for 16 chroma samples i at a time (n a positive
+// multiple of 16, with cur[-1..n] and near[-1..n] readable), column sums
+// s = 3 cur + near, then out[2i] = (3 s[i] + s[i-1] + 8) >> 4 and
+// out[2i+1] = (3 s[i] + s[i+1] + 7) >> 4, stored as the bytes of one word.
+TEXT ·h2v2RowAVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ cur+8(FP), SI
+	MOVQ near+16(FP), DX
+	MOVQ n+24(FP), CX
+	VMOVDQU k8w<>(SB), Y14
+	VMOVDQU k7w<>(SB), Y15
+hloop:
+	VPMOVZXBW (SI), Y0
+	VPMOVZXBW (DX), Y1
+	VPMOVZXBW -1(SI), Y2
+	VPMOVZXBW -1(DX), Y3
+	VPMOVZXBW 1(SI), Y4
+	VPMOVZXBW 1(DX), Y5
+	// s = 3 cur + near for i, i-1, i+1
+	VPADDW Y0, Y0, Y6
+	VPADDW Y6, Y0, Y0
+	VPADDW Y1, Y0, Y0
+	VPADDW Y2, Y2, Y6
+	VPADDW Y6, Y2, Y2
+	VPADDW Y3, Y2, Y2
+	VPADDW Y4, Y4, Y6
+	VPADDW Y6, Y4, Y4
+	VPADDW Y5, Y4, Y4
+	// 3 s[i]
+	VPADDW Y0, Y0, Y6
+	VPADDW Y6, Y0, Y0
+	// even = (3 s + s[i-1] + 8) >> 4, odd = (3 s + s[i+1] + 7) >> 4
+	VPADDW Y2, Y0, Y2
+	VPADDW Y14, Y2, Y2
+	VPSRLW $4, Y2, Y2
+	VPADDW Y4, Y0, Y4
+	VPADDW Y15, Y4, Y4
+	VPSRLW $4, Y4, Y4
+	VPSLLW $8, Y4, Y4
+	VPOR Y4, Y2, Y2
+	VMOVDQU Y2, (DI)
+	ADDQ $16, SI
+	ADDQ $16, DX
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JNZ hloop
 	VZEROUPPER
 	RET

@@ -24,14 +24,14 @@ gloop:
 	VMULPS Z16, Z4, Z4
 	VFMADD213PS Z3, Z3, Z4 // x + 0.044715 x^3
 	VMULPS Z17, Z4, Z4     // u
-	VANDPS Z18, Z4, Z5     // |u|
-	VANDNPS Z4, Z18, Z6    // sign of u
+	VPANDD Z18, Z4, Z5     // |u|
+	VPANDND Z4, Z18, Z6    // sign of u
 	VMULPS Z19, Z5, Z0     // -2|u|
 	EXP16
 	VSUBPS Z2, Z30, Z7     // 1 - e
 	VADDPS Z2, Z30, Z8     // 1 + e
 	VDIVPS Z8, Z7, Z7      // tanh(|u|)
-	VXORPS Z6, Z7, Z7      // tanh(u)
+	VPXORD Z6, Z7, Z7      // tanh(u)
 	VMULPS Z29, Z3, Z3     // x / 2
 	VFMADD213PS Z3, Z3, Z7 // x/2 + x/2 tanh(u)
 	VMOVUPS Z7, (SI)

@@ -16,7 +16,7 @@ import "sync"
 const (
 	gemmRows   = 12  // weight rows per micro-kernel call
 	gemmTokens = 16  // tokens per micro-kernel call (the vector lanes)
-	gemmBlock  = 128 // tokens per block: their sums stay in a buffer
+	gemmBlock  = 512 // tokens per block: their sums stay in a buffer
 	gemmDepth  = 384 // columns (k) per pass: the operands stay in L1 and L2
 )
 

@@ -275,7 +275,7 @@ func TestGELUTanhSlice(t *testing.T) {
 		for v := float32(-12); v <= 12; v += 0.001 {
 			x = append(x, v)
 		}
-		x = append(x, 0, -0.0, 1e-8, -1e-8, 50, -50, 1e4, -1e4)
+		x = append(x, 0, float32(math.Copysign(0, -1)), 1e-8, -1e-8, 50, -50, 1e4, -1e4)
 		got := append([]float32(nil), x...)
 		GELUTanhSlice(got)
 		for i, v := range x {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -470,5 +471,34 @@ func TestDICOMJPEG12(t *testing.T) {
 			b[rng.IntN(len(b))] = uint8(rng.IntN(256))
 		}
 		decodeJPEG12(b, 1<<20)
+	}
+}
+
+// TestDICOMForgedJPEGSize gives a DICOM frame a JPEG whose header claims
+// 65535x65535 pixels, under each JPEG transfer syntax: refused from the
+// header (the DICOM says 1024x1024), without allocating for it. (Fuzzing
+// found the 12-bit path decoding 8-bit streams without the check.)
+func TestDICOMForgedJPEGSize(t *testing.T) {
+	orig, err := os.ReadFile(filepath.Join("testdata", "dicom", "cxr_encapsulated_cxr.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range []string{"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"} {
+		data := bytes.Replace(orig, []byte("1.2.840.10008.1.2.4.50"), []byte(ts), -1)
+		sof := bytes.Index(data, []byte{0xFF, 0xC0})
+		if sof < 0 {
+			t.Fatal("no SOF0 in the frame")
+		}
+		copy(data[sof+5:], []byte{0xFF, 0xFF, 0xFF, 0xFF}) // height, width
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err := Decode(data, Options{})
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "65535x65535") {
+			t.Errorf("%s: error %v, want the size refused", ts, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+			t.Errorf("%s: allocated %d MB before refusing", ts, grew>>20)
+		}
 	}
 }

@@ -90,12 +90,14 @@ func decodeJPEG(data []byte) (image.Image, error) {
 // decodeJPEG12 decodes a grayscale sequential JPEG of 12-bit samples (DICOM's
 // "JPEG Extended" transfer syntax) into w x h samples.
 func decodeJPEG12(data []byte, maxPixels int64) (w, h int, pix []uint16, err error) {
-	d := &jpegDecoder{data: data, allow12: true, maxPixels: maxPixels}
-	if _, err := d.decode(); err != nil {
+	if w, h, err := jpegConfig(data); err != nil {
+		return 0, 0, nil, fmt.Errorf("header: %w", err)
+	} else if err := checkSize(w, h, maxPixels); err != nil {
 		return 0, 0, nil, err
 	}
-	if !d.twelve {
-		return 0, 0, nil, errJPEGOther // 8-bit: the other decoders
+	d := &jpegDecoder{data: data, allow12: true}
+	if _, err := d.decode(); err != nil {
+		return 0, 0, nil, err
 	}
 	c := d.comps[0]
 	pix = make([]uint16, 0, d.width*d.height)
@@ -148,9 +150,6 @@ func (d *jpegDecoder) decode() (image.Image, error) {
 				d.lateAdobe = d.comps != nil
 			}
 		case 0xDA:
-			if d.twelve && d.maxPixels > 0 && int64(d.width)*int64(d.height) > d.maxPixels {
-				return nil, fmt.Errorf("image is %dx%d, over the limit of %d pixels", d.width, d.height, d.maxPixels)
-			}
 			if d.progressive {
 				if err := d.progressiveScan(seg); err != nil {
 					return nil, err
@@ -235,7 +234,9 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 		return errors.New("SOF segment too short")
 	}
 	switch {
-	case seg[0] == 12 && d.allow12 && !d.progressive:
+	case d.allow12 && (seg[0] != 12 || d.progressive):
+		return errJPEGOther // not sequential 12-bit: decodeJPEGAny's
+	case d.allow12:
 		d.twelve = true
 	case seg[0] != 8:
 		return errJPEGOther // 12-bit samples

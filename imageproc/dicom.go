@@ -60,6 +60,9 @@ var transferSyntaxNames = map[string]string{
 
 // parseDICOM runs the DICOM library, turning its panics into errors.
 func parseDICOM(data []byte, opts ...dicom.ParseOption) (ds dicom.Dataset, err error) {
+	if err := dicomLengthsFit(data); err != nil {
+		return ds, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed DICOM: %v", r)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -499,6 +500,60 @@ func TestDICOMForgedJPEGSize(t *testing.T) {
 		}
 		if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
 			t.Errorf("%s: allocated %d MB before refusing", ts, grew>>20)
+		}
+	}
+}
+
+// TestDICOMForgedLength decodes the 3.8 KB file fuzzing found (a string
+// element declaring about 2 GB): refused by dicomLengthsFit before the DICOM
+// library allocates the declared length (it allocated 1.8 GB).
+func TestDICOMForgedLength(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzDecode", "c1f013f27109e64c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ := strings.Cut(string(raw), "\n")
+	quoted := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(body), "[]byte("), ")")
+	data, err := strconv.Unquote(quoted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err = Decode([]byte(data), Options{})
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "remain") {
+		t.Errorf("error %v, want the length refused", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Errorf("allocated %d MB", grew>>20)
+	}
+}
+
+// TestDICOMLengthsFitDamaged runs the length walker itself (no recover) on
+// every DICOM fixture, truncated and corrupted: it accepts the intact files
+// and never panics.
+func TestDICOMLengthsFitDamaged(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "dicom", "*.dcm"))
+	more, _ := filepath.Glob(filepath.Join("testdata", "dicom", "lossless", "*.dcm"))
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, f := range append(files, more...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dicomLengthsFit(data); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		for n := 0; n < len(data); n += 1 + n/20 {
+			dicomLengthsFit(data[:n])
+		}
+		for range 200 {
+			b := append([]byte(nil), data...)
+			for range 1 + rng.IntN(6) {
+				b[132+rng.IntN(len(b)-132)] = uint8(rng.IntN(256))
+			}
+			dicomLengthsFit(b)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"github.com/medgemma/medgemma/kernels"
 )
 
 // TokenLogprob is a token and its log probability under the model.
@@ -212,15 +214,7 @@ func topK(dst []int32, v []float32, k int) []int32 {
 // (log-softmax, as OpenAI reports it) and the n most likely alternatives.
 // dst is reused for the alternatives.
 func Logprobs(logits []float32, chosen int32, n int, dst []TokenLogprob, scratch []int32) (float32, []TokenLogprob, []int32) {
-	m := math.Inf(-1)
-	for _, v := range logits {
-		m = max(m, float64(v))
-	}
-	var s float64
-	for _, v := range logits {
-		s += math.Exp(float64(v) - m)
-	}
-	lse := m + math.Log(s)
+	lse := kernels.LogSumExp(logits)
 	dst = dst[:0]
 	if n > 0 {
 		scratch = topK(scratch, logits, n)

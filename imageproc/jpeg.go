@@ -54,10 +54,9 @@ type jpegComponent struct {
 	// natural order, not dequantized) until the last scan, with the
 	// quantization table latched at the component's first scan, as libjpeg
 	// does.
-	coef    []int16
-	nz      []uint64 // per block, the zigzag positions of nonzero AC coefficients
-	quant   *[64]int32
-	scanned bool
+	coef  []int16
+	nz    []uint64   // per block, the zigzag positions of nonzero AC coefficients
+	quant *[64]int32 // nil until the component's first scan
 }
 
 // jpegDecoder holds the state of one decode.
@@ -131,23 +130,9 @@ func (d *jpegDecoder) decode() (image.Image, error) {
 			}
 		case 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
 			return nil, errJPEGOther
-		case 0xC4:
-			if err := d.parseDHT(seg); err != nil {
+		case 0xC4, 0xDB, 0xDD, 0xEE:
+			if err := d.parseTables(marker, seg); err != nil {
 				return nil, err
-			}
-		case 0xDB:
-			if err := d.parseDQT(seg); err != nil {
-				return nil, err
-			}
-		case 0xDD:
-			if len(seg) != 2 {
-				return nil, fmt.Errorf("DRI segment has %d bytes, want 2", len(seg))
-			}
-			d.restart = int(binary.BigEndian.Uint16(seg))
-		case 0xEE: // APP14: an Adobe transform flag changes the colour space
-			if len(seg) >= 12 && string(seg[:5]) == "Adobe" {
-				d.adobe, d.transform = true, seg[11]
-				d.lateAdobe = d.comps != nil
 			}
 		case 0xDA:
 			if d.progressive {
@@ -194,6 +179,29 @@ func (d *jpegDecoder) nextSegment() (byte, []byte, error) {
 		seg, err := d.segment(marker)
 		return marker, seg, err
 	}
+}
+
+// parseTables reads the segments that set up decoding for the scans that
+// follow, whatever the frame type: Huffman tables (DHT), quantization tables
+// (DQT), the restart interval (DRI) and Adobe's colour transform (APP14).
+func (d *jpegDecoder) parseTables(marker byte, seg []byte) error {
+	switch marker {
+	case 0xC4:
+		return d.parseDHT(seg)
+	case 0xDB:
+		return d.parseDQT(seg)
+	case 0xDD:
+		if len(seg) != 2 {
+			return fmt.Errorf("DRI segment has %d bytes, want 2", len(seg))
+		}
+		d.restart = int(binary.BigEndian.Uint16(seg))
+	case 0xEE: // APP14: an Adobe transform flag changes the colour space
+		if len(seg) >= 12 && string(seg[:5]) == "Adobe" {
+			d.adobe, d.transform = true, seg[11]
+			d.lateAdobe = d.comps != nil
+		}
+	}
+	return nil
 }
 
 // nextMarker skips to the next marker and returns its code.
@@ -443,23 +451,17 @@ func (d *jpegDecoder) allocate() {
 func (d *jpegDecoder) scan() error {
 	d.allocate()
 	mx, my := d.mx, d.my
-	d.bits = bitReader{data: d.data, pos: d.pos}
+	d.bits = newBitReader(d.data, d.pos, d.restart)
 	var blk [64]int32
-	restartsLeft := d.restart
-	nextRST := 0
 	for y := range my {
 		for x := range mx {
-			if d.restart > 0 && restartsLeft == 0 {
-				if err := d.bits.restart(nextRST); err != nil {
-					return err
-				}
-				nextRST = (nextRST + 1) & 7
-				restartsLeft = d.restart
+			if restarted, err := d.bits.mcu(); err != nil {
+				return err
+			} else if restarted {
 				for i := range d.comps {
 					d.comps[i].pred = 0
 				}
 			}
-			restartsLeft--
 			for i := range d.comps {
 				c := &d.comps[i]
 				q := &d.quant[c.tq]

@@ -84,6 +84,8 @@ type bitReader struct {
 	n      uint
 	fake   uint // how many of the last bits in acc are made-up zeros
 	marker bool // reached a marker or the end: only zeros from here
+	// Restart intervals: every interval MCUs, marker RSTnext comes.
+	interval, left, next int
 }
 
 // fill tops the accumulator up to more than 56 bits.
@@ -179,6 +181,30 @@ func (b *bitReader) fail(what string) error {
 		return fmt.Errorf("%s (at marker 0x%02X, offset %d)", what, b.data[b.pos+1], b.pos)
 	}
 	return fmt.Errorf("%s (offset %d)", what, b.pos)
+}
+
+// newBitReader reads the entropy-coded data at pos, with a restart marker
+// every interval MCUs (0: none).
+func newBitReader(data []byte, pos, interval int) bitReader {
+	return bitReader{data: data, pos: pos, interval: interval, left: interval}
+}
+
+// mcu is called before each MCU: at the end of a restart interval it reads
+// the restart marker and reports true, and the caller resets its
+// predictions.
+func (b *bitReader) mcu() (bool, error) {
+	if b.interval == 0 {
+		return false, nil
+	}
+	restarted := b.left == 0
+	if restarted {
+		if err := b.restart(b.next); err != nil {
+			return false, err
+		}
+		b.next, b.left = (b.next+1)&7, b.interval
+	}
+	b.left--
+	return restarted, nil
 }
 
 // restart expects restart marker RSTm and starts the bit stream again after

@@ -96,21 +96,29 @@ func idctIslow(dst []uint8, stride int, blk *[64]int32, last int) {
 
 // idctIslowRef is the plain Go transform that the SIMD version must equal.
 func idctIslowRef(dst []uint8, stride int, blk *[64]int32) {
-	var ws [64]int32
+	idct2D[int32](blk, idctPass1Bits, func(y int, o [8]int32) {
+		row := dst[y*stride : y*stride+8 : y*stride+8]
+		for x := range row {
+			row[x] = sample(o[x])
+		}
+	})
+}
+
+// idct2D runs the two passes of the islow transform over one block: the
+// columns, keeping pass1 extra bits, then the rows, handing each row's 8
+// outputs (before the level shift) to put.
+func idct2D[T int32 | int64](blk *[64]int32, pass1 uint, put func(y int, o [8]T)) {
+	var ws [64]T
 	for c := range 8 {
 		in := blk[c : c+57 : c+57]
-		o := idct1D(in[0], in[8], in[16], in[24], in[32], in[40], in[48], in[56], idctConstBits-idctPass1Bits)
+		o := idct1D(T(in[0]), T(in[8]), T(in[16]), T(in[24]), T(in[32]), T(in[40]), T(in[48]), T(in[56]), idctConstBits-pass1)
 		for y := range 8 {
 			ws[y*8+c] = o[y]
 		}
 	}
 	for y := range 8 {
 		w := ws[y*8 : y*8+8 : y*8+8]
-		row := dst[y*stride : y*stride+8 : y*stride+8]
-		o := idct1D(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], idctConstBits+idctPass1Bits+3)
-		for x := range row {
-			row[x] = sample(o[x])
-		}
+		put(y, idct1D(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], idctConstBits+pass1+3))
 	}
 }
 
@@ -133,21 +141,10 @@ func sample(v int32) uint8 {
 // 64-bit products, samples centred on 2048 and clamped to 0..4095).
 func idctIslow12(dst []uint16, stride int, blk *[64]int32) {
 	_ = dst[7*stride+7]
-	const pass1 = 1
-	var ws [64]int64
-	for c := range 8 {
-		in := blk[c : c+57 : c+57]
-		o := idct1D(int64(in[0]), int64(in[8]), int64(in[16]), int64(in[24]), int64(in[32]), int64(in[40]), int64(in[48]), int64(in[56]), idctConstBits-pass1)
-		for y := range 8 {
-			ws[y*8+c] = o[y]
-		}
-	}
-	for y := range 8 {
-		w := ws[y*8 : y*8+8 : y*8+8]
+	idct2D[int64](blk, 1, func(y int, o [8]int64) {
 		row := dst[y*stride : y*stride+8 : y*stride+8]
-		o := idct1D(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], idctConstBits+pass1+3)
 		for x := range row {
 			row[x] = uint16(min(max(o[x]+2048, 0), 4095))
 		}
-	}
+	})
 }

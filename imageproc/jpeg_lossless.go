@@ -44,15 +44,10 @@ func decodeJPEGLossless(data []byte, maxPixels int64) (*losslessImage, error) {
 			}
 		case 0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
 			return nil, fmt.Errorf("SOF marker 0x%02X: not a lossless (SOF3) JPEG", marker)
-		case 0xC4:
-			if err := d.parseDHT(seg); err != nil {
+		case 0xC4, 0xDB, 0xDD, 0xEE:
+			if err := d.parseTables(marker, seg); err != nil {
 				return nil, err
 			}
-		case 0xDD:
-			if len(seg) != 2 {
-				return nil, fmt.Errorf("DRI segment has %d bytes, want 2", len(seg))
-			}
-			d.restart = int(seg[0])<<8 | int(seg[1])
 		case 0xDA:
 			if img == nil {
 				return nil, errors.New("SOS before SOF")
@@ -114,7 +109,7 @@ func (d *jpegDecoder) losslessScan(seg []byte, img *losslessImage, ids []uint8) 
 	if int(pt) >= img.precision {
 		return fmt.Errorf("point transform %d for %d-bit samples", pt, img.precision)
 	}
-	d.bits = bitReader{data: d.data, pos: d.pos}
+	d.bits = newBitReader(d.data, d.pos, d.restart)
 	br := &d.bits
 	w, h := img.w, img.h
 	pix := img.pix
@@ -122,18 +117,13 @@ func (d *jpegDecoder) losslessScan(seg []byte, img *losslessImage, ids []uint8) 
 	// The first line of the scan and of each restart interval predicts from
 	// the left only, its first sample from the middle of the range.
 	firstRow, firstX := 0, 0
-	restartsLeft, nextRST := d.restart, 0
 	for y := range h {
 		for x := range w {
-			if d.restart > 0 && restartsLeft == 0 {
-				if err := br.restart(nextRST); err != nil {
-					return err
-				}
-				nextRST = (nextRST + 1) & 7
-				restartsLeft = d.restart
+			if restarted, err := br.mcu(); err != nil {
+				return err
+			} else if restarted {
 				firstRow, firstX = y, x
 			}
-			restartsLeft--
 			for c := range nc {
 				i := (y*w+x)*nc + c
 				var pred int

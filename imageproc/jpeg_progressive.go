@@ -75,17 +75,17 @@ func (d *jpegDecoder) progressiveScan(seg []byte) error {
 		case !dcScan && !d.ac[c.ta].ok:
 			return fmt.Errorf("scan component %d uses AC Huffman table %d, not defined", i, c.ta)
 		}
-		if !c.scanned {
+		if c.quant == nil {
 			if !d.quantSet[c.tq] {
 				return fmt.Errorf("component %d uses quantization table %d, not defined", i, c.tq)
 			}
 			q := d.quant[c.tq]
-			c.quant, c.scanned = &q, true
+			c.quant = &q
 		}
 		c.pred = 0
 	}
 	d.eobrun = 0
-	d.bits = bitReader{data: d.data, pos: d.pos}
+	d.bits = newBitReader(d.data, d.pos, d.restart)
 
 	// The MCUs of the scan: with one component, each block of the
 	// component's own size (not padded to the frame's MCUs); with several,
@@ -104,20 +104,15 @@ func (d *jpegDecoder) progressiveScan(seg []byte) error {
 	} else {
 		perRow, units = d.mx, d.mx*d.my
 	}
-	restartsLeft, nextRST := d.restart, 0
 	for u := range units {
-		if d.restart > 0 && restartsLeft == 0 {
-			if err := d.bits.restart(nextRST); err != nil {
-				return err
-			}
-			nextRST = (nextRST + 1) & 7
-			restartsLeft = d.restart
+		if restarted, err := d.bits.mcu(); err != nil {
+			return err
+		} else if restarted {
 			d.eobrun = 0
 			for _, c := range scan {
 				c.pred = 0
 			}
 		}
-		restartsLeft--
 		ux, uy := u%perRow, u/perRow
 		for _, c := range scan {
 			bh, bv := 1, 1

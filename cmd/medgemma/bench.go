@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,12 +25,7 @@ Flags:
 `
 
 func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), benchUsage, strings.Join(model.ShapeNames(), ", "))
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("bench", fmt.Sprintf(benchUsage, strings.Join(model.ShapeNames(), ", ")), stderr)
 	var o bench.Options
 	fs.StringVar(&o.Shape, "shape", "", "published shape `NAME` or checkpoint `DIR`")
 	fs.IntVar(&o.Threads, "threads", 0, "threads (default: all)")

@@ -29,12 +29,7 @@ Flags:
 `
 
 func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), chatUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("chat", chatUsage, stderr)
 	gf := addGenerationFlags(fs)
 	system := fs.String("system", "", "system prompt")
 	pos, err := parseFlags(fs, args)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -38,12 +37,7 @@ type inspectResult struct {
 }
 
 func runInspect(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), inspectUsage, strings.Join(model.ShapeNames(), ", "))
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("inspect", fmt.Sprintf(inspectUsage, strings.Join(model.ShapeNames(), ", ")), stderr)
 	ctx := fs.Int("context", 8192, "context length for the KV-cache estimate")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseFlags(fs, args)

@@ -111,6 +111,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // parseFlags parses flags that may come before, between or after the
 // positional arguments, and returns the positional arguments.
+// newFlagSet makes a subcommand's flag set: errors and usage (the text,
+// then the flags) go to stderr.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {

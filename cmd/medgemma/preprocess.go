@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"image/png"
 	"io"
@@ -24,12 +23,7 @@ Flags:
 `
 
 func runPreprocess(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("preprocess", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), preprocessUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("preprocess", preprocessUsage, stderr)
 	model := fs.String("model", "", "checkpoint `DIR` with preprocessor_config.json")
 	fs.StringVar(model, "m", "", "shorthand for --model")
 	imagePath := fs.String("image", "", "image `FILE`")

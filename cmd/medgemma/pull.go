@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,12 +24,7 @@ Flags:
 `
 
 func runPull(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), pullUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("pull", pullUsage, stderr)
 	quiet := fs.Bool("quiet", false, "no progress")
 	pos, err := parseFlags(fs, args)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,12 +42,7 @@ type tokenizeFlags struct {
 
 func runTokenize(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var f tokenizeFlags
-	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), tokenizeUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("tokenize", tokenizeUsage, stderr)
 	fs.StringVar(&f.model, "model", "", "checkpoint `DIR` holding tokenizer.json (and config.json)")
 	fs.StringVar(&f.model, "m", "", "shorthand for --model")
 	fs.StringVar(&f.tokenizerFile, "tokenizer", "", "tokenizer.json `FILE` (default: the one in --model)")

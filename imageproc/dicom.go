@@ -60,9 +60,6 @@ var transferSyntaxNames = map[string]string{
 
 // parseDICOM runs the DICOM library, turning its panics into errors.
 func parseDICOM(data []byte, opts ...dicom.ParseOption) (ds dicom.Dataset, err error) {
-	if err := dicomLengthsFit(data); err != nil {
-		return ds, err
-	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed DICOM: %v", r)
@@ -73,6 +70,10 @@ func parseDICOM(data []byte, opts ...dicom.ParseOption) (ds dicom.Dataset, err e
 
 // decodeDICOM decodes one frame of a DICOM file with modality-aware defaults.
 func decodeDICOM(data []byte, opts Options) (*RGB, *Info, error) {
+	// Once, before either parse below (see dicomLengthsFit).
+	if err := dicomLengthsFit(data); err != nil {
+		return nil, nil, fmt.Errorf("DICOM: %w", err)
+	}
 	header, err := parseDICOM(data, dicom.SkipPixelData())
 	if err != nil {
 		return nil, nil, fmt.Errorf("DICOM: %w", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/gif"
 	"image/png"
 	"io"
 	"os"
@@ -82,28 +81,9 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 		}
 		return nil, nil, errors.New("unknown image format (supported: PNG, JPEG, GIF, BMP, TIFF, WebP, DICOM)")
 	}
-	var m image.Image
-	if format == "jpeg" {
-		m, err = decodeJPEGAny(data, opts.MaxPixels) // checks the header's size first
-	} else {
-		dec := decoders[format]
-		cfg, err := dec.config(bytes.NewReader(data))
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s header: %w", format, err)
-		}
-		if err := checkSize(cfg.Width, cfg.Height, opts.MaxPixels); err != nil {
-			return nil, nil, err
-		}
-		m, err = dec.decode(bytes.NewReader(data))
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", format, err)
-		}
-	}
+	m, err := decoders[format](data, opts.MaxPixels)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", format, err)
-	}
-	if p, ok := m.(*image.Paletted); ok && format == "gif" {
-		gifRestoreTransparent(data, p)
 	}
 	info = &Info{Format: format, Width: m.Bounds().Dx(), Height: m.Bounds().Dy(), Mode: mode(m)}
 	switch y := m.(type) {
@@ -132,17 +112,30 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 	return img, info, nil
 }
 
-type decoder struct {
-	config func(io.Reader) (image.Config, error)
-	decode func(io.Reader) (image.Image, error)
+// decoders decode each format's bytes, refusing from the header an image
+// over maxPixels pixels before decoding it. JPEG has its own decoder (jpeg.go).
+var decoders = map[string]func(data []byte, maxPixels int64) (image.Image, error){
+	"jpeg": decodeJPEGAny,
+	"png":  checked(png.DecodeConfig, png.Decode),
+	"gif":  decodeGIF,
+	"bmp":  checked(bmp.DecodeConfig, bmp.Decode),
+	"tiff": checked(tiff.DecodeConfig, tiff.Decode),
+	"webp": checked(webp.DecodeConfig, webp.Decode),
 }
 
-var decoders = map[string]decoder{
-	"png":  {png.DecodeConfig, png.Decode},
-	"gif":  {gif.DecodeConfig, gif.Decode},
-	"bmp":  {bmp.DecodeConfig, bmp.Decode},
-	"tiff": {tiff.DecodeConfig, tiff.Decode},
-	"webp": {webp.DecodeConfig, webp.Decode},
+// checked wraps an image package's decoder with the size check from its
+// header.
+func checked(config func(io.Reader) (image.Config, error), decode func(io.Reader) (image.Image, error)) func([]byte, int64) (image.Image, error) {
+	return func(data []byte, maxPixels int64) (image.Image, error) {
+		cfg, err := config(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("header: %w", err)
+		}
+		if err := checkSize(cfg.Width, cfg.Height, maxPixels); err != nil {
+			return nil, err
+		}
+		return decode(bytes.NewReader(data))
+	}
 }
 
 // sniff names the format from the file's magic bytes.

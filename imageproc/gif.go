@@ -3,7 +3,18 @@ package imageproc
 import (
 	"image"
 	"image/color"
+	"image/gif"
 )
+
+// decodeGIF decodes the first frame with image/gif, then restores the colour
+// of its transparent entry (see gifRestoreTransparent).
+func decodeGIF(data []byte, maxPixels int64) (image.Image, error) {
+	m, err := checked(gif.DecodeConfig, gif.Decode)(data, maxPixels)
+	if p, ok := m.(*image.Paletted); ok && err == nil {
+		gifRestoreTransparent(data, p)
+	}
+	return m, err
+}
 
 // Go's image/gif gives the transparent palette entry of a GIF as transparent
 // black, dropping the colour stored for it; PIL's convert("RGB") ignores the

@@ -59,6 +59,16 @@ GLOBL k7w<>(SB), RODATA|NOPTR, $32
 	VEXTRACTI128 $1, Y6, X7; \
 	VPACKUSWB X7, X6, OUT
 
+// INTERLEAVE writes 16 bytes of RGB at OUT(DI): the bytes of R (X10), G
+// (X11) and B (X12) that belong there, picked by the shuffles at MR, MG, MB.
+#define INTERLEAVE(MR, MG, MB, OUT) \
+	VPSHUFB rgbmask<>+MR(SB), X10, X0; \
+	VPSHUFB rgbmask<>+MG(SB), X11, X1; \
+	VPSHUFB rgbmask<>+MB(SB), X12, X2; \
+	VPOR X1, X0, X0; \
+	VPOR X2, X0, X0; \
+	VMOVDQU X0, OUT(DI)
+
 // func yccToRGBAVX2(dst, y, cb, cr *uint8, n int)
 //
 // dst[3i..3i+2] = the RGB of luma y[i] and chroma cb[i], cr[i], for n a
@@ -99,24 +109,9 @@ yloop:
 	VPMULLD kCbB<>(SB), Y3, Y7
 	CHANNEL(X12)
 	// Interleave R (X10), G (X11), B (X12) into 48 bytes.
-	VPSHUFB rgbmask<>+0(SB), X10, X0
-	VPSHUFB rgbmask<>+16(SB), X11, X1
-	VPSHUFB rgbmask<>+32(SB), X12, X2
-	VPOR X1, X0, X0
-	VPOR X2, X0, X0
-	VMOVDQU X0, 0(DI)
-	VPSHUFB rgbmask<>+48(SB), X10, X0
-	VPSHUFB rgbmask<>+64(SB), X11, X1
-	VPSHUFB rgbmask<>+80(SB), X12, X2
-	VPOR X1, X0, X0
-	VPOR X2, X0, X0
-	VMOVDQU X0, 16(DI)
-	VPSHUFB rgbmask<>+96(SB), X10, X0
-	VPSHUFB rgbmask<>+112(SB), X11, X1
-	VPSHUFB rgbmask<>+128(SB), X12, X2
-	VPOR X1, X0, X0
-	VPOR X2, X0, X0
-	VMOVDQU X0, 32(DI)
+	INTERLEAVE(0, 16, 32, 0)
+	INTERLEAVE(48, 64, 80, 16)
+	INTERLEAVE(96, 112, 128, 32)
 	ADDQ $16, SI
 	ADDQ $16, R8
 	ADDQ $16, R9

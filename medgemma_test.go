@@ -68,7 +68,7 @@ func TestChatReproducesTransformers(t *testing.T) {
 	for _, name := range []string{"tiny-medgemma", "tiny-medgemma-text"} {
 		m, msgs, g := loadTiny(t, name)
 		o := m.Defaults()
-		o.Temperature, o.MaxNewTokens, o.TopLogprobs = 0, len(g.GreedyNewIDs), 5
+		o.Temperature, o.MaxNewTokens, o.Logprobs, o.TopLogprobs = 0, len(g.GreedyNewIDs), true, 5
 		var streamed strings.Builder
 		res, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: o, OnText: func(s string) error {
 			streamed.WriteString(s)
@@ -168,7 +168,7 @@ func TestChatErrors(t *testing.T) {
 func TestNextTurnReusesTheCache(t *testing.T) {
 	m, msgs, _ := loadTiny(t, "tiny-medgemma")
 	o := m.Defaults()
-	o.Temperature, o.MaxNewTokens, o.TopLogprobs = 0, 6, 3
+	o.Temperature, o.MaxNewTokens, o.Logprobs, o.TopLogprobs = 0, 6, true, 3
 	first, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: o})
 	if err != nil {
 		t.Fatal(err)

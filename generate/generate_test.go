@@ -85,7 +85,7 @@ func TestGreedyReproducesTransformers(t *testing.T) {
 		chunk int
 	}{{"tiny-medgemma-text", 64}, {"tiny-medgemma", 20}} {
 		_, s, g, last := prompt(t, c.name, c.chunk)
-		o := Options{MaxNewTokens: len(g.GreedyNewIDs), StopTokens: []int32{1, 106}, TopLogprobs: 5}
+		o := Options{MaxNewTokens: len(g.GreedyNewIDs), StopTokens: []int32{1, 106}, Logprobs: true, TopLogprobs: 5}
 		var streamed strings.Builder
 		res, err := Run(context.Background(), s, tok, last, g.InputIDs, o, func(text string) error {
 			streamed.WriteString(text)
@@ -238,10 +238,41 @@ func TestStopStrings(t *testing.T) {
 }
 
 func TestOptionErrors(t *testing.T) {
-	for _, o := range []Options{{MaxNewTokens: 0}, {MaxNewTokens: 9000}, {MaxNewTokens: 1, TopP: 1.5}, {MaxNewTokens: 1, Temperature: -1}, {MaxNewTokens: 1, FrequencyPenalty: 3}} {
-		if err := o.Validate(); err == nil {
-			t.Errorf("%+v: no error", o)
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{MaxNewTokens: 0}, "max new tokens 0"},
+		{Options{MaxNewTokens: 9000}, "max new tokens 9000"},
+		{Options{MaxNewTokens: 1, TopP: 1.5}, "top-p 1.5"},
+		{Options{MaxNewTokens: 1, Temperature: -1}, "temperature -1"},
+		{Options{MaxNewTokens: 1, FrequencyPenalty: 3}, "frequency penalty 3"},
+		{Options{MaxNewTokens: 1, PresencePenalty: -2.5}, "presence penalty -2.5"},
+		// NaN passes every ordered comparison: each field must refuse it.
+		{Options{MaxNewTokens: 1, Temperature: nan}, "temperature must be a finite number"},
+		{Options{MaxNewTokens: 1, Temperature: inf}, "temperature must be a finite number"},
+		{Options{MaxNewTokens: 1, TopP: nan}, "top-p must be a finite number"},
+		{Options{MaxNewTokens: 1, MinP: nan}, "min-p must be a finite number"},
+		{Options{MaxNewTokens: 1, RepetitionPenalty: nan}, "repetition penalty must be a finite number"},
+		{Options{MaxNewTokens: 1, RepetitionPenalty: -1}, "repetition penalty -1"},
+		{Options{MaxNewTokens: 1, FrequencyPenalty: nan}, "frequency penalty must be a finite number"},
+		{Options{MaxNewTokens: 1, PresencePenalty: math.Inf(-1)}, "presence penalty must be a finite number"},
+		{Options{MaxNewTokens: 1, TopK: -1}, "top-k -1"},
+		{Options{MaxNewTokens: 1, Logprobs: true, TopLogprobs: 21}, "top logprobs 21"},
+		{Options{MaxNewTokens: 1, TopLogprobs: -1}, "top logprobs -1"},
+		{Options{MaxNewTokens: 1, TopLogprobs: 2}, "need logprobs on"},
+		{Options{MaxNewTokens: 1, StopStrings: []string{""}}, "stop string 0 is 0 bytes"},
+		{Options{MaxNewTokens: 1, StopStrings: []string{strings.Repeat("x", 513)}}, "stop string 0 is 513 bytes"},
+		{Options{MaxNewTokens: 1, StopStrings: make([]string, 17)}, "17 stop strings"},
+	} {
+		if err := c.o.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
 		}
+	}
+	// The zero value of every sampling field is valid and means off.
+	if err := (&Options{MaxNewTokens: 1}).Validate(); err != nil {
+		t.Errorf("zero options: %v", err)
 	}
 	_, s, _, _ := prompt(t, "tiny-medgemma-text", 64)
 	s.Reset()
@@ -270,7 +301,7 @@ func TestRunAllocationsPerToken(t *testing.T) {
 	allocs := func(n int) float64 {
 		return testing.AllocsPerRun(3, func() {
 			s.Restore(snap)
-			o := Options{MaxNewTokens: n, TopLogprobs: -1}
+			o := Options{MaxNewTokens: n}
 			res, err := Run(context.Background(), s, tok, h, g.InputIDs, o, func(string) error { return nil })
 			if err != nil || len(res.Tokens) != n {
 				t.Fatalf("%d tokens: %v", len(res.Tokens), err)

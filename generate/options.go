@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -40,30 +41,68 @@ type Options struct {
 	StopTokens []int32
 	// StopStrings end generation; the text is cut before them.
 	StopStrings []string
-	// TopLogprobs asks for the chosen token's logprob and this many
-	// alternatives per step (OpenAI's logprobs/top_logprobs); -1: none.
+	// Logprobs asks for each generated token's logprob (OpenAI's logprobs),
+	// with TopLogprobs most likely alternatives per step (0..20, OpenAI's
+	// top_logprobs; 0 with Logprobs off means none at all).
+	Logprobs    bool
 	TopLogprobs int
 }
 
-// Validate checks the ranges.
+// Limits on the options a request may set.
+const (
+	MaxTopLogprobs  = 20  // as OpenAI's top_logprobs
+	MaxStopStrings  = 16  // stop strings per request
+	MaxStopBytes    = 512 // bytes per stop string
+	MaxPenaltyRange = 2.0 // frequency and presence penalties, as OpenAI's
+)
+
+// Validate checks every field against its range. NaN and infinities are
+// refused everywhere (a NaN passes every comparison, so each check is
+// written to fail on it); requests reach the sampler only through here.
 func (o *Options) Validate() error {
+	finite := func(name string, v float64) error {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s must be a finite number, got %v", name, v)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"temperature", o.Temperature}, {"top-p", o.TopP}, {"min-p", o.MinP}, {"repetition penalty", o.RepetitionPenalty},
+		{"frequency penalty", o.FrequencyPenalty}, {"presence penalty", o.PresencePenalty}} {
+		if err := finite(f.name, f.v); err != nil {
+			return err
+		}
+	}
 	switch {
 	case o.MaxNewTokens < 1 || o.MaxNewTokens > MaxNewTokens:
 		return fmt.Errorf("max new tokens %d is outside 1..%d", o.MaxNewTokens, MaxNewTokens)
-	case o.Temperature < 0:
-		return errors.New("temperature must not be negative")
+	case !(o.Temperature >= 0):
+		return fmt.Errorf("temperature %v must not be negative", o.Temperature)
 	case o.TopK < 0:
-		return errors.New("top-k must not be negative")
-	case o.TopP < 0 || o.TopP > 1:
-		return errors.New("top-p must be in 0..1")
-	case o.MinP < 0 || o.MinP > 1:
-		return errors.New("min-p must be in 0..1")
-	case o.RepetitionPenalty < 0:
-		return errors.New("repetition penalty must not be negative")
-	case o.FrequencyPenalty < -2 || o.FrequencyPenalty > 2 || o.PresencePenalty < -2 || o.PresencePenalty > 2:
-		return errors.New("frequency and presence penalties must be in -2..2 (as OpenAI's)")
-	case o.TopLogprobs > 20:
-		return errors.New("top logprobs must be at most 20")
+		return fmt.Errorf("top-k %d must not be negative (0 is off)", o.TopK)
+	case !(o.TopP >= 0 && o.TopP <= 1):
+		return fmt.Errorf("top-p %v must be in 0..1", o.TopP)
+	case !(o.MinP >= 0 && o.MinP <= 1):
+		return fmt.Errorf("min-p %v must be in 0..1", o.MinP)
+	case !(o.RepetitionPenalty >= 0):
+		return fmt.Errorf("repetition penalty %v must be positive (1 or 0 is off)", o.RepetitionPenalty)
+	case !(o.FrequencyPenalty >= -MaxPenaltyRange && o.FrequencyPenalty <= MaxPenaltyRange):
+		return fmt.Errorf("frequency penalty %v must be in -2..2 (as OpenAI's)", o.FrequencyPenalty)
+	case !(o.PresencePenalty >= -MaxPenaltyRange && o.PresencePenalty <= MaxPenaltyRange):
+		return fmt.Errorf("presence penalty %v must be in -2..2 (as OpenAI's)", o.PresencePenalty)
+	case o.TopLogprobs < 0 || o.TopLogprobs > MaxTopLogprobs:
+		return fmt.Errorf("top logprobs %d must be in 0..%d", o.TopLogprobs, MaxTopLogprobs)
+	case o.TopLogprobs > 0 && !o.Logprobs:
+		return errors.New("top logprobs need logprobs on")
+	case len(o.StopStrings) > MaxStopStrings:
+		return fmt.Errorf("%d stop strings; at most %d", len(o.StopStrings), MaxStopStrings)
+	}
+	for i, s := range o.StopStrings {
+		if s == "" || len(s) > MaxStopBytes {
+			return fmt.Errorf("stop string %d is %d bytes; want 1..%d", i, len(s), MaxStopBytes)
+		}
 	}
 	return nil
 }
@@ -73,7 +112,7 @@ func (o *Options) Validate() error {
 // true (MedGemma: top_k 64, top_p 0.95, temperature 1), greedy otherwise; its
 // eos ids as stop tokens.
 func Defaults(dir string) (Options, error) {
-	o := Options{MaxNewTokens: MaxNewTokens, TopLogprobs: -1}
+	o := Options{MaxNewTokens: MaxNewTokens}
 	data, err := os.ReadFile(filepath.Join(dir, "generation_config.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		o.StopTokens = []int32{1, 106}

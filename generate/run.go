@@ -89,7 +89,7 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 		s.Logits(logits, last)
 		id := sampler.Sample(logits)
 		res.Tokens = append(res.Tokens, id)
-		if o.TopLogprobs >= 0 {
+		if o.Logprobs {
 			var lp float32
 			lp, alts, scratch = Logprobs(logits, id, o.TopLogprobs, alts, scratch)
 			st := StepLogprobs{Token: id, Text: tok.Decode([]int32{id}, false), Logprob: lp}

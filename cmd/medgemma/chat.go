@@ -13,6 +13,7 @@ import (
 
 	"github.com/medgemma/medgemma"
 	"github.com/medgemma/medgemma/chat"
+	"github.com/medgemma/medgemma/generate"
 )
 
 const chatUsage = `Usage:
@@ -204,13 +205,47 @@ func addGenerationFlags(fs *flag.FlagSet) *generationFlags {
 }
 
 // load opens the model and builds the chat options from the flags that were
-// set over the checkpoint's defaults.
+// set over the checkpoint's defaults. Flag values are checked before the
+// model is loaded, so a wrong one is a usage error at once.
 func (g *generationFlags) load(ctx context.Context, fs *flag.FlagSet, stderr io.Writer) (*medgemma.Model, medgemma.ChatOptions, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var opts medgemma.ChatOptions
-	if g.maxTokens < 1 || g.maxTokens > 8192 {
-		return nil, opts, usagef("--max-tokens must be in 1..8192")
+	switch {
+	case g.maxTokens < 1 || g.maxTokens > generate.MaxNewTokens:
+		return nil, opts, usagef("--max-tokens must be in 1..%d", generate.MaxNewTokens)
+	case g.threads < 0:
+		return nil, opts, usagef("--threads must be 0 (all) or more, got %d", g.threads)
+	case g.frame < 0:
+		return nil, opts, usagef("--frame must be 0 or more, got %d", g.frame)
+	case set["repetition-penalty"] && !(g.repPenalty > 0):
+		return nil, opts, usagef("--repetition-penalty must be positive (1 is off), got %v", g.repPenalty)
+	}
+	// The flags on their own, then over the checkpoint's defaults.
+	apply := func(o generate.Options) generate.Options {
+		o.MaxNewTokens = g.maxTokens
+		if set["temperature"] {
+			o.Temperature = g.temperature
+		}
+		if set["top-k"] {
+			o.TopK = g.topK
+		}
+		if set["top-p"] {
+			o.TopP = g.topP
+		}
+		if set["min-p"] {
+			o.MinP = g.minP
+		}
+		if set["repetition-penalty"] {
+			o.RepetitionPenalty = g.repPenalty
+		}
+		o.FrequencyPenalty, o.PresencePenalty = g.freqPenalty, g.presPen
+		o.Seed, o.HasSeed = g.seed, set["seed"]
+		o.StopStrings = g.stops
+		return o
+	}
+	if o := apply(generate.Options{}); o.Validate() != nil {
+		return nil, opts, usagef("%v", o.Validate())
 	}
 	opts.Image.Frame = g.frame
 	if g.window != "" {
@@ -241,29 +276,10 @@ func (g *generationFlags) load(ctx context.Context, fs *flag.FlagSet, stderr io.
 	if err != nil {
 		return nil, opts, err
 	}
-	o := m.Defaults()
-	o.MaxNewTokens = g.maxTokens
-	if set["temperature"] {
-		o.Temperature = g.temperature
-	}
-	if set["top-k"] {
-		o.TopK = g.topK
-	}
-	if set["top-p"] {
-		o.TopP = g.topP
-	}
-	if set["min-p"] {
-		o.MinP = g.minP
-	}
-	if set["repetition-penalty"] {
-		o.RepetitionPenalty = g.repPenalty
-	}
-	o.FrequencyPenalty, o.PresencePenalty = g.freqPenalty, g.presPen
-	o.Seed, o.HasSeed = g.seed, set["seed"]
-	o.StopStrings = g.stops
+	o := apply(m.Defaults())
 	if err := o.Validate(); err != nil {
 		m.Close()
-		return nil, opts, usagef("%v", err)
+		return nil, opts, fmt.Errorf("the checkpoint's generation_config.json with these flags: %w", err)
 	}
 	opts.Generate = o
 	return m, opts, nil

@@ -300,6 +300,40 @@ func TestRunSeeds(t *testing.T) {
 	}
 }
 
+// TestRefusedFlagValues: values no sampler or loader can use are usage
+// errors (exit 2), found before any model is loaded (the model here does
+// not exist).
+func TestRefusedFlagValues(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--temperature", "nan"}, "temperature must be a finite number"},
+		{[]string{"--temperature", "+Inf"}, "temperature must be a finite number"},
+		{[]string{"--top-p", "NaN"}, "top-p must be a finite number"},
+		{[]string{"--min-p", "nan"}, "min-p must be a finite number"},
+		{[]string{"--frequency-penalty", "nan"}, "frequency penalty must be a finite number"},
+		{[]string{"--repetition-penalty", "0"}, "--repetition-penalty must be positive"},
+		{[]string{"--repetition-penalty", "nan"}, "--repetition-penalty must be positive"},
+		{[]string{"--repetition-penalty", "-1"}, "--repetition-penalty must be positive"},
+		{[]string{"--threads", "-3"}, "--threads must be 0 (all) or more"},
+		{[]string{"--frame", "-1"}, "--frame must be 0 or more"},
+		{[]string{"--top-logprobs", "-1"}, "--top-logprobs must be in 0..20"},
+		{[]string{"--top-logprobs", "21"}, "--top-logprobs must be in 0..20"},
+		{[]string{"--stop", ""}, "stop string 0 is 0 bytes"},
+	} {
+		args := append([]string{"run", "-m", "/nonexistent/model"}, c.args...)
+		_, errs, code := runCLI(t, "", append(args, "x")...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errs, c.want)
+		}
+		args[0] = "chat"
+		if _, errs, code := runCLI(t, "", args...); code != 2 || !strings.Contains(errs, c.want) && c.args[0] != "--top-logprobs" {
+			t.Errorf("chat %v: exit %d, stderr %q; want 2 and %q", c.args, code, errs, c.want)
+		}
+	}
+}
+
 // TestPull downloads a two-file repository from a fake hub on loopback.
 func TestPull(t *testing.T) {
 	const commit = "89abcdef0123456789abcdef0123456789abcdef"

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/medgemma/medgemma/chat"
+	"github.com/medgemma/medgemma/generate"
 	"github.com/medgemma/medgemma/imageproc"
 )
 
@@ -66,7 +68,7 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	system := fs.String("system", "", "system prompt")
 	messagesFile := fs.String("messages", "", "conversation `FILE.json` (- for standard input)")
 	asJSON := fs.Bool("json", false, "print one JSON object with text, tokens, finish_reason, timings (and logprobs)")
-	topLogprobs := fs.Int("top-logprobs", -1, "with --json: logprob of each token and N alternatives")
+	topLogprobs := fs.Int("top-logprobs", 0, "with --json: logprob of each token and `N` alternatives (0..20)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -78,8 +80,8 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usagef("give the PROMPT as one argument (quote it), or --messages FILE.json")
 	case *messagesFile != "" && (len(pos) > 0 || len(images) > 0 || *system != ""):
 		return usagef("--messages holds the whole conversation: no PROMPT, --image or --system with it")
-	case *topLogprobs > 20:
-		return usagef("--top-logprobs must be at most 20")
+	case *topLogprobs < 0 || *topLogprobs > generate.MaxTopLogprobs:
+		return usagef("--top-logprobs must be in 0..%d", generate.MaxTopLogprobs)
 	}
 	var msgs []chat.Message
 	if *messagesFile != "" {
@@ -107,7 +109,11 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Close()
-	opts.Generate.TopLogprobs = *topLogprobs
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "top-logprobs" {
+			opts.Generate.Logprobs, opts.Generate.TopLogprobs = true, *topLogprobs
+		}
+	})
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	if !*asJSON {

@@ -46,21 +46,24 @@ func bilinearFilter(x float64) float64 {
 // computeCoeffs computes the weights that map inSize pixels onto outSize,
 // antialiased: when shrinking, the filter widens by the scale factor so every
 // input pixel contributes. The floating-point part is Pillow's
-// precompute_coeffs; the rounding to integers follows r.
+// precompute_coeffs; the rounding to integers follows r. The float weights
+// are computed twice (once for their maximum, which sets the precision, then
+// to round them) rather than stored: a table of them would be 8 bytes per
+// input pixel along the axis.
 func computeCoeffs(inSize, outSize int, r Rounding) coeffs {
 	scale := float64(inSize) / float64(outSize)
 	filterScale := max(scale, 1.0)
 	support := 1.0 * filterScale
 	ksize := int(math.Ceil(support))*2 + 1
 	c := coeffs{start: make([]int, outSize), size: make([]int, outSize), k: make([]int32, outSize*ksize), ksize: ksize}
-	w := make([]float64, outSize*ksize)
-	wmax := 0.0
+	ww := make([]float64, ksize)
 	ss := 1.0 / filterScale
-	for xx := range outSize {
+	// weights fills ww with output pixel xx's normalized weights and returns
+	// how many there are.
+	weights := func(xx int) int {
 		center := (float64(xx) + 0.5) * scale
 		xmin := max(int(center-support+0.5), 0)
 		xmax := min(int(center+support+0.5), inSize) - xmin
-		ww := w[xx*ksize : (xx+1)*ksize]
 		total := 0.0
 		for x := 0; x < xmax; x++ {
 			v := bilinearFilter((float64(x+xmin) - center + 0.5) * ss)
@@ -71,9 +74,9 @@ func computeCoeffs(inSize, outSize int, r Rounding) coeffs {
 			if total != 0 {
 				ww[x] /= total
 			}
-			wmax = max(wmax, ww[x])
 		}
 		c.start[xx], c.size[xx] = xmin, max(xmax, 0)
+		return max(xmax, 0)
 	}
 	switch r {
 	case RoundingPIL:
@@ -81,6 +84,12 @@ func computeCoeffs(inSize, outSize int, r Rounding) coeffs {
 	default:
 		// torchvision: the largest precision (below 22) at which the biggest
 		// weight still fits in an int16.
+		wmax := 0.0
+		for xx := range outSize {
+			for _, v := range ww[:weights(xx)] {
+				wmax = max(wmax, v)
+			}
+		}
 		p := uint(0)
 		for ; p < 22; p++ {
 			if int(0.5+wmax*float64(int(1)<<(p+1))) >= 1<<15 {
@@ -90,11 +99,14 @@ func computeCoeffs(inSize, outSize int, r Rounding) coeffs {
 		c.precision = p
 	}
 	scaleInt := float64(int64(1) << c.precision)
-	for i, v := range w {
-		if v < 0 {
-			c.k[i] = int32(-0.5 + v*scaleInt)
-		} else {
-			c.k[i] = int32(0.5 + v*scaleInt)
+	for xx := range outSize {
+		k := c.k[xx*ksize:]
+		for i, v := range ww[:weights(xx)] {
+			if v < 0 {
+				k[i] = int32(-0.5 + v*scaleInt)
+			} else {
+				k[i] = int32(0.5 + v*scaleInt)
+			}
 		}
 	}
 	return c
@@ -114,7 +126,11 @@ func clip8(v int32, precision uint) uint8 {
 
 // resampleHorizontal resizes the width of an interleaved RGB image.
 func resampleHorizontal(dst, src []uint8, inW, h int, c coeffs) {
-	if useResizeAVX2 && c.fitsInt16() {
+	// The AVX2 pass lays out 32 bytes of weights per four taps of every
+	// output pixel; where that table would outgrow the image itself (a
+	// filter thousands of pixels wide) the plain pass is used.
+	table := len(c.start) * (c.ksize + 3) / 4 * 32
+	if useResizeAVX2 && c.fitsInt16() && table <= max(len(src), 1<<20) {
 		resampleHorizontalAVX2(dst, src, inW, h, c)
 		return
 	}
@@ -238,22 +254,56 @@ func resampleVertical(dst, src []uint8, stride int, c coeffs) {
 // Resize resamples an image to w x h with PIL's antialiased BILINEAR filter:
 // a horizontal pass, then a vertical pass, each rounding to 8 bits, a pass
 // skipped when that dimension does not change.
+//
+// Pillow's order makes an intermediate image of w x img.H pixels. For an
+// image far narrower than it is tall (a 1 x 64,000,000 PNG is 124 KB and
+// inside the pixel limit) that would be hundreds of times the input and the
+// output together, so when the intermediate would exceed four times the
+// larger of the two, the vertical pass goes first (its intermediate is
+// img.W x h). The result then differs from Pillow's by the rounding of the
+// other intermediate, at most one level (tested); no image with both sides
+// of at least a quarter of the output size is affected.
 func Resize(img *RGB, w, h int, r Rounding) *RGB {
+	return resize(img, w, h, r, verticalFirst(img.W, img.H, w, h))
+}
+
+// verticalFirst reports whether Resize takes the vertical pass first.
+func verticalFirst(inW, inH, w, h int) bool {
+	if w == inW || h == inH {
+		return false // one pass
+	}
+	pillow := int64(w) * int64(inH)
+	bound := 4 * max(int64(inW)*int64(inH), int64(w)*int64(h))
+	return pillow > bound && int64(inW)*int64(h) < pillow
+}
+
+func resize(img *RGB, w, h int, r Rounding, vFirst bool) *RGB {
 	src, inW, inH := img.Pix, img.W, img.H
-	if w != inW {
-		c := computeCoeffs(inW, w, r)
-		tmp := make([]uint8, w*inH*3)
-		resampleHorizontal(tmp, src, inW, inH, c)
-		src = tmp
+	horizontal := func() {
+		if w != inW {
+			c := computeCoeffs(inW, w, r)
+			tmp := make([]uint8, w*inH*3)
+			resampleHorizontal(tmp, src, inW, inH, c)
+			src, inW = tmp, w
+		}
 	}
-	if h != inH {
-		c := computeCoeffs(inH, h, r)
-		tmp := make([]uint8, w*h*3)
-		resampleVertical(tmp, src, w*3, c)
-		src = tmp
+	vertical := func() {
+		if h != inH {
+			c := computeCoeffs(inH, h, r)
+			tmp := make([]uint8, inW*h*3)
+			resampleVertical(tmp, src, inW*3, c)
+			src, inH = tmp, h
+		}
 	}
-	if w == inW && h == inH {
-		src = append([]uint8(nil), src...)
+	if vFirst {
+		vertical()
+		horizontal()
+	} else {
+		horizontal()
+		vertical()
+	}
+	if w == img.W && h == img.H {
+		src = append([]uint8(nil), src...) // no pass: a copy, as Pillow returns
 	}
 	return &RGB{W: w, H: h, Pix: src}
 }

@@ -14,6 +14,7 @@ package medgemma
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,7 +27,6 @@ import (
 	"github.com/medgemma/medgemma/generate"
 	"github.com/medgemma/medgemma/hub"
 	"github.com/medgemma/medgemma/imageproc"
-	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/model"
 	"github.com/medgemma/medgemma/tokenizer"
 )
@@ -37,7 +37,7 @@ type LoadOptions struct {
 	Tokenizer string
 	// Resident reads the weights into memory instead of mapping them.
 	Resident bool
-	// Threads for the kernels; 0 means all.
+	// Threads the model's kernels use; 0 means all (GOMAXPROCS).
 	Threads int
 	// Progress, when set, follows a download: file, bytes done, total.
 	Progress func(file string, done, total int64)
@@ -46,8 +46,12 @@ type LoadOptions struct {
 // Resolve turns a model reference into a checkpoint directory: the directory
 // itself, else the Hugging Face cache, else a download when allowed.
 func Resolve(ctx context.Context, ref string, progress func(string, int64, int64)) (string, error) {
-	if st, err := os.Stat(ref); err == nil && st.IsDir() {
-		return ref, nil
+	if st, err := os.Stat(ref); err == nil {
+		if st.IsDir() {
+			return ref, nil
+		}
+		// A file that happens to be spelled org/name is not a repository id.
+		return "", fmt.Errorf("model %q is a file: neither a checkpoint directory nor a Hugging Face repository id", ref)
 	}
 	r, err := hub.ParseRef(ref)
 	if err != nil {
@@ -74,10 +78,14 @@ type Model struct {
 }
 
 // cachedSession is a session, the prompt it was given and the state of its
-// cache right after that prompt (before the answer).
+// cache right after that prompt (before the answer). Images are soft
+// tokens, the same ids for any image: the keys of the prompt's image blocks
+// (their bytes and preparation) are what tells two conversations with the
+// same text apart.
 type cachedSession struct {
 	s      *model.Session
 	prompt []int32
+	images [][32]byte // one key per image block of prompt, in order
 	snap   *model.Snapshot
 }
 
@@ -93,12 +101,12 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("threads must be 0 (all) or more, got %d", opts.Threads)
+	}
 	dir, err := Resolve(ctx, ref, opts.Progress)
 	if err != nil {
 		return nil, err
-	}
-	if opts.Threads > 0 {
-		kernels.SetThreads(opts.Threads)
 	}
 	tokPath := opts.Tokenizer
 	if tokPath == "" {
@@ -108,8 +116,15 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.LoadWith(dir, model.LoadOptions{Resident: opts.Resident})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m, err := model.LoadWith(dir, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads})
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil { // a resident load takes a while
+		m.Close()
 		return nil, err
 	}
 	img, err := imageproc.LoadConfig(dir)
@@ -139,6 +154,9 @@ func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 type ChatOptions struct {
 	// Generate holds sampling and stopping; start from Model.Defaults.
 	Generate generate.Options
+	// ImageSources says where images may be read from; the zero value
+	// allows data: URIs only (LocalImageSources for files and URLs).
+	ImageSources ImageSources
 	// Image decoding (pixel limit, DICOM frame, window) and preparation.
 	Image      imageproc.Options
 	PanAndScan bool
@@ -157,15 +175,47 @@ type ChatOptions struct {
 	Thinking, ShowThinking bool
 }
 
-// Timings of one answer.
+// Timings of one answer. In JSON the durations are milliseconds, as their
+// names say.
 type Timings struct {
-	ImageEncode       time.Duration `json:"image_encode_ms"`
-	Prefill           time.Duration `json:"prefill_ms"`
-	Decode            time.Duration `json:"decode_ms"`
-	PromptTokens      int           `json:"prompt_tokens"`
-	PrefillTokensPerS float64       `json:"prefill_tokens_per_s"`
-	DecodeTokensPerS  float64       `json:"decode_tokens_per_s"`
+	ImageEncode       time.Duration // decoding, preparing and encoding images
+	Prefill           time.Duration // the prompt's tokens through the decoder
+	Decode            time.Duration
+	PromptTokens      int
+	PrefillTokensPerS float64
+	DecodeTokensPerS  float64
 }
+
+// MarshalJSON writes the durations as milliseconds.
+func (t Timings) MarshalJSON() ([]byte, error) {
+	return json.Marshal(timingsJSON{
+		ImageEncodeMS: ms(t.ImageEncode), PrefillMS: ms(t.Prefill), DecodeMS: ms(t.Decode), PromptTokens: t.PromptTokens,
+		PrefillTokensPerS: t.PrefillTokensPerS, DecodeTokensPerS: t.DecodeTokensPerS,
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (t *Timings) UnmarshalJSON(data []byte) error {
+	var j timingsJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	dur := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	*t = Timings{ImageEncode: dur(j.ImageEncodeMS), Prefill: dur(j.PrefillMS), Decode: dur(j.DecodeMS), PromptTokens: j.PromptTokens,
+		PrefillTokensPerS: j.PrefillTokensPerS, DecodeTokensPerS: j.DecodeTokensPerS}
+	return nil
+}
+
+type timingsJSON struct {
+	ImageEncodeMS     float64 `json:"image_encode_ms"`
+	PrefillMS         float64 `json:"prefill_ms"`
+	DecodeMS          float64 `json:"decode_ms"`
+	PromptTokens      int     `json:"prompt_tokens"`
+	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
+	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // Result is a finished answer.
 type Result struct {
@@ -185,122 +235,119 @@ type Result struct {
 const prefillChunk = 512
 
 // Chat answers a conversation.
+//
+// The order of the work bounds what a hostile conversation can cost: the
+// prompt's length is counted before any image is read (so a thousand image
+// parts over the context cost nothing), images are read within the
+// policy's limits, and each image is decoded and encoded only when the
+// prefill reaches it. Errors for what the caller sent are of the kinds in
+// errors.go; a cancelled ctx stops image encoding and prefill within one
+// layer (its error is returned) and generation within one token (the result
+// so far, finish reason "cancelled").
 func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg := m.model.Config
+	o := opts.Generate
+	if o.MaxNewTokens == 0 {
+		o.MaxNewTokens = generate.MaxNewTokens
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Context < 0 {
+		return nil, fmt.Errorf("%w: context %d", ErrInvalidOptions, opts.Context)
+	}
 	var thought *thoughtFilter
 	if opts.Thinking {
 		msgs = withThinkingInstruction(msgs)
 		thought = &thoughtFilter{show: opts.ShowThinking, next: opts.OnText}
 		opts.OnText = thought.write
 	}
-	// Images, in order of appearance.
-	var blocks [][]float32 // pixel values per image block (whole images and crops)
-	var crops []int
-	imgCfg := m.image
-	imgCfg.PanAndScan.Enabled = imgCfg.PanAndScan.Enabled || opts.PanAndScan
-	for i, msg := range msgs {
-		for j, p := range msg.Content {
-			if p.Type != chat.TypeImage {
-				continue
-			}
-			if !m.model.HasVision() {
-				return nil, fmt.Errorf("messages[%d] part %d: this checkpoint is text only and takes no images", i, j)
-			}
-			data, err := readImageSource(ctx, p.Image)
-			if err != nil {
-				return nil, fmt.Errorf("messages[%d] part %d: %w", i, j, err)
-			}
-			img, _, err := imageproc.Decode(data, opts.Image)
-			if err != nil {
-				return nil, fmt.Errorf("messages[%d] part %d: image %s: %w", i, j, describeSource(p.Image), err)
-			}
-			prepared, err := imageproc.Prepare(img, imgCfg, opts.PadSquare)
-			if err != nil {
-				return nil, err
-			}
-			for _, pimg := range prepared {
-				pv, err := imageproc.PixelValues([]*imageproc.RGB{pimg}, imgCfg)
-				if err != nil {
-					return nil, err
-				}
-				blocks = append(blocks, pv)
-			}
-			crops = append(crops, len(prepared)-1)
-		}
-	}
-	prompt, err := chat.Encode(m.tok, msgs, chat.Options{AddGenerationPrompt: true, ImageTokens: max(cfg.MMTokensPerImage, 1), Crops: crops})
+	images, err := m.imageParts(msgs, &opts)
 	if err != nil {
 		return nil, err
 	}
-	if prompt.Images != len(blocks) {
-		return nil, fmt.Errorf("the prompt has %d image blocks for %d prepared images", prompt.Images, len(blocks))
+	// The prompt without crops: its length is a lower bound, found before
+	// any image is read.
+	limit := cfg.Text.MaxPositionEmbeddings
+	if opts.Context > 0 {
+		limit = min(opts.Context, limit)
+	}
+	imageTokens := max(cfg.MMTokensPerImage, 1)
+	encode := func(crops []int) (*chat.Prompt, error) {
+		p, err := chat.Encode(m.tok, msgs, chat.Options{AddGenerationPrompt: true, ImageTokens: imageTokens, Crops: crops, MaxTokens: limit})
+		switch {
+		case errors.Is(err, chat.ErrTooManyTokens):
+			return nil, fmt.Errorf("%w: %v", ErrPromptTooLong, err)
+		case err != nil:
+			return nil, err
+		case len(p.IDs) >= limit:
+			return nil, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, len(p.IDs), limit)
+		}
+		return p, nil
+	}
+	prompt, err := encode(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := images.read(ctx); err != nil {
+		return nil, err
+	}
+	if images.cfg.PanAndScan.Enabled && len(images.images) > 0 {
+		crops, err := images.countCrops(ctx, len(prompt.IDs), imageTokens, limit)
+		if err != nil {
+			return nil, err
+		}
+		if prompt, err = encode(crops); err != nil {
+			return nil, err
+		}
+	}
+	images.index()
+	if prompt.Images != len(images.blocks) {
+		return nil, fmt.Errorf("the prompt has %d image blocks for %d prepared images", prompt.Images, len(images.blocks))
 	}
 	res := &Result{PromptIDs: prompt.IDs}
-	n, h := len(prompt.IDs), cfg.Text.HiddenSize
-	o := opts.Generate
-	if o.MaxNewTokens == 0 {
-		o.MaxNewTokens = generate.MaxNewTokens
-	}
+	n := len(prompt.IDs)
 	capacity := opts.Context
 	if capacity == 0 {
 		capacity = max(n+o.MaxNewTokens, sessionCapacity)
 	}
 	capacity = min(capacity, cfg.Text.MaxPositionEmbeddings)
 	if n >= capacity {
-		return nil, fmt.Errorf("%w: %d tokens, context %d", generate.ErrPromptTooLong, n, capacity)
+		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, n, capacity)
 	}
-	s, reuse := m.takeSession(prompt, capacity)
+	keys := images.keys()
+	s, reuse := m.takeSession(prompt, keys, capacity)
 	if s == nil {
 		if s, err = m.model.NewSession(capacity, prefillChunk+cfg.MMTokensPerImage); err != nil {
 			return nil, err
 		}
 	}
 	res.ReusedTokens = reuse
-	in := model.Input{IDs: prompt.IDs[reuse:]}
-	if len(blocks) > 0 {
-		start := time.Now()
-		rest := n - reuse
-		in.Groups, in.Replace, in.Embeds = make([]int32, rest), make([]bool, rest), make([]float32, rest*h)
-		group, k := int32(-1), 0
-		var feats []float32
-		for i, tt := range prompt.TokenTypeIDs {
-			if tt != 1 {
-				if i >= reuse {
-					in.Groups[i-reuse] = -1
-				}
-				continue
-			}
-			if i == 0 || prompt.TokenTypeIDs[i-1] != 1 {
-				group++
-				feats = nil
-				if i >= reuse { // images already in the cache are not encoded again
-					if feats, err = m.model.EncodeImage(blocks[group], nil); err != nil {
-						return nil, err
-					}
-				}
-				k = 0
-			}
-			if i >= reuse {
-				in.Groups[i-reuse], in.Replace[i-reuse] = group, true
-				copy(in.Embeds[(i-reuse)*h:(i-reuse+1)*h], feats[k*h:(k+1)*h])
-			}
-			k++
-		}
-		res.Timings.ImageEncode = time.Since(start)
+	p := &model.Prompt{IDs: prompt.IDs}
+	if len(images.blocks) > 0 {
+		p.TokenTypeIDs, p.Image = prompt.TokenTypeIDs, images.features
 	}
 	start := time.Now()
 	var progress []func(int, int)
 	if opts.OnPrefill != nil {
 		progress = append(progress, opts.OnPrefill)
 	}
-	last, err := generate.Prefill(s, in, prefillChunk, progress...)
+	last, err := generate.Prefill(ctx, s, p, prefillChunk, progress...)
 	if err != nil {
 		return nil, err
 	}
 	snap := s.Snapshot()
-	res.Timings.Prefill = time.Since(start)
+	res.Timings.ImageEncode = images.encode
+	res.Timings.Prefill = time.Since(start) - images.encode
 	res.Timings.PromptTokens = n
 	res.Timings.PrefillTokensPerS = float64(n-reuse) / res.Timings.Prefill.Seconds()
+	// Keep the session for the next turn, which starts with this prompt
+	// (the chat template only adds to it), whatever happens to the answer:
+	// the snapshot returns it to the end of the prompt.
+	defer m.putSession(&cachedSession{s: s, prompt: prompt.IDs, images: keys, snap: snap})
 	if err := ctx.Err(); err != nil {
 		res.FinishReason = generate.FinishCancelled
 		return res, nil
@@ -309,9 +356,6 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	if err != nil {
 		return nil, err
 	}
-	// Keep the session for the next turn, which starts with this prompt
-	// (the chat template only adds to it).
-	m.putSession(&cachedSession{s: s, prompt: prompt.IDs, snap: snap})
 	res.Text, res.Tokens, res.Logprobs, res.FinishReason = g.Text, g.Tokens, g.Logprobs, g.FinishReason
 	if thought != nil {
 		if err := thought.flush(); err != nil {
@@ -325,9 +369,10 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 }
 
 // takeSession returns the cached session when its tokens are a prefix of
-// the prompt (not cutting an image) and it has room; reuse is how many
+// the prompt (not cutting an image), the image blocks in that prefix are
+// the same images prepared the same way, and it has room; reuse is how many
 // prompt tokens it already holds.
-func (m *Model) takeSession(p *chat.Prompt, capacity int) (s *model.Session, reuse int) {
+func (m *Model) takeSession(p *chat.Prompt, keys [][32]byte, capacity int) (s *model.Session, reuse int) {
 	m.mu.Lock()
 	c := m.cached
 	m.cached = nil
@@ -339,6 +384,10 @@ func (m *Model) takeSession(p *chat.Prompt, capacity int) (s *model.Session, reu
 	ok := r < len(p.IDs) && c.s.Capacity() >= capacity && slices.Equal(c.prompt, p.IDs[:r])
 	if ok && r > 0 && p.TokenTypeIDs[r] == 1 && p.TokenTypeIDs[r-1] == 1 {
 		ok = false // the cache ends inside an image
+	}
+	if ok {
+		blocks := len(model.ImageSpans(p.TokenTypeIDs[:r]))
+		ok = blocks <= len(keys) && slices.Equal(c.images, keys[:blocks])
 	}
 	if !ok {
 		if c.s.Capacity() >= capacity {
@@ -356,6 +405,3 @@ func (m *Model) putSession(c *cachedSession) {
 	m.cached = c
 	m.mu.Unlock()
 }
-
-// ErrNoImage is returned for an image part without a source.
-var ErrNoImage = errors.New("an image part has no image (path, file:// or http(s) URL, or data: URI)")

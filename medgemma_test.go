@@ -1,20 +1,28 @@
 package medgemma
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/imageproc"
 	"github.com/medgemma/medgemma/internal/testenv"
 )
 
@@ -70,7 +78,7 @@ func TestChatReproducesTransformers(t *testing.T) {
 		o := m.Defaults()
 		o.Temperature, o.MaxNewTokens, o.Logprobs, o.TopLogprobs = 0, len(g.GreedyNewIDs), true, 5
 		var streamed strings.Builder
-		res, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: o, OnText: func(s string) error {
+		res, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: o, ImageSources: LocalImageSources(), OnText: func(s string) error {
 			streamed.WriteString(s)
 			return nil
 		}})
@@ -98,67 +106,194 @@ func TestChatReproducesTransformers(t *testing.T) {
 	}
 }
 
+// TestImageSources: the caller's policy decides where images come from
+// (data: URIs only by default), and every source is read within its limits.
 func TestImageSources(t *testing.T) {
 	png, err := os.ReadFile(filepath.Join("imageproc", "testdata", "images", "tiny_rgb_20x30.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	stall := make(chan struct{})
+	defer close(stall)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/x.png":
 			w.Write(png)
 		case "/big.png":
 			w.Write(make([]byte, 2<<10))
+		case "/lying.png": // declares less than it sends
+			w.Header().Set("Content-Length", "100")
+			w.Write(make([]byte, 100))
+		case "/endless.png":
+			for range 1 << 14 {
+				if _, err := w.Write(make([]byte, 1<<10)); err != nil {
+					return
+				}
+			}
+		case "/stall.png":
+			select {
+			case <-stall:
+			case <-r.Context().Done():
+			}
+		case "/redirect.png":
+			http.Redirect(w, r, "http://elsewhere.invalid/x.png", http.StatusFound)
 		default:
 			http.NotFound(w, r)
 		}
 	}))
 	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	host, _, _ = strings.Cut(host, ":")
 	abs, _ := filepath.Abs(filepath.Join("imageproc", "testdata", "images", "tiny_rgb_20x30.png"))
-	for _, src := range []string{
-		filepath.Join("imageproc", "testdata", "images", "tiny_rgb_20x30.png"),
-		"file://" + abs,
-		"data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
-		srv.URL + "/x.png",
+	data := "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	local := filepath.Join("imageproc", "testdata", "images", "tiny_rgb_20x30.png")
+	ctx := context.Background()
+	for _, c := range []struct {
+		policy ImageSources
+		src    string
+		want   string // "" for the PNG's bytes
+		kind   error
+	}{
+		{ImageSources{}, data, "", nil},
+		{ImageSources{}, local, "images from files are not allowed here", ErrImageSource},
+		{ImageSources{}, "file://" + abs, "images from files are not allowed here", ErrImageSource},
+		{ImageSources{}, srv.URL + "/x.png", "images from " + host + " are not allowed here", ErrImageSource},
+		{ImageSources{Hosts: []string{"example.org"}}, srv.URL + "/x.png", "are not allowed here", ErrImageSource},
+		{ImageSources{Hosts: []string{host}}, srv.URL + "/x.png", "", nil},
+		{ImageSources{Files: true}, local, "", nil},
+		{ImageSources{Files: true}, "file://" + abs, "", nil},
+		{ImageSources{HTTP: true}, srv.URL + "/x.png", "", nil},
+		{ImageSources{HTTP: true, MaxBytes: 1 << 10}, srv.URL + "/big.png", "over the 1024-byte limit", ErrImageTooLarge},
+		{ImageSources{HTTP: true, MaxBytes: 1 << 10}, srv.URL + "/endless.png", "over the 1024-byte limit", ErrImageTooLarge},
+		{ImageSources{HTTP: true, MaxBytes: 1 << 10}, srv.URL + "/lying.png", "", nil}, // 100 bytes: read as sent
+		{ImageSources{HTTP: true, Timeout: 200 * time.Millisecond}, srv.URL + "/stall.png", "timeout", ErrImageSource},
+		{ImageSources{Hosts: []string{host}}, srv.URL + "/redirect.png", "redirected to elsewhere.invalid, which is not allowed", ErrImageSource},
+		{ImageSources{HTTP: true}, srv.URL + "/missing.png", "404", ErrImageSource},
+		{ImageSources{Files: true, MaxBytes: 100}, local, "over the 100-byte limit", ErrImageTooLarge},
+		{ImageSources{MaxBytes: 100}, data, "over the 100-byte limit", ErrImageTooLarge},
+		{ImageSources{}, "data:image/png;base64,@@", "invalid base64", ErrImageSource},
+		{ImageSources{}, "data:image/png", "without a comma", ErrImageSource},
+		{ImageSources{}, "", "has no image", ErrImageSource},
+		{ImageSources{Files: true}, "/nonexistent/x.png", "no such file", ErrImageSource},
 	} {
-		got, err := readImageSource(context.Background(), src)
-		if err != nil || !slices.Equal(got, png) {
-			t.Errorf("%.40s: %d bytes, %v", src, len(got), err)
+		start := time.Now()
+		got, err := c.policy.read(ctx, c.src)
+		switch {
+		case c.want == "" && c.src == srv.URL+"/lying.png":
+			if err != nil || len(got) != 100 {
+				t.Errorf("%.60s: %d bytes, %v", c.src, len(got), err)
+			}
+		case c.want == "":
+			if err != nil || !slices.Equal(got, png) {
+				t.Errorf("%+v %.60s: %d bytes, %v", c.policy, c.src, len(got), err)
+			}
+		case err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, c.kind):
+			t.Errorf("%+v %.60s: %v, want %q (%v)", c.policy, c.src, err, c.want, c.kind)
 		}
-	}
-	saved := MaxImageBytes
-	MaxImageBytes = 1 << 10
-	defer func() { MaxImageBytes = saved }()
-	for src, want := range map[string]string{
-		srv.URL + "/big.png":       "over the 1024-byte limit",
-		srv.URL + "/missing.png":   "404",
-		"data:image/png;base64,@@": "invalid base64",
-		"":                         "has no image",
-		"/nonexistent/x.png":       "no such file",
-	} {
-		if _, err := readImageSource(context.Background(), src); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v, want %q", src, err, want)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%.60s took %v", c.src, d)
 		}
 	}
 }
 
+// TestChatErrors: every refusal is of a kind a server can map to a status.
 func TestChatErrors(t *testing.T) {
 	m, _, _ := loadTiny(t, "tiny-medgemma-text")
-	msgs := []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("hi"), chat.Image("x.png")}}}
-	if _, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: generate.Options{MaxNewTokens: 1}}); err == nil || !strings.Contains(err.Error(), "text only") {
-		t.Errorf("image to a text model: %v", err)
+	mm, _, _ := loadTiny(t, "tiny-medgemma")
+	ctx := context.Background()
+	user := func(parts ...chat.Part) []chat.Message { return []chat.Message{{Role: "user", Content: parts}} }
+	one := generate.Options{MaxNewTokens: 1}
+	corrupt := "data:image/png;base64," + base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\nnot really"))
+	for _, c := range []struct {
+		m    *Model
+		msgs []chat.Message
+		opts ChatOptions
+		kind error
+		want string
+	}{
+		{m, user(chat.Text("hi"), chat.Image("x.png")), ChatOptions{Generate: one}, ErrTextOnly, "messages[0] part 1: this checkpoint is text only"},
+		{m, user(chat.Text(strings.Repeat("word ", 300))), ChatOptions{Generate: one, Context: 100}, ErrPromptTooLong, "prompt is longer than the context"},
+		{m, []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("a")}}, {Role: "user", Content: []chat.Part{chat.Text("b")}}}, ChatOptions{Generate: one}, ErrInvalidConversation, "Conversation roles must alternate"},
+		{m, user(chat.Text("a")), ChatOptions{Generate: generate.Options{MaxNewTokens: 1, Temperature: math.NaN()}}, ErrInvalidOptions, "temperature must be a finite number"},
+		{mm, user(chat.Text("a"), chat.Image("x.png")), ChatOptions{Generate: one}, ErrImageSource, "images from files are not allowed here"},
+		{mm, user(chat.Text("a"), chat.Image(corrupt)), ChatOptions{Generate: one}, ErrCorruptImage, "messages[0] part 1: image (data: URI"},
+		{mm, user(chat.Text("a"), chat.Image("data:,hello")), ChatOptions{Generate: one}, ErrUnsupportedImage, "unknown image format"},
+		{mm, user(chat.Text("a"), chat.Image(tinyPNG(t, 30, 20))), ChatOptions{Generate: one, Image: imageproc.Options{MaxPixels: 100}}, ErrImageTooLarge, "over the limit of 100"},
+		{mm, user(chat.Text("a"), chat.Image(tinyPNG(t, 30, 20))), ChatOptions{Generate: one, Image: imageproc.Options{Window: &imageproc.Window{Center: 1, Width: 2}}}, ErrImageOptions, "a window applies to grayscale"},
+	} {
+		_, err := c.m.Chat(ctx, c.msgs, c.opts)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, c.kind) {
+			t.Errorf("%v: %v, want %q", c.kind, err, c.want)
+		}
 	}
-	long := []chat.Message{{Role: "user", Content: []chat.Part{chat.Text(strings.Repeat("word ", 300))}}}
-	if _, err := m.Chat(context.Background(), long, ChatOptions{Generate: generate.Options{MaxNewTokens: 1}, Context: 100}); err == nil || !strings.Contains(err.Error(), "prompt is longer than the context") {
-		t.Errorf("long prompt: %v", err)
-	}
-	if _, err := Load(context.Background(), "/nonexistent", LoadOptions{}); err == nil || !strings.Contains(err.Error(), "not a checkpoint directory") {
+	if _, err := Load(ctx, "/nonexistent", LoadOptions{}); err == nil || !strings.Contains(err.Error(), "not a checkpoint directory") {
 		t.Errorf("missing model: %v", err)
+	}
+	if _, err := Load(ctx, filepath.Join("testdata", "models", "tiny-medgemma"), LoadOptions{Threads: -3}); err == nil || !strings.Contains(err.Error(), "threads must be 0") {
+		t.Errorf("negative threads: %v", err)
 	}
 	t.Setenv("HF_HUB_OFFLINE", "1")
 	t.Setenv("HF_HUB_CACHE", t.TempDir())
-	if _, err := Load(context.Background(), "google/medgemma-4b-it", LoadOptions{}); err == nil || !strings.Contains(err.Error(), "HF_HUB_OFFLINE is set") {
+	if _, err := Load(ctx, "google/medgemma-4b-it", LoadOptions{}); err == nil || !strings.Contains(err.Error(), "HF_HUB_OFFLINE is set") {
 		t.Errorf("offline, not cached: %v", err)
+	}
+}
+
+// tinyPNG is a data: URI of a w x h PNG with a pattern, RGBA or gray.
+func tinyPNG(t testing.TB, w, h int, gray ...bool) string {
+	var img image.Image
+	if len(gray) > 0 && gray[0] {
+		g := image.NewGray(image.Rect(0, 0, w, h))
+		for i := range g.Pix {
+			g.Pix[i] = uint8(i*37 + w)
+		}
+		img = g
+	} else {
+		c := image.NewNRGBA(image.Rect(0, 0, w, h))
+		for i := range c.Pix {
+			c.Pix[i] = uint8(i*37 + w)
+		}
+		img = c
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// TestPromptCountedBeforeImages: image parts that cannot fit the context
+// are refused before any is read or decoded (8000 of them were all decoded,
+// 1.5 GB, before the prompt was found too long): here they name files that
+// do not exist, so reading any would fail differently.
+func TestPromptCountedBeforeImages(t *testing.T) {
+	mm, _, _ := loadTiny(t, "tiny-medgemma")
+	parts := []chat.Part{chat.Text("Compare")}
+	for i := range 8000 {
+		parts = append(parts, chat.Image(fmt.Sprintf("/nonexistent/%d.png", i)))
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := mm.Chat(context.Background(), []chat.Message{{Role: "user", Content: parts}},
+		ChatOptions{Generate: generate.Options{MaxNewTokens: 1}, ImageSources: LocalImageSources(), Context: 4096})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrPromptTooLong) {
+		t.Fatalf("8000 images in a 4096-token context: %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("refusing them allocated %d MB", alloc>>20)
+	}
+	// With pan and scan the crops are counted image by image: a wide image
+	// repeated stops as soon as its crops overflow the context.
+	wide := tinyPNG(t, 1200, 300)
+	parts = []chat.Part{chat.Text("Compare")}
+	for range 100 {
+		parts = append(parts, chat.Image(wide))
+	}
+	_, err = mm.Chat(context.Background(), []chat.Message{{Role: "user", Content: parts}},
+		ChatOptions{Generate: generate.Options{MaxNewTokens: 1}, PanAndScan: true, Context: 3000})
+	if !errors.Is(err, ErrPromptTooLong) || !strings.Contains(err.Error(), "pan-and-scan crops of") {
+		t.Errorf("pan and scan over the context: %v", err)
 	}
 }
 
@@ -169,19 +304,19 @@ func TestNextTurnReusesTheCache(t *testing.T) {
 	m, msgs, _ := loadTiny(t, "tiny-medgemma")
 	o := m.Defaults()
 	o.Temperature, o.MaxNewTokens, o.Logprobs, o.TopLogprobs = 0, 6, true, 3
-	first, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: o})
+	first, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: o, ImageSources: LocalImageSources()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	turn2 := append(append([]chat.Message(nil), msgs...),
 		chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{chat.Text(first.Text)}},
 		chat.Message{Role: chat.RoleUser, Content: []chat.Part{chat.Text("Is there an effusion?")}})
-	reused, err := m.Chat(context.Background(), turn2, ChatOptions{Generate: o})
+	reused, err := m.Chat(context.Background(), turn2, ChatOptions{Generate: o, ImageSources: LocalImageSources()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fresh, _, _ := loadTiny(t, "tiny-medgemma")
-	want, err := fresh.Chat(context.Background(), turn2, ChatOptions{Generate: o})
+	want, err := fresh.Chat(context.Background(), turn2, ChatOptions{Generate: o, ImageSources: LocalImageSources()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,5 +335,66 @@ func TestNextTurnReusesTheCache(t *testing.T) {
 	other, err := m.Chat(context.Background(), []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("Hi")}}}, ChatOptions{Generate: o})
 	if err != nil || other.ReusedTokens != 0 {
 		t.Errorf("unrelated conversation reused %d tokens (%v)", other.ReusedTokens, err)
+	}
+}
+
+// TestCacheKeyedByImage: every image is the same soft-token ids, so a
+// conversation whose text matches the cached one but whose image differs
+// (in bytes, or in how it is prepared) must not continue from the cached
+// KV (it did: "Describe" + image A, then "Describe" + image B / "ok" /
+// "More" reused 30 tokens and answered with A's cache, first-step logprob
+// -2.532 instead of -2.596).
+func TestCacheKeyedByImage(t *testing.T) {
+	m, _, _ := loadTiny(t, "tiny-medgemma")
+	fresh, _, _ := loadTiny(t, "tiny-medgemma")
+	o := m.Defaults()
+	o.Temperature, o.MaxNewTokens, o.Logprobs = 0, 4, true
+	a, b := tinyPNG(t, 40, 30, true), tinyPNG(t, 30, 40, true)
+	ctx := context.Background()
+	first := func(img string) []chat.Message {
+		return []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("Describe"), chat.Image(img)}}}
+	}
+	three := func(img string) []chat.Message {
+		return append(first(img), chat.Message{Role: "assistant", Content: []chat.Part{chat.Text("ok")}},
+			chat.Message{Role: "user", Content: []chat.Part{chat.Text("More")}})
+	}
+	window := imageproc.Window{Center: 100, Width: 50}
+	for _, c := range []struct {
+		name          string
+		cached, asked ChatOptions
+		img           string
+		reuse         bool
+	}{
+		{"same image", ChatOptions{}, ChatOptions{}, a, true},
+		{"another image", ChatOptions{}, ChatOptions{}, b, false},
+		{"padded to a square", ChatOptions{}, ChatOptions{PadSquare: true}, a, false},
+		{"pan and scan", ChatOptions{}, ChatOptions{PanAndScan: true}, a, false},
+		{"a window", ChatOptions{}, ChatOptions{Image: imageproc.Options{Window: &window}}, a, false},
+		{"another window", ChatOptions{Image: imageproc.Options{Window: &imageproc.Window{Center: 100, Width: 60}}}, ChatOptions{Image: imageproc.Options{Window: &window}}, a, false},
+	} {
+		c.cached.Generate, c.asked.Generate = o, o
+		if _, err := m.Chat(ctx, first(a), c.cached); err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.Chat(ctx, three(c.img), c.asked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := fresh.Chat(ctx, three(c.img), c.asked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh.Chat(ctx, []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("x")}}}, ChatOptions{Generate: o}) // fresh stays fresh
+		if (got.ReusedTokens > 0) != c.reuse {
+			t.Errorf("%s: reused %d tokens, want reuse %v", c.name, got.ReusedTokens, c.reuse)
+		}
+		if !slices.Equal(got.Tokens, want.Tokens) {
+			t.Errorf("%s: %v, fresh %v", c.name, got.Tokens, want.Tokens)
+		}
+		for i := range want.Logprobs {
+			if d := got.Logprobs[i].Logprob - want.Logprobs[i].Logprob; d > 1e-5 || d < -1e-5 {
+				t.Errorf("%s step %d: logprob %v, fresh %v", c.name, i, got.Logprobs[i].Logprob, want.Logprobs[i].Logprob)
+			}
+		}
 	}
 }

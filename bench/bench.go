@@ -9,6 +9,7 @@ package bench
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -78,10 +79,10 @@ func Run(o Options) (*Result, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if o.Threads > 0 {
-		kernels.SetThreads(o.Threads)
+	if o.Threads < 0 {
+		return nil, fmt.Errorf("threads must be 0 (all) or more, got %d", o.Threads)
 	}
-	r := &Result{Shape: o.Shape, WeightsResident: o.Resident, Threads: kernels.Threads(), CPU: cpuName(), AVX2: kernels.HasAVX2(), AVX512: kernels.HasAVX512(), GoMaxProcs: runtime.GOMAXPROCS(0),
+	r := &Result{Shape: o.Shape, WeightsResident: o.Resident, Threads: kernels.NewPool(o.Threads).Threads(), CPU: cpuName(), AVX2: kernels.HasAVX2(), AVX512: kernels.HasAVX512(), GoMaxProcs: runtime.GOMAXPROCS(0),
 		PrefillTokens: o.Prefill, DecodeTokens: o.Decode, PrefillChunkTokens: prefillChunk}
 	dir := o.Shape
 	if cfgJSON, ok := model.Shapes[o.Shape]; ok {
@@ -111,7 +112,7 @@ func Run(o Options) (*Result, error) {
 		dir = tmp
 	}
 	start := time.Now()
-	m, err := model.LoadWith(dir, model.LoadOptions{Resident: o.Resident})
+	m, err := model.LoadWith(dir, model.LoadOptions{Resident: o.Resident, Threads: o.Threads})
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func Run(o Options) (*Result, error) {
 		}
 		logf("encoding one %dx%d image", v.ImageSize, v.ImageSize)
 		start = time.Now()
-		if _, err := m.EncodeImage(pixels, nil); err != nil {
+		if _, err := m.EncodeImage(context.Background(), pixels, nil); err != nil {
 			return nil, err
 		}
 		r.ImageSeconds = time.Since(start).Seconds()
@@ -160,7 +161,7 @@ func Run(o Options) (*Result, error) {
 		logf("prefill of %d tokens", o.Prefill)
 		start = time.Now()
 		for pos := 0; pos < len(ids); pos += prefillChunk {
-			hidden, err := s.Forward(model.Input{IDs: ids[pos:min(pos+prefillChunk, len(ids))]})
+			hidden, err := s.Forward(context.Background(), model.Input{IDs: ids[pos:min(pos+prefillChunk, len(ids))]})
 			if err != nil {
 				return nil, err
 			}
@@ -176,7 +177,7 @@ func Run(o Options) (*Result, error) {
 		greedy := generate.NewSampler(generate.Options{}, cfg.Text.VocabSize, nil)
 		start = time.Now()
 		for range o.Decode {
-			hidden, err := s.Forward(model.Input{IDs: next})
+			hidden, err := s.Forward(context.Background(), model.Input{IDs: next})
 			if err != nil {
 				return nil, err
 			}
@@ -187,7 +188,7 @@ func Run(o Options) (*Result, error) {
 		r.DecodeFloorTokensPS = r.ReadBandwidthGBs * 1e9 / float64(r.DecodeBytesPerToken)
 		r.DecodeFractionFloor = r.DecodeTokensPerS / r.DecodeFloorTokensPS
 	}
-	r.KVCacheBytes = s.Cache.Bytes()
+	r.KVCacheBytes = s.KVBytes()
 	r.PeakRSSBytes = peakRSS()
 	return r, nil
 }

@@ -201,21 +201,57 @@ func TestRenderRules(t *testing.T) {
 }
 
 func TestExpand(t *testing.T) {
-	got, err := chat.Expand("a<start_of_image>b<start_of_image>", 2, []int{0, 1})
+	got, err := chat.Expand("a<start_of_image>b<start_of_image>", 2, []int{0, 1}, 0)
 	want := "a\n\n<start_of_image><image_soft_token><image_soft_token><end_of_image>\n\nb" +
 		"Here is the original image \n\n<start_of_image><image_soft_token><image_soft_token><end_of_image>\n\n" +
 		" and here are some crops to help you see better \n\n<start_of_image><image_soft_token><image_soft_token><end_of_image>\n\n"
 	if err != nil || got != want {
 		t.Errorf("Expand = %q, %v\nwant %q", got, err, want)
 	}
-	if _, err := chat.Expand("<start_of_image>", 2, []int{1, 1}); err == nil {
-		t.Error("more crop counts than images: no error")
+	if n := chat.SoftTokens("a<start_of_image>b<start_of_image>", 2, []int{0, 1}); n != 6 {
+		t.Errorf("SoftTokens = %d, want 6", n)
 	}
-	if _, err := chat.Expand("<start_of_image>", 0, nil); err == nil {
-		t.Error("0 image tokens: no error")
+	// Every refusal is a conversation error; sizes are checked before the
+	// text is built (10^9 tokens per image, 10^8 crops or a million images
+	// over the limit used to be built, or die trying).
+	for _, c := range []struct {
+		text   string
+		tokens int
+		crops  []int
+		max    int
+		want   string
+	}{
+		{"<start_of_image>", 2, []int{1, 1}, 0, "crop counts for 2 images, but the prompt has 1"},
+		{"<start_of_image>", 0, nil, 0, "0 image tokens per image; want 1..65536"},
+		{"<start_of_image>", 1_000_000_000, nil, 0, "1000000000 image tokens per image"},
+		{"<start_of_image>", 1, []int{-1}, 0, "crop count -1 outside 0..64"},
+		{"<start_of_image>", 1, []int{100_000_000}, 0, "crop count 100000000 outside 0..64"},
+		{strings.Repeat("<start_of_image>", 1_000_000), 256, nil, 0, "expand to 256000000 image tokens, over the limit of 1048576"},
+		{strings.Repeat("<start_of_image>", 3), 256, []int{4}, 2000, "expand to 1792 image tokens"},
+	} {
+		_, err := chat.Expand(c.text, c.tokens, c.crops, c.max)
+		if c.max == 2000 {
+			if err != nil {
+				t.Errorf("1792 of 2000 tokens: %v", err)
+			}
+			_, err = chat.Expand(c.text, c.tokens, c.crops, 1791)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, chat.ErrInvalidConversation) {
+			t.Errorf("%.40q x%d %v: %v, want %q", c.text, c.tokens, c.crops, err, c.want)
+		}
 	}
-	if _, err := chat.Expand("<start_of_image>", 1, []int{-1}); err == nil {
-		t.Error("negative crops: no error")
+	_, err = chat.Expand(strings.Repeat("<start_of_image>", 10), 256, nil, 1000)
+	if !errors.Is(err, chat.ErrTooManyTokens) {
+		t.Errorf("over the limit: %v, want ErrTooManyTokens", err)
+	}
+}
+
+// TestMessagesWithBOM: a file an editor saved with a UTF-8 byte order mark
+// parses (it gave "invalid character 'ï'").
+func TestMessagesWithBOM(t *testing.T) {
+	msgs, err := chat.ParseMessages([]byte("\xef\xbb\xbf" + `[{"role": "user", "content": "hi"}]`))
+	if err != nil || len(msgs) != 1 || msgs[0].Content[0].Text != "hi" {
+		t.Errorf("%v %v", msgs, err)
 	}
 }
 

@@ -172,8 +172,10 @@ func (m Message) MarshalJSON() ([]byte, error) {
 	}{m.Role, content})
 }
 
-// ParseMessages reads a JSON array of messages.
+// ParseMessages reads a JSON array of messages (a leading UTF-8 byte order
+// mark, which some editors write, is skipped).
 func ParseMessages(data []byte) ([]Message, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("messages: want a JSON array of messages: %w", err)

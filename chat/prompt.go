@@ -17,6 +17,10 @@ type Options struct {
 	// Crops holds the pan-and-scan crop count of each image, in order of
 	// appearance; nil means no pan and scan.
 	Crops []int
+	// MaxTokens bounds the image soft tokens (0: DefaultMaxTokens); a
+	// caller with a context passes its length, so that a prompt far over it
+	// is refused before it is built.
+	MaxTokens int
 }
 
 // Prompt is a conversation ready for the model.
@@ -43,7 +47,7 @@ func Encode(tok *tokenizer.Tokenizer, msgs []Message, opts Options) (*Prompt, er
 	if n == 0 {
 		n = DefaultImageTokens
 	}
-	expanded, err := Expand(text, n, opts.Crops)
+	expanded, err := Expand(text, n, opts.Crops, opts.MaxTokens)
 	if err != nil {
 		return nil, err
 	}

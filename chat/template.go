@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/medgemma/medgemma/internal/errkind"
 )
 
 // Token strings of the Gemma 3 turn format and image blocks.
@@ -20,6 +22,10 @@ const (
 // ErrRolesAlternate is the chat template's error, word for word, when the
 // turns after the system message are not user, assistant, user, ...
 var ErrRolesAlternate = errors.New("Conversation roles must alternate user/assistant/user/assistant/...")
+
+// ErrInvalidConversation is the kind (errors.Is) of the errors Render,
+// Expand and Encode return for a conversation the template cannot render.
+var ErrInvalidConversation = errors.New("invalid conversation")
 
 // Render returns the prompt text that MedGemma's chat template produces, with
 // each image as one <start_of_image> (Expand turns those into image blocks).
@@ -40,6 +46,11 @@ var ErrRolesAlternate = errors.New("Conversation roles must alternate user/assis
 // image or several parts, unknown roles, no user message, and text that
 // contains the image tokens' own strings.
 func Render(msgs []Message, addGenerationPrompt bool) (string, error) {
+	text, err := render(msgs, addGenerationPrompt)
+	return text, errkind.With(ErrInvalidConversation, err)
+}
+
+func render(msgs []Message, addGenerationPrompt bool) (string, error) {
 	if len(msgs) == 0 {
 		return "", errors.New("chat: no messages")
 	}

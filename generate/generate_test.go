@@ -3,6 +3,7 @@ package generate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -42,33 +43,21 @@ func prompt(t *testing.T, name string, chunk int) (*model.Model, *model.Session,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	n, h := len(g.InputIDs), m.Config.Text.HiddenSize
-	in := model.Input{IDs: g.InputIDs}
+	n := len(g.InputIDs)
+	p := &model.Prompt{IDs: g.InputIDs}
 	if m.HasVision() {
 		px, err := npy.ReadFile(filepath.Join(tinyDir(name), "pixel_values.f32.npy"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		feats, err := m.EncodeImage(px.Data, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.Groups, in.Replace, in.Embeds = make([]int32, n), make([]bool, n), make([]float32, n*h)
-		k := 0
-		for i, tt := range g.TokenTypeIDs {
-			in.Groups[i] = -1
-			if tt == 1 {
-				in.Groups[i], in.Replace[i] = 0, true
-				copy(in.Embeds[i*h:], feats[k*h:(k+1)*h])
-				k++
-			}
-		}
+		p.TokenTypeIDs = g.TokenTypeIDs
+		p.Image = func(ctx context.Context, i int) ([]float32, error) { return m.EncodeImage(ctx, px.Data, nil) }
 	}
 	s, err := m.NewSession(n+len(g.GreedyNewIDs)+1, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := Prefill(s, in, chunk)
+	last, err := Prefill(context.Background(), s, p, chunk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +255,7 @@ func TestOptionErrors(t *testing.T) {
 		{Options{MaxNewTokens: 1, StopStrings: []string{strings.Repeat("x", 513)}}, "stop string 0 is 513 bytes"},
 		{Options{MaxNewTokens: 1, StopStrings: make([]string, 17)}, "17 stop strings"},
 	} {
-		if err := c.o.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+		if err := c.o.Validate(); err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
 		}
 	}
@@ -277,7 +266,7 @@ func TestOptionErrors(t *testing.T) {
 	_, s, _, _ := prompt(t, "tiny-medgemma-text", 64)
 	s.Reset()
 	long := make([]int32, s.Capacity())
-	if _, err := Prefill(s, model.Input{IDs: long}, 64); err == nil || !strings.Contains(err.Error(), "prompt is longer than the context") {
+	if _, err := Prefill(context.Background(), s, &model.Prompt{IDs: long}, 64); err == nil || !strings.Contains(err.Error(), "prompt is longer than the context") {
 		t.Errorf("long prompt: %v", err)
 	}
 }
@@ -292,7 +281,7 @@ func TestRunAllocationsPerToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := Prefill(s, model.Input{IDs: g.InputIDs}, 64)
+	last, err := Prefill(context.Background(), s, &model.Prompt{IDs: g.InputIDs}, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,5 +301,21 @@ func TestRunAllocationsPerToken(t *testing.T) {
 	t.Logf("allocations: %.0f for 8 tokens, %.0f for 72", few, many)
 	if many-few > 12 {
 		t.Errorf("64 more tokens cost %.0f more allocations; want only the result's growth (at most 12)", many-few)
+	}
+}
+
+// TestPrefillCancelled: a context cancelled after the first chunk stops the
+// prefill before the second (within one layer), with the context's error.
+func TestPrefillCancelled(t *testing.T) {
+	_, s, g, _ := prompt(t, "tiny-medgemma-text", 64)
+	s.Reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	var seen []int
+	_, err := Prefill(ctx, s, &model.Prompt{IDs: g.InputIDs}, 64, func(done, total int) {
+		seen = append(seen, done)
+		cancel()
+	})
+	if !errors.Is(err, context.Canceled) || !slices.Equal(seen, []int{64}) || s.Pos() != 64 {
+		t.Errorf("cancelled prefill: %v, progress %v, session at %d", err, seen, s.Pos())
 	}
 }

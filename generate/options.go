@@ -11,6 +11,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/medgemma/medgemma/internal/errkind"
 )
 
 // MaxNewTokens is the most tokens one generation may produce (MedGemma's
@@ -56,10 +58,16 @@ const (
 	MaxPenaltyRange = 2.0 // frequency and presence penalties, as OpenAI's
 )
 
+// ErrInvalidOptions is the kind (errors.Is) of every error Validate returns.
+var ErrInvalidOptions = errors.New("invalid generation options")
+
 // Validate checks every field against its range. NaN and infinities are
 // refused everywhere (a NaN passes every comparison, so each check is
 // written to fail on it); requests reach the sampler only through here.
-func (o *Options) Validate() error {
+// Its errors are of the kind ErrInvalidOptions.
+func (o *Options) Validate() error { return errkind.With(ErrInvalidOptions, o.validate()) }
+
+func (o *Options) validate() error {
 	finite := func(name string, v float64) error {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("%s must be a finite number, got %v", name, v)

@@ -115,8 +115,12 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 		if step == maxNew-1 {
 			break // no forward pass for a token that will not be used
 		}
-		hidden, err := s.Forward(model.Input{IDs: []int32{id}})
+		hidden, err := s.Forward(ctx, model.Input{IDs: []int32{id}})
 		if err != nil {
+			if ctx.Err() != nil {
+				res.FinishReason = FinishCancelled // the session is torn: its owner restores it
+				break
+			}
 			return nil, err
 		}
 		last = hidden
@@ -135,40 +139,43 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 // ErrPromptTooLong is returned when a prompt does not fit the context.
 var ErrPromptTooLong = errors.New("prompt is longer than the context")
 
-// Prefill runs a prompt through s in chunks of at most chunk tokens, never
-// splitting an image's soft tokens (a chunk grows to the end of an image it
-// would cut), and returns the final hidden state of the last token. progress,
-// when set, is called after each chunk with the tokens done and the total.
-func Prefill(s *model.Session, in model.Input, chunk int, progress ...func(done, total int)) ([]float32, error) {
-	n := len(in.IDs)
-	if n == 0 {
-		return nil, errors.New("empty prompt")
-	}
-	if s.Pos()+n >= s.Capacity() {
-		return nil, fmt.Errorf("%w: %d tokens, context %d (and at least one to generate)", ErrPromptTooLong, s.Pos()+n, s.Capacity())
+// Prefill runs the prompt's tokens from s.Pos() on (the session holds the
+// ones before, from an earlier turn or a shared prefix) through s in chunks
+// of at most chunk tokens, never splitting an image block (a chunk grows to
+// the end of an image it would cut), and returns the final hidden state of
+// the last token. Image features are asked of p.Image as the chunks reach
+// them. progress, when set, is called after each chunk with the tokens done
+// and the total. A cancelled ctx stops it within one layer, returning ctx's
+// error; the session is then torn (see model.Session.Forward).
+func Prefill(ctx context.Context, s *model.Session, p *model.Prompt, chunk int, progress ...func(done, total int)) ([]float32, error) {
+	n, from := len(p.IDs), s.Pos()
+	switch {
+	case chunk <= 0:
+		return nil, fmt.Errorf("chunk size %d", chunk)
+	case from >= n:
+		return nil, fmt.Errorf("the session already holds %d tokens of this %d-token prompt: nothing to prefill", from, n)
+	case n >= s.Capacity():
+		return nil, fmt.Errorf("%w: %d tokens, context %d (and at least one to generate)", ErrPromptTooLong, n, s.Capacity())
 	}
 	h := s.Model().Config.Text.HiddenSize
-	var hidden []float32
-	for pos := 0; pos < n; {
-		end := min(pos+chunk, n)
-		for in.Groups != nil && end < n && in.Groups[end] >= 0 && in.Groups[end] == in.Groups[end-1] {
-			end++
+	var hidden, embeds []float32
+	for pos := from; pos < n; {
+		end := p.ChunkEnd(pos, chunk)
+		in, err := p.Input(ctx, pos, end, h, embeds)
+		if err != nil {
+			return nil, err
 		}
-		part := model.Input{IDs: in.IDs[pos:end]}
-		if in.Groups != nil {
-			part.Groups = in.Groups[pos:end]
+		if in.Embeds != nil {
+			embeds = in.Embeds
 		}
-		if in.Replace != nil {
-			part.Replace, part.Embeds = in.Replace[pos:end], in.Embeds[pos*h:end*h]
-		}
-		out, err := s.Forward(part)
+		out, err := s.Forward(ctx, in)
 		if err != nil {
 			return nil, err
 		}
 		hidden = out[(end-pos-1)*h : (end-pos)*h]
 		pos = end
-		for _, p := range progress {
-			p(pos, n)
+		for _, f := range progress {
+			f(pos, n)
 		}
 	}
 	return hidden, nil

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/medgemma/medgemma/safetensors"
 )
@@ -26,10 +29,32 @@ type Client struct {
 	Token    string       // HF_TOKEN
 	Cache    string       // CacheDir()
 	Offline  bool         // HF_HUB_OFFLINE
-	HTTP     *http.Client // default http.DefaultClient
+	HTTP     *http.Client // default: a client whose dialer honours Timeouts.Connect
+	// Timeouts bound every request; zero fields take the defaults.
+	Timeouts Timeouts
 	// Progress, when set, is called as bytes arrive: file, done, total.
 	Progress func(file string, done, total int64)
 }
+
+// Timeouts of a client's requests. A download of gigabytes has no overall
+// deadline; what is bounded is each wait: a server that accepts and never
+// answers, or stops sending halfway, fails the request instead of hanging
+// it (run again to resume).
+type Timeouts struct {
+	Connect time.Duration // TCP and TLS setup; default 30 s
+	Header  time.Duration // from sending the request to the response headers; default 60 s
+	Idle    time.Duration // longest wait for more bytes of a body; default 60 s
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	t.Connect = cmp.Or(t.Connect, 30*time.Second)
+	t.Header = cmp.Or(t.Header, 60*time.Second)
+	t.Idle = cmp.Or(t.Idle, 60*time.Second)
+	return t
+}
+
+// maxUnsizedFile bounds a file whose size the hub does not announce.
+const maxUnsizedFile = 256 << 20
 
 // NewClient configures a client from the environment.
 func NewClient() *Client {
@@ -137,7 +162,67 @@ func (c *Client) client() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return http.DefaultClient
+	t := c.Timeouts.withDefaults()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = t.Connect
+	return &http.Client{Transport: tr}
+}
+
+// errStalled is the cause of a request cancelled by its watchdog.
+var errStalled = errors.New("the server stopped answering")
+
+// do sends a request under a watchdog: the response headers must come
+// within Timeouts.Header, and each read of the body within Timeouts.Idle of
+// the previous one; otherwise the request is cancelled. The returned body
+// closes the watchdog with it.
+func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	t := c.Timeouts.withDefaults()
+	ctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(t.Header, func() {
+		cancel(fmt.Errorf("%w: no response within %v", errStalled, t.Header))
+	})
+	resp, err := c.client().Do(req.WithContext(ctx))
+	if err != nil {
+		timer.Stop()
+		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
+			err = cause
+		}
+		cancel(nil)
+		return nil, err
+	}
+	timer.Reset(t.Idle)
+	resp.Body = &watchedBody{body: resp.Body, ctx: ctx, cancel: cancel, timer: timer, idle: t.Idle}
+	return resp, nil
+}
+
+// watchedBody pushes the watchdog back on every read.
+type watchedBody struct {
+	body   io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	idle   time.Duration
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); errors.Is(cause, errStalled) {
+			err = fmt.Errorf("%w: nothing received for %v", errStalled, b.idle)
+		}
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.timer.Stop()
+	err := b.body.Close()
+	b.cancel(nil)
+	return err
 }
 
 // statusError explains a failed response.
@@ -161,7 +246,7 @@ func (c *Client) info(ctx context.Context, ref Ref) (*repoInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.client().Do(req)
+	resp, err := c.do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
@@ -248,7 +333,7 @@ func (c *Client) download(ctx context.Context, ref Ref, commit, name, path strin
 	if have > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
 	}
-	resp, err := c.client().Do(req)
+	resp, err := c.do(ctx, req)
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w (run again to resume)", ref, name, err)
 	}
@@ -274,13 +359,25 @@ func (c *Client) download(ctx context.Context, ref Ref, commit, name, path strin
 	if total == 0 {
 		total, _ = strconv.ParseInt(resp.Header.Get("X-Linked-Size"), 10, 64)
 	}
+	// Never write past the size the hub announced: a server that sends
+	// more (or without end) must not fill the disk.
+	limit := int64(maxUnsizedFile)
+	if total > 0 {
+		limit = total
+	}
 	w := io.Writer(out)
 	if c.Progress != nil {
 		w = &progressWriter{w: out, done: have, total: total, name: name, fn: c.Progress}
 	}
 	if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
-		if _, err := io.Copy(w, resp.Body); err != nil {
+		n, err := io.Copy(w, io.LimitReader(resp.Body, limit-have+1))
+		if err != nil {
 			return fmt.Errorf("%s: %s: download interrupted after %d bytes: %w (run again to resume)", ref, name, statSize(part), err)
+		}
+		if have+n > limit {
+			out.Close()
+			os.Remove(part)
+			return fmt.Errorf("%s: %s: the server sent more than the %d bytes announced (removed; run again)", ref, name, limit)
 		}
 	}
 	if err := out.Close(); err != nil {

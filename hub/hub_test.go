@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const commit = "0123456789abcdef0123456789abcdef01234567"
@@ -28,6 +30,8 @@ type fakeHub struct {
 	token    string // required token, "" for public
 	corrupt  string // a file whose bytes differ from its announced sha256
 	cutOnce  string // a file whose first download breaks halfway
+	overlong string // a file served with 20 MB more than announced
+	stall    string // a file whose body stops halfway and hangs
 	mu       sync.Mutex
 	requests []string
 	cutDone  bool
@@ -95,6 +99,22 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request, name string) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	}
 	body := data[start:]
+	if name == h.overlong {
+		w.Header().Del("Content-Length")
+		w.Write(body)
+		for range 20 {
+			if _, err := w.Write(make([]byte, 1<<20)); err != nil {
+				return
+			}
+		}
+		return
+	}
+	if name == h.stall {
+		w.Write(body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		return
+	}
 	h.mu.Lock()
 	cut := name == h.cutOnce && !h.cutDone
 	if cut {
@@ -266,5 +286,85 @@ func TestRefsAndCache(t *testing.T) {
 	}
 	if dir, err := Find(cache, Ref{"google/m", commit}); err != nil || dir != snap {
 		t.Errorf("Find by commit = %s, %v", dir, err)
+	}
+}
+
+// TestPullStopsAtTheDeclaredSize: a body longer than the size the hub
+// announced is not written on (a 1000-byte file took 20 MB; an endless body
+// would fill the disk).
+func TestPullStopsAtTheDeclaredSize(t *testing.T) {
+	for _, name := range []string{"config.json", "model.safetensors"} {
+		h, c := newHub(t)
+		h.overlong = name
+		ref, _ := ParseRef("google/medgemma-tiny")
+		_, err := c.Pull(context.Background(), ref)
+		if err == nil || !strings.Contains(err.Error(), name+": the server sent more than the") {
+			t.Errorf("%s: %v", name, err)
+		}
+		var written int64
+		filepath.Walk(c.Cache, func(_ string, fi os.FileInfo, _ error) error {
+			if fi != nil && !fi.IsDir() {
+				written += fi.Size()
+			}
+			return nil
+		})
+		if written > 1<<20 {
+			t.Errorf("%s: %d bytes left in the cache", name, written)
+		}
+	}
+}
+
+// TestPullTimeouts: a server that accepts and never answers, or stops in
+// the middle of a body, fails the pull within the timeouts (it hung).
+func TestPullTimeouts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	ref, _ := ParseRef("google/medgemma-tiny")
+	c := &Client{Endpoint: "http://" + ln.Addr().String(), Cache: t.TempDir(), Timeouts: Timeouts{Header: 300 * time.Millisecond}}
+	done := make(chan error, 1)
+	go func() { _, err := c.Pull(context.Background(), ref); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no response within 300ms") {
+			t.Errorf("silent server: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a server that never answers hung the pull")
+	}
+
+	h, hc := newHub(t)
+	h.stall = "model.safetensors"
+	hc.Timeouts = Timeouts{Idle: 300 * time.Millisecond}
+	go func() { _, err := hc.Pull(context.Background(), ref); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "nothing received for 300ms") || !strings.Contains(err.Error(), "run again to resume") {
+			t.Errorf("stalled body: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a body that stops hung the pull")
 	}
 }

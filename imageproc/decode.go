@@ -59,7 +59,7 @@ func DecodeFile(path string, opts Options) (*RGB, *Info, error) {
 }
 
 // Decode decodes an image of any supported format, detected from its first
-// bytes, to RGB.
+// bytes, to RGB. Its errors are of the kinds in errors.go (errors.Is).
 func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 	defer func() {
 		// The decoders are well tested, but a malformed file must never take
@@ -67,7 +67,11 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 		if r := recover(); r != nil {
 			img, info, err = nil, nil, fmt.Errorf("malformed image: decoder failed: %v", r)
 		}
+		err = classified(err)
 	}()
+	if opts.Frame < 0 {
+		return nil, nil, withKind(ErrOptions, fmt.Errorf("frame %d: frames count from 0", opts.Frame))
+	}
 	if opts.MaxPixels <= 0 {
 		opts.MaxPixels = DefaultMaxPixels
 	}
@@ -79,7 +83,7 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 		if len(data) == 0 {
 			return nil, nil, errors.New("empty file")
 		}
-		return nil, nil, errors.New("unknown image format (supported: PNG, JPEG, GIF, BMP, TIFF, WebP, DICOM)")
+		return nil, nil, withKind(ErrUnsupported, errors.New("unknown image format (supported: PNG, JPEG, GIF, BMP, TIFF, WebP, DICOM)"))
 	}
 	m, err := decoders[format](data, opts.MaxPixels)
 	if err != nil {
@@ -165,7 +169,7 @@ func checkSize(w, h int, limit int64) error {
 		return fmt.Errorf("image has no pixels (%dx%d)", w, h)
 	}
 	if int64(w)*int64(h) > limit {
-		return fmt.Errorf("image is %dx%d = %d pixels, over the limit of %d", w, h, int64(w)*int64(h), limit)
+		return withKind(ErrTooLarge, fmt.Errorf("image is %dx%d = %d pixels, over the limit of %d", w, h, int64(w)*int64(h), limit))
 	}
 	return nil
 }
@@ -206,7 +210,7 @@ func windowGray(m image.Image, w Window) (*RGB, error) {
 			return float64(uint16(g.Pix[o])<<8 | uint16(g.Pix[o+1]))
 		}
 	default:
-		return nil, fmt.Errorf("a window applies to grayscale images; this one is %s", mode(m))
+		return nil, withKind(ErrOptions, fmt.Errorf("a window applies to grayscale images; this one is %s", mode(m)))
 	}
 	for y := range out.H {
 		for x := range out.W {

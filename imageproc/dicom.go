@@ -86,7 +86,7 @@ func decodeDICOM(data []byte, opts Options) (*RGB, *Info, error) {
 		return nil, nil, fmt.Errorf("DICOM: %w", err)
 	}
 	if opts.Frame < 0 || opts.Frame >= di.Frames {
-		return nil, nil, fmt.Errorf("DICOM: frame %d requested, the file has %d frame(s)", opts.Frame, di.Frames)
+		return nil, nil, withKind(ErrOptions, fmt.Errorf("DICOM: frame %d requested, the file has %d frame(s)", opts.Frame, di.Frames))
 	}
 	di.Frame = opts.Frame
 	ds, err := parseDICOM(data)
@@ -182,7 +182,7 @@ func decodeDICOM(data []byte, opts Options) (*RGB, *Info, error) {
 		}
 	} else {
 		if opts.Window != nil {
-			return nil, nil, fmt.Errorf("DICOM: a window applies to grayscale images; this one is %s", di.Photometric)
+			return nil, nil, withKind(ErrOptions, fmt.Errorf("DICOM: a window applies to grayscale images; this one is %s", di.Photometric))
 		}
 		di.Rendering = "colour as stored"
 	}
@@ -283,17 +283,17 @@ func readDICOMInfo(ds *dicom.Dataset) (*DICOMInfo, error) {
 		if name == "" {
 			name = "unknown"
 		}
-		return nil, fmt.Errorf("transfer syntax %s (%s) is not supported (uncompressed, JPEG baseline and extended, JPEG lossless and RLE are)", di.TransferSyntax, name)
+		return nil, withKind(ErrUnsupported, fmt.Errorf("transfer syntax %s (%s) is not supported (uncompressed, JPEG baseline and extended, JPEG lossless and RLE are)", di.TransferSyntax, name))
 	}
 	switch {
 	case di.Samples != 1 && di.Samples != 3:
-		return nil, fmt.Errorf("SamplesPerPixel %d is not supported (1 or 3)", di.Samples)
+		return nil, withKind(ErrUnsupported, fmt.Errorf("SamplesPerPixel %d is not supported (1 or 3)", di.Samples))
 	case di.BitsAllocated != 8 && di.BitsAllocated != 16 && di.BitsAllocated != 32:
-		return nil, fmt.Errorf("BitsAllocated %d is not supported (8, 16 or 32)", di.BitsAllocated)
+		return nil, withKind(ErrUnsupported, fmt.Errorf("BitsAllocated %d is not supported (8, 16 or 32)", di.BitsAllocated))
 	case di.BitsStored < 1 || di.BitsStored > di.BitsAllocated:
 		return nil, fmt.Errorf("BitsStored %d does not fit BitsAllocated %d", di.BitsStored, di.BitsAllocated)
 	case di.Samples == 3 && di.BitsAllocated != 8:
-		return nil, fmt.Errorf("colour with BitsAllocated %d is not supported (8)", di.BitsAllocated)
+		return nil, withKind(ErrUnsupported, fmt.Errorf("colour with BitsAllocated %d is not supported (8)", di.BitsAllocated))
 	}
 	switch di.Photometric {
 	case "MONOCHROME1", "MONOCHROME2":
@@ -303,12 +303,12 @@ func readDICOMInfo(ds *dicom.Dataset) (*DICOMInfo, error) {
 	case "RGB":
 	case "YBR_FULL", "YBR_FULL_422":
 		if di.TransferSyntax != tsJPEGBaseline {
-			return nil, fmt.Errorf("uncompressed %s is not supported", di.Photometric)
+			return nil, withKind(ErrUnsupported, fmt.Errorf("uncompressed %s is not supported", di.Photometric))
 		}
 	case "":
 		return nil, errors.New("missing PhotometricInterpretation")
 	default:
-		return nil, fmt.Errorf("PhotometricInterpretation %s is not supported", di.Photometric)
+		return nil, withKind(ErrUnsupported, fmt.Errorf("PhotometricInterpretation %s is not supported", di.Photometric))
 	}
 	return di, nil
 }
@@ -398,7 +398,7 @@ func nativeSamples(raw any, di *DICOMInfo) ([]float64, error) {
 // planar (PlanarConfiguration 1).
 func nativeRGB(s []float64, di *DICOMInfo, ds *dicom.Dataset) (*RGB, error) {
 	if di.Photometric != "RGB" {
-		return nil, fmt.Errorf("uncompressed %s colour is not supported", di.Photometric)
+		return nil, withKind(ErrUnsupported, fmt.Errorf("uncompressed %s colour is not supported", di.Photometric))
 	}
 	planar, _ := elementInt(ds, tag.PlanarConfiguration)
 	img := NewRGB(di.Columns, di.Rows)

@@ -2,6 +2,7 @@ package imageproc
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -236,22 +237,25 @@ func TestDICOMErrors(t *testing.T) {
 		name string
 		d    synthDICOM
 		opts Options
+		kind error
 		want string
 	}{
-		{"jpeg2000", func() synthDICOM { d := good; d.ts = "1.2.840.10008.1.2.4.90"; return d }(), Options{}, "transfer syntax 1.2.840.10008.1.2.4.90 (JPEG 2000 Lossless) is not supported"},
-		{"photometric", func() synthDICOM { d := good; d.photometric = "PALETTE COLOR"; return d }(), Options{}, "PhotometricInterpretation PALETTE COLOR is not supported"},
-		{"too big", good, Options{MaxPixels: 3}, "over the limit of 3"},
-		{"window on colour", synthDICOM{modality: "SM", photometric: "RGB", rows: 1, cols: 1, samples: 3, bits: 8, values: []int{1, 2, 3}}, Options{Window: &Window{Center: 1, Width: 2}}, "a window applies to grayscale"},
+		{"jpeg2000", func() synthDICOM { d := good; d.ts = "1.2.840.10008.1.2.4.90"; return d }(), Options{}, ErrUnsupported, "transfer syntax 1.2.840.10008.1.2.4.90 (JPEG 2000 Lossless) is not supported"},
+		{"photometric", func() synthDICOM { d := good; d.photometric = "PALETTE COLOR"; return d }(), Options{}, ErrUnsupported, "PhotometricInterpretation PALETTE COLOR is not supported"},
+		{"too big", good, Options{MaxPixels: 3}, ErrTooLarge, "over the limit of 3"},
+		{"window on colour", synthDICOM{modality: "SM", photometric: "RGB", rows: 1, cols: 1, samples: 3, bits: 8, values: []int{1, 2, 3}}, Options{Window: &Window{Center: 1, Width: 2}}, ErrOptions, "a window applies to grayscale"},
+		{"frame", good, Options{Frame: 3}, ErrOptions, "frame 3 requested, the file has 1 frame(s)"},
+		{"negative frame", good, Options{Frame: -1}, ErrOptions, "frames count from 0"},
 	} {
 		_, _, err := Decode(c.d.bytes(t), c.opts)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, c.kind) {
+			t.Errorf("%s: error %v, want %q (%v)", c.name, err, c.want, c.kind)
 		}
 	}
 	data := good.bytes(t)
 	for _, n := range []int{140, 200, len(data) - 3} {
-		if _, _, err := Decode(data[:n], Options{}); err == nil {
-			t.Errorf("DICOM truncated to %d bytes: no error", n)
+		if _, _, err := Decode(data[:n], Options{}); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("DICOM truncated to %d bytes: %v, want a corrupt-image error", n, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package imageproc
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
 	"image/gif"
@@ -160,18 +161,21 @@ func TestBadImages(t *testing.T) {
 		name string
 		data []byte
 		opts Options
+		kind error
 		want string
 	}{
-		{"empty", nil, Options{}, "empty file"},
-		{"text", []byte("hello, world"), Options{}, "unknown image format"},
-		{"truncated png", good.Bytes()[:40], Options{}, "png"},
-		{"truncated jpeg", jpg[:len(jpg)/2], Options{}, "jpeg"},
-		{"over the limit", good.Bytes(), Options{MaxPixels: 1199}, "40x30 = 1200 pixels, over the limit of 1199"},
-		{"zero width", encodeZeroPNG(t), Options{}, ""},
+		{"empty", nil, Options{}, ErrCorrupt, "empty file"},
+		{"text", []byte("hello, world"), Options{}, ErrUnsupported, "unknown image format"},
+		{"truncated png", good.Bytes()[:40], Options{}, ErrCorrupt, "png"},
+		{"truncated jpeg", jpg[:len(jpg)/2], Options{}, ErrCorrupt, "jpeg"},
+		{"over the limit", good.Bytes(), Options{MaxPixels: 1199}, ErrTooLarge, "40x30 = 1200 pixels, over the limit of 1199"},
+		{"jpeg over the limit", jpg, Options{MaxPixels: 10}, ErrTooLarge, "over the limit of 10"},
+		{"zero width", encodeZeroPNG(t), Options{}, ErrCorrupt, ""},
+		{"window on colour", jpg, Options{Window: &Window{Center: 1, Width: 2}}, ErrOptions, "a window applies to grayscale"},
 	} {
 		_, _, err := Decode(c.data, c.opts)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, c.kind) {
+			t.Errorf("%s: error %v, want %q (%v)", c.name, err, c.want, c.kind)
 		}
 	}
 	path := filepath.Join(t.TempDir(), "x.png")
@@ -205,6 +209,9 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, _, err := Decode(data, Options{MaxPixels: 1 << 20})
 		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrOptions) {
+				t.Fatalf("error of no kind: %v", err)
+			}
 			return
 		}
 		if img.W*img.H > 1<<20 || len(img.Pix) != img.W*img.H*3 {

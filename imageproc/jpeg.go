@@ -265,7 +265,7 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	// marker's transform, else component ids R, G, B mean RGB, else YCbCr.
 	switch {
 	case d.twelve && n != 1:
-		return fmt.Errorf("12-bit JPEG with %d components (only grayscale is supported)", n)
+		return withKind(ErrUnsupported, fmt.Errorf("12-bit JPEG with %d components (only grayscale is supported)", n))
 	case n == 1:
 	case n == 3 && d.adobe:
 		if d.transform > 1 {

@@ -105,13 +105,13 @@ func TestMatMulAgainstReference(t *testing.T) {
 func testMatMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, threads := range []int{1, 2, 3} {
-		SetThreads(threads)
+		pool := NewPool(threads)
 		for _, c := range []struct{ rows, cols, n int }{{1, 8, 1}, {5, 3, 2}, {64, 40, 1}, {300, 64, 7}, {97, 130, 21}, {1024, 256, 1}, {512, 96, 33}, {12, 16, 16}, {13, 17, 17}, {25, 1, 40}, {7, 15, 129}, {40, 300, 300}} {
 			w := &Mat{Rows: c.rows, Cols: c.cols, DType: BF16, Raw: randBF16(rng, c.rows*c.cols)}
 			x := randF32(rng, c.n*c.cols)
 			got := make([]float32, c.n*c.rows)
 			want := make([]float32, c.n*c.rows)
-			MatMul(got, x, c.n, w)
+			pool.MatMul(got, x, c.n, w)
 			MatMulRef(want, x, c.n, w)
 			for i := range got {
 				if !close32(got[i], want[i], float64(c.cols)) {
@@ -119,7 +119,7 @@ func testMatMul(t *testing.T) {
 				}
 			}
 			wf := &Mat{Rows: c.rows, Cols: c.cols, DType: F32, F32: randF32(rng, c.rows*c.cols)}
-			MatMul(got, x, c.n, wf)
+			pool.MatMul(got, x, c.n, wf)
 			MatMulRef(want, x, c.n, wf)
 			for i := range got {
 				if !close32(got[i], want[i], float64(c.cols)*3) {
@@ -128,7 +128,6 @@ func testMatMul(t *testing.T) {
 			}
 		}
 	}
-	SetThreads(0)
 }
 
 func TestMatMulAllocatesNothing(t *testing.T) {
@@ -136,10 +135,9 @@ func TestMatMulAllocatesNothing(t *testing.T) {
 	w := &Mat{Rows: 4096, Cols: 256, DType: BF16, Raw: randBF16(rng, 4096*256)}
 	x := randF32(rng, 256)
 	out := make([]float32, 4096)
-	SetThreads(2)
-	defer SetThreads(0)
-	MatMul(out, x, 1, w)
-	if n := testing.AllocsPerRun(50, func() { MatMul(out, x, 1, w) }); n != 0 {
+	pool := NewPool(2)
+	pool.MatMul(out, x, 1, w)
+	if n := testing.AllocsPerRun(50, func() { pool.MatMul(out, x, 1, w) }); n != 0 {
 		t.Errorf("MatMul allocates %v times per call", n)
 	}
 }

@@ -3,31 +3,38 @@ package kernels
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
 // maxThreads bounds the worker pool.
 const maxThreads = 256
 
 var (
-	threads     atomic.Int32
 	tasks       = make(chan *task, maxThreads)
 	startOnce   sync.Once
 	batches     = sync.Pool{New: func() any { return new(batch) }}
 	workerCount int
 )
 
-// SetThreads sets how many threads the kernels use (at least 1); the default
-// is GOMAXPROCS.
-func SetThreads(n int) { threads.Store(int32(min(max(n, 1), maxThreads))) }
+// Pool is a degree of parallelism: how many shares MatMul and ParallelFor
+// split their work into. Each model holds its own (a setting of the model,
+// not of the process); the goroutines that run the shares are shared. The
+// zero Pool uses GOMAXPROCS threads.
+type Pool struct{ threads int }
 
-// Threads reports the number of threads the kernels use.
-func Threads() int {
-	if t := threads.Load(); t > 0 {
-		return int(t)
+// NewPool returns a pool of n threads; n <= 0 means GOMAXPROCS.
+func NewPool(n int) Pool { return Pool{threads: min(max(n, 0), maxThreads)} }
+
+// Threads reports the number of threads the pool uses.
+func (p Pool) Threads() int {
+	if p.threads > 0 {
+		return p.threads
 	}
 	return min(runtime.GOMAXPROCS(0), maxThreads)
 }
+
+// Threads reports the number of threads the package-level kernels use
+// (GOMAXPROCS).
+func Threads() int { return Pool{}.Threads() }
 
 // task is one share of a matrix product: rows lo..hi.
 type task struct {
@@ -59,9 +66,12 @@ func startWorkers() {
 
 // MatMul computes y = x W^T for n rows of x (see MatMulRef), with float32
 // accumulation over the weights in their stored dtype, split by rows across
-// the worker threads. It allocates nothing.
-func MatMul(out, x []float32, n int, w *Mat) {
-	p := Threads()
+// GOMAXPROCS threads. It allocates nothing.
+func MatMul(out, x []float32, n int, w *Mat) { Pool{}.MatMul(out, x, n, w) }
+
+// MatMul is the package's MatMul split across the pool's threads.
+func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
+	p := pool.Threads()
 	if p <= 1 || w.Rows < 2*p || w.Rows*w.Cols*n < 1<<15 {
 		matMulRows(out, x, n, w, 0, w.Rows)
 		return
@@ -174,9 +184,12 @@ func MatMulT(out, x []float32, n int, w *Mat) {
 
 // ParallelFor splits 0..n into one contiguous range per thread and runs fn on
 // each concurrently. It is for coarse work (it allocates); the per-token
-// paths use MatMul's pool.
-func ParallelFor(n int, fn func(lo, hi int)) {
-	p := min(Threads(), n)
+// paths use MatMul's workers.
+func ParallelFor(n int, fn func(lo, hi int)) { Pool{}.ParallelFor(n, fn) }
+
+// ParallelFor is the package's ParallelFor over the pool's threads.
+func (pool Pool) ParallelFor(n int, fn func(lo, hi int)) {
+	p := min(pool.Threads(), n)
 	if p <= 1 {
 		fn(0, n)
 		return

@@ -206,6 +206,12 @@ func ParseConfig(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("rope_parameters: %w", err)
 		}
 	}
+	// Sizes are capped before anything is sized by them (the layer types
+	// below, then the binder, caches and scratch buffers): a config.json is
+	// input like any other.
+	if err := checkCaps(&t, c); err != nil {
+		return nil, err
+	}
 	if len(text.LayerTypes) > 0 {
 		t.LayerTypes = text.LayerTypes
 	} else {
@@ -296,18 +302,65 @@ func parseIDs(raw json.RawMessage) ([]int, error) {
 	return many, nil
 }
 
-// Validate checks that the sizes are consistent.
-func (c *Config) Validate() error {
-	t := &c.Text
+// Caps on a config's sizes, far above every Gemma 3 model (27B: 62 layers,
+// hidden 5376, MLP 21504, 32 heads of 128, vocabulary 262,208, 131,072
+// positions; SigLIP 27 layers of 1152 at 896x896, patch 14) and far below
+// what would exhaust memory or overflow the products of sizes. The tensors a
+// checkpoint holds are checked against the config afterwards.
+var (
+	textCaps = map[string]int{
+		"vocab_size": 1 << 22, "hidden_size": 1 << 16, "intermediate_size": 1 << 18,
+		"num_hidden_layers": 1 << 10, "num_attention_heads": 1 << 10, "num_key_value_heads": 1 << 10,
+		"head_dim": 1 << 12, "sliding_window": 1 << 24, "max_position_embeddings": 1 << 24,
+	}
+	visionCaps = map[string]int{
+		"hidden_size": 1 << 14, "intermediate_size": 1 << 16, "num_hidden_layers": 1 << 10,
+		"num_attention_heads": 1 << 10, "image_size": 1 << 13, "patch_size": 1 << 10,
+	}
+	maxMMTokensPerImage = 1 << 16
+)
+
+// checkCaps refuses sizes outside 1..cap.
+func checkCaps(t *TextConfig, c *Config) error {
+	check := func(part, name string, v, limit int) error {
+		if v <= 0 || v > limit {
+			return fmt.Errorf("%s%s %d is outside 1..%d", part, name, v, limit)
+		}
+		return nil
+	}
 	for _, f := range []struct {
 		name string
 		v    int
 	}{{"vocab_size", t.VocabSize}, {"hidden_size", t.HiddenSize}, {"intermediate_size", t.IntermediateSize},
 		{"num_hidden_layers", t.NumHiddenLayers}, {"num_attention_heads", t.NumAttentionHeads},
-		{"num_key_value_heads", t.NumKeyValueHeads}, {"head_dim", t.HeadDim}, {"sliding_window", t.SlidingWindow}} {
-		if f.v <= 0 {
-			return fmt.Errorf("%s must be positive, got %d", f.name, f.v)
+		{"num_key_value_heads", t.NumKeyValueHeads}, {"head_dim", t.HeadDim}, {"sliding_window", t.SlidingWindow},
+		{"max_position_embeddings", t.MaxPositionEmbeddings}} {
+		if err := check("", f.name, f.v, textCaps[f.name]); err != nil {
+			return err
 		}
+	}
+	if v := c.Vision; v != nil {
+		for _, f := range []struct {
+			name string
+			v    int
+		}{{"hidden_size", v.HiddenSize}, {"intermediate_size", v.IntermediateSize}, {"num_hidden_layers", v.NumHiddenLayers},
+			{"num_attention_heads", v.NumAttentionHeads}, {"image_size", v.ImageSize}, {"patch_size", v.PatchSize}} {
+			if err := check("vision_config ", f.name, f.v, visionCaps[f.name]); err != nil {
+				return err
+			}
+		}
+		if err := check("", "mm_tokens_per_image", c.MMTokensPerImage, maxMMTokensPerImage); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks that the sizes are within their caps and consistent.
+func (c *Config) Validate() error {
+	t := &c.Text
+	if err := checkCaps(t, c); err != nil {
+		return err
 	}
 	switch {
 	case t.NumAttentionHeads%t.NumKeyValueHeads != 0:
@@ -328,8 +381,6 @@ func (c *Config) Validate() error {
 	}
 	if v := c.Vision; v != nil {
 		switch {
-		case v.HiddenSize <= 0 || v.IntermediateSize <= 0 || v.NumHiddenLayers <= 0 || v.NumAttentionHeads <= 0 || v.PatchSize <= 0 || v.ImageSize <= 0:
-			return errors.New("vision_config sizes must be positive")
 		case v.HiddenSize%v.NumAttentionHeads != 0:
 			return fmt.Errorf("vision hidden_size %d is not a multiple of num_attention_heads %d", v.HiddenSize, v.NumAttentionHeads)
 		case v.ImageSize%v.PatchSize != 0:

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,13 +25,16 @@ func feed(t *testing.T, m *Model, name string, g *golden, features []float32, ch
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := promptInput(g, features, h)
+	p := goldenPrompt(g, features)
 	final := loadNpy(t, name, "final_norm.f32.npy").Data
 	logits := make([]float32, m.Config.Text.VocabSize)
 	pos := 0
 	for _, c := range chunks {
-		in := Input{IDs: all.IDs[pos : pos+c], Groups: all.Groups[pos : pos+c], Replace: all.Replace[pos : pos+c], Embeds: all.Embeds[pos*h : (pos+c)*h]}
-		hidden, err := s.Forward(in)
+		in, err := p.Input(context.Background(), pos, pos+c, h, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hidden, err := s.Forward(context.Background(), in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +76,7 @@ func loadTiny(t *testing.T, name string) (*Model, *golden, []float32) {
 	g := loadGolden(t, name)
 	var features []float32
 	if m.HasVision() {
-		if features, err = m.EncodeImage(loadNpy(t, name, "pixel_values.f32.npy").Data, nil); err != nil {
+		if features, err = m.EncodeImage(context.Background(), loadNpy(t, name, "pixel_values.f32.npy").Data, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,8 +113,8 @@ func TestGreedyDecoding(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := m.Config.Text.HiddenSize
-		in := promptInput(g, features, h)
-		hidden, err := s.Forward(in)
+		in := promptInput(t, g, features, h)
+		hidden, err := s.Forward(context.Background(), in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +132,7 @@ func TestGreedyDecoding(t *testing.T) {
 			if got := topK(logits, 1)[0]; got != want {
 				t.Fatalf("%s step %d: greedy id %d, want %d", name, step, got, want)
 			}
-			out, err := s.Forward(Input{IDs: []int32{want}})
+			out, err := s.Forward(context.Background(), Input{IDs: []int32{want}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,14 +153,14 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Forward(Input{IDs: g.InputIDs[:40]}); err != nil {
+	if _, err := s.Forward(context.Background(), Input{IDs: g.InputIDs[:40]}); err != nil {
 		t.Fatal(err)
 	}
 	logits := make([]float32, m.Config.Text.VocabSize)
 	ids := []int32{g.InputIDs[40]}
 	in := Input{IDs: ids}
 	step := func() {
-		hidden, err := s.Forward(in)
+		hidden, err := s.Forward(context.Background(), in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,18 +178,30 @@ func TestImageBlockMustNotBeSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups := imageGroups(g.TokenTypeIDs)
 	h := m.Config.Text.HiddenSize
-	embeds := make([]float32, len(g.InputIDs)*h)
-	copy(embeds[19*h:], features)
-	replace := make([]bool, len(g.InputIDs))
-	for i := 19; i < 35; i++ {
-		replace[i] = true
+	p := goldenPrompt(g, features)
+	if sp := ImageSpans(g.TokenTypeIDs); len(sp) != 1 || sp[0] != (Span{19, 35}) {
+		t.Fatalf("image spans %v, want [{19 35}]", sp)
 	}
-	if _, err := s.Forward(Input{IDs: g.InputIDs[:25], Groups: groups[:25], Replace: replace[:25], Embeds: embeds[:25*h]}); err != nil {
+	// Prompt.Input refuses a range that cuts the image, and the chunking
+	// moves the end of a chunk past it.
+	for _, r := range [][2]int{{0, 25}, {25, 42}, {20, 35}} {
+		if _, err := p.Input(context.Background(), r[0], r[1], h, nil); err == nil || !strings.Contains(err.Error(), "must be in one chunk") {
+			t.Errorf("range %v: %v", r, err)
+		}
+	}
+	if end := p.ChunkEnd(0, 25); end != 35 {
+		t.Errorf("a chunk of 25 ends at %d, want 35 (the image's end)", end)
+	}
+	if end := p.ChunkEnd(0, 19); end != 19 {
+		t.Errorf("a chunk of 19 ends at %d, want 19", end)
+	}
+	// Forward refuses an image group continued from the previous chunk.
+	all := promptInput(t, g, features, h)
+	if _, err := s.Forward(context.Background(), Input{IDs: all.IDs[:25], Groups: all.Groups[:25], Replace: all.Replace[:25], Embeds: all.Embeds[:25*h]}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Forward(Input{IDs: g.InputIDs[25:30], Groups: groups[25:30], Replace: replace[25:30], Embeds: embeds[25*h : 30*h]})
+	_, err = s.Forward(context.Background(), Input{IDs: all.IDs[25:30], Groups: all.Groups[25:30], Replace: all.Replace[25:30], Embeds: all.Embeds[25*h : 30*h]})
 	if err == nil || !strings.Contains(err.Error(), "must be in one chunk") {
 		t.Errorf("split image block: %v", err)
 	}
@@ -220,7 +237,7 @@ func TestStoredLMHead(t *testing.T) {
 	}
 	defer m.Close()
 	s, _ := m.NewSession(8, 8)
-	hidden, err := s.Forward(Input{IDs: []int32{2, 3}})
+	hidden, err := s.Forward(context.Background(), Input{IDs: []int32{2, 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,5 +252,58 @@ func TestStoredLMHead(t *testing.T) {
 	defer tied.Close()
 	if tied.text.lmHead.Raw == nil || &tied.text.lmHead.Raw[0] != &tied.text.embedTokens.Raw[0] {
 		t.Error("without lm_head.weight the LM head is not the embedding matrix")
+	}
+}
+
+// TestForwardCancelled: a cancelled context stops a forward pass between
+// layers and the vision encoder before its next layer; the torn session
+// refuses to run until Restore (or Reset), after which it computes exactly
+// what a session never cancelled computes.
+func TestForwardCancelled(t *testing.T) {
+	m, g, _ := loadTiny(t, "tiny-medgemma-text")
+	h := m.Config.Text.HiddenSize
+	s, _ := m.NewSession(128, 64)
+	if _, err := s.Forward(context.Background(), Input{IDs: g.InputIDs[:10]}); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Snapshot()
+	ctx, cancel := context.WithCancel(context.Background())
+	layers := 0
+	s.Hook = func(name string, _ []float32, _ int) {
+		if strings.HasPrefix(name, "layer.") {
+			layers++
+			if layers == 2 {
+				cancel()
+			}
+		}
+	}
+	if _, err := s.Forward(ctx, Input{IDs: g.InputIDs[10:50]}); !errors.Is(err, context.Canceled) || layers != 2 || s.Pos() != 10 {
+		t.Fatalf("cancelled forward: %v after %d layers, pos %d", err, layers, s.Pos())
+	}
+	s.Hook = nil
+	if _, err := s.Forward(context.Background(), Input{IDs: g.InputIDs[10:50]}); err == nil || !strings.Contains(err.Error(), "Reset or Restore") {
+		t.Errorf("torn session ran: %v", err)
+	}
+	s.Restore(snap)
+	got, err := s.Forward(context.Background(), Input{IDs: g.InputIDs[10:50]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := m.NewSession(128, 64)
+	fresh.Forward(context.Background(), Input{IDs: g.InputIDs[:10]})
+	want, err := fresh.Forward(context.Background(), Input{IDs: g.InputIDs[10:50]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(got[:40*h], want[:40*h]); e != 0 {
+		t.Errorf("after Restore: relative difference %g from an uncancelled session", e)
+	}
+
+	mm, _, _ := loadTiny(t, "tiny-medgemma")
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	px := make([]float32, 3*mm.Config.Vision.ImageSize*mm.Config.Vision.ImageSize)
+	if _, err := mm.EncodeImage(done, px, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("EncodeImage with a cancelled context: %v", err)
 	}
 }

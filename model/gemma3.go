@@ -45,10 +45,11 @@ func loadText(b *binder, cfg TextConfig) (*textModel, error) {
 		norm:        e.vec(b, "norm.weight", h),
 		embedScale:  float32(math.Sqrt(float64(h))),
 		scaling:     float32(math.Pow(cfg.QueryPreAttnScalar, -0.5)),
-		ropeLocal:   newRope(cfg.HeadDim, cfg.RopeLocalBaseFreq, 1),
-		ropeGlobal:  newRope(cfg.HeadDim, cfg.RopeTheta, cfg.RopeScalingFactor),
 	}
-	for i := range cfg.NumHiddenLayers {
+	// Layers are bound in order and binding stops at the first missing or
+	// misshapen tensor, so what is allocated follows the tensors that exist,
+	// not the sizes config.json claims.
+	for i := 0; i < cfg.NumHiddenLayers && e.err == nil; i++ {
 		p := fmt.Sprintf("layers.%d.", i)
 		m.layers = append(m.layers, decoderLayer{
 			sliding:                  cfg.Sliding(i),
@@ -70,6 +71,8 @@ func loadText(b *binder, cfg TextConfig) (*textModel, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
+	m.ropeLocal = newRope(cfg.HeadDim, cfg.RopeLocalBaseFreq, 1)
+	m.ropeGlobal = newRope(cfg.HeadDim, cfg.RopeTheta, cfg.RopeScalingFactor)
 	m.lmHead = m.embedTokens
 	for _, name := range lmHeadNames {
 		if b.ckpt.Tensor(name) == nil {

@@ -11,17 +11,18 @@ type layerCache struct {
 	k, v    []float32 // slot-major: slot*kvDim
 }
 
-// KVCache is the cache of every decoder layer of one sequence.
-type KVCache struct {
+// kvCache is the cache of every decoder layer of one sequence. Only its
+// session changes it (Forward, Reset, Restore).
+type kvCache struct {
 	layers []layerCache
-	// Len is the number of positions written.
-	Len int
+	// len is the number of positions written.
+	len int
 	// capacity is the most positions the full-attention layers may hold.
 	capacity int
 }
 
-func newKVCache(cfg *TextConfig, capacity int) *KVCache {
-	c := &KVCache{capacity: capacity}
+func newKVCache(cfg *TextConfig, capacity int) *kvCache {
+	c := &kvCache{capacity: capacity}
 	kvDim := cfg.NumKeyValueHeads * cfg.HeadDim
 	for i := range cfg.NumHiddenLayers {
 		l := layerCache{sliding: cfg.Sliding(i), window: cfg.SlidingWindow, kvDim: kvDim}
@@ -70,8 +71,8 @@ func (l *layerCache) store(k, v []float32, pos, n int) {
 	}
 }
 
-// Bytes is the memory the cache holds now.
-func (c *KVCache) Bytes() int64 {
+// bytes is the memory the cache holds now.
+func (c *kvCache) bytes() int64 {
 	var n int64
 	for i := range c.layers {
 		n += int64(len(c.layers[i].k)+len(c.layers[i].v)) * 4
@@ -86,14 +87,15 @@ func (c *KVCache) Bytes() int64 {
 type Snapshot struct {
 	n         int
 	lastGroup int32
+	torn      bool
 	rings     [][2][]float32
 }
 
 // Snapshot captures the cache as it is now.
 func (s *Session) Snapshot() *Snapshot {
-	snap := &Snapshot{n: s.Cache.Len, lastGroup: s.lastGroup}
-	for i := range s.Cache.layers {
-		l := &s.Cache.layers[i]
+	snap := &Snapshot{n: s.cache.len, lastGroup: s.lastGroup, torn: s.torn}
+	for i := range s.cache.layers {
+		l := &s.cache.layers[i]
 		if l.sliding {
 			snap.rings = append(snap.rings, [2][]float32{append([]float32(nil), l.k...), append([]float32(nil), l.v...)})
 		} else {
@@ -103,14 +105,17 @@ func (s *Session) Snapshot() *Snapshot {
 	return snap
 }
 
-// Restore returns the cache to a snapshot taken from this session.
+// Restore returns the cache to a snapshot taken from this session, whose
+// positions below the snapshot's length have not been written again since
+// (going back to an earlier point and on is fine; forward to a later
+// snapshot over rewritten positions is not).
 func (s *Session) Restore(snap *Snapshot) {
-	for i := range s.Cache.layers {
-		l := &s.Cache.layers[i]
+	for i := range s.cache.layers {
+		l := &s.cache.layers[i]
 		if l.sliding {
 			copy(l.k, snap.rings[i][0])
 			copy(l.v, snap.rings[i][1])
 		}
 	}
-	s.Cache.Len, s.lastGroup = snap.n, snap.lastGroup
+	s.cache.len, s.lastGroup, s.torn = snap.n, snap.lastGroup, snap.torn
 }

@@ -8,9 +8,11 @@
 package model
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
+	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/safetensors"
 )
 
@@ -20,6 +22,7 @@ type Model struct {
 	Dir    string
 
 	ckpt      *safetensors.Checkpoint
+	pool      kernels.Pool
 	text      *textModel
 	vision    *visionModel // nil for text-only checkpoints
 	projector *projector
@@ -30,6 +33,8 @@ type LoadOptions struct {
 	// Resident reads the weights into memory instead of mapping them (see
 	// safetensors.OpenDirResident).
 	Resident bool
+	// Threads the model's kernels use; 0 means GOMAXPROCS.
+	Threads int
 }
 
 // Load reads config.json and binds the safetensors weights of a checkpoint
@@ -39,6 +44,9 @@ func Load(dir string) (*Model, error) { return LoadWith(dir, LoadOptions{}) }
 
 // LoadWith is Load with options.
 func LoadWith(dir string, opts LoadOptions) (*Model, error) {
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("threads must be 0 (GOMAXPROCS) or more, got %d", opts.Threads)
+	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -56,6 +64,7 @@ func LoadWith(dir string, opts LoadOptions) (*Model, error) {
 		ckpt.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
+	m.pool = kernels.NewPool(opts.Threads)
 	return m, nil
 }
 
@@ -83,15 +92,19 @@ func (m *Model) Close() error { return m.ckpt.Close() }
 // HasVision reports whether the checkpoint takes images.
 func (m *Model) HasVision() bool { return m.vision != nil }
 
+// Threads is the number of threads the model's kernels use.
+func (m *Model) Threads() int { return m.pool.Threads() }
+
 // EncodeImage runs one preprocessed image, pixel values [3, S, S], through the
 // vision tower and the projector, returning mm_tokens_per_image rows of
 // text hidden_size: the embeddings that replace the image's soft tokens. With
-// visionOut set it also receives the vision tower's output.
-func (m *Model) EncodeImage(pixels []float32, visionOut func([]float32)) ([]float32, error) {
+// visionOut set it also receives the vision tower's output. A cancelled ctx
+// stops it before the next layer, with ctx's error.
+func (m *Model) EncodeImage(ctx context.Context, pixels []float32, visionOut func([]float32)) ([]float32, error) {
 	if m.vision == nil {
 		return nil, errors.New("this checkpoint has no vision tower (text only)")
 	}
-	v, err := m.vision.forward(pixels)
+	v, err := m.vision.forward(ctx, m.pool, pixels)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -68,22 +69,6 @@ func relErr(got, want []float32) float64 {
 		return d
 	}
 	return d / m
-}
-
-// imageGroups marks the runs of image soft tokens: one group per image.
-func imageGroups(tokenTypes []int32) []int32 {
-	g := make([]int32, len(tokenTypes))
-	next := int32(-1)
-	for i, tt := range tokenTypes {
-		g[i] = -1
-		if tt == 1 {
-			if i == 0 || tokenTypes[i-1] != 1 {
-				next++
-			}
-			g[i] = next
-		}
-	}
-	return g
 }
 
 // topK returns the indices of the k largest values, largest first.
@@ -161,7 +146,7 @@ func runParity(t *testing.T, name string, imageFeatures []float32) {
 			t.Errorf("%s %s: relative error %.3g", name, tag, e)
 		}
 	}
-	hidden, err := s.Forward(promptInput(g, imageFeatures, h))
+	hidden, err := s.Forward(context.Background(), promptInput(t, g, imageFeatures, h))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +187,7 @@ func TestParityMultimodal(t *testing.T) {
 	defer m.Close()
 	pixels := loadNpy(t, name, "pixel_values.f32.npy")
 	var visionErr float64
-	features, err := m.EncodeImage(pixels.Data, func(v []float32) {
+	features, err := m.EncodeImage(context.Background(), pixels.Data, func(v []float32) {
 		visionErr = relErr(v, loadNpy(t, name, "vision_last_hidden.f32.npy").Data)
 	})
 	if err != nil {
@@ -216,18 +201,23 @@ func TestParityMultimodal(t *testing.T) {
 	runParity(t, name, features)
 }
 
-// promptInput is the golden prompt as one chunk, the image features written
-// into the soft-token rows.
-func promptInput(g *golden, features []float32, h int) Input {
-	n := len(g.InputIDs)
-	in := Input{IDs: g.InputIDs, Groups: imageGroups(g.TokenTypeIDs), Replace: make([]bool, n), Embeds: make([]float32, n*h)}
-	k := 0
-	for i, tt := range g.TokenTypeIDs {
-		if tt == 1 {
-			in.Replace[i] = true
-			copy(in.Embeds[i*h:(i+1)*h], features[k*h:(k+1)*h])
-			k++
+// goldenPrompt is the golden prompt with its one image's features.
+func goldenPrompt(g *golden, features []float32) *Prompt {
+	return &Prompt{IDs: g.InputIDs, TokenTypeIDs: g.TokenTypeIDs, Image: func(_ context.Context, i int) ([]float32, error) {
+		if i != 0 {
+			return nil, fmt.Errorf("image block %d: the golden prompt has one", i)
 		}
+		return features, nil
+	}}
+}
+
+// promptInput is the golden prompt as one chunk, the image features written
+// into the soft-token rows by Prompt.Input, as the prefill does it.
+func promptInput(t *testing.T, g *golden, features []float32, h int) Input {
+	t.Helper()
+	in, err := goldenPrompt(g, features).Input(context.Background(), 0, len(g.InputIDs), h, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return in
 }

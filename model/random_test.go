@@ -1,9 +1,12 @@
 package model
 
 import (
+	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -53,7 +56,7 @@ func TestRandomCheckpointNewLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	feats, err := m.EncodeImage(make([]float32, 3*112*112), nil)
+	feats, err := m.EncodeImage(context.Background(), make([]float32, 3*112*112), nil)
 	if err != nil || len(feats) != 16*24 {
 		t.Fatalf("image features: %d, %v", len(feats), err)
 	}
@@ -61,7 +64,7 @@ func TestRandomCheckpointNewLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hidden, err := s.Forward(Input{IDs: []int32{2, 105, 2364}})
+	hidden, err := s.Forward(context.Background(), Input{IDs: []int32{2, 105, 2364}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +109,79 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "tensor norm.weight is missing (looked for language_model.model.norm.weight, model.language_model.norm.weight, model.norm.weight") {
 		t.Errorf("missing tensor: %v", err)
+	}
+}
+
+// TestHostileConfigSizes: sizes in config.json are capped before anything is
+// allocated by them (num_hidden_layers 1e9 died in ParseConfig, 1e7 took 6
+// GB; vision layers 1e8 and head_dim 2^40 died while binding), and sizes
+// within the caps that the checkpoint does not have fail at the first
+// missing tensor with memory in proportion to the checkpoint.
+func TestHostileConfigSizes(t *testing.T) {
+	text, _ := os.ReadFile(filepath.Join(tinyDir("tiny-medgemma-text"), "config.json"))
+	mm, _ := os.ReadFile(filepath.Join(tinyDir("tiny-medgemma"), "config.json"))
+	set := func(cfgJSON []byte, path []string, v any) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(cfgJSON, &m); err != nil {
+			t.Fatal(err)
+		}
+		obj := m
+		for _, k := range path[:len(path)-1] {
+			obj = obj[k].(map[string]any)
+		}
+		obj[path[len(path)-1]] = v
+		delete(obj, "layer_types")
+		out, _ := json.Marshal(m)
+		return out
+	}
+	for _, c := range []struct {
+		cfg  []byte
+		want string
+	}{
+		{set(text, []string{"num_hidden_layers"}, 1e9), "num_hidden_layers 1000000000 is outside 1..1024"},
+		{set(text, []string{"num_hidden_layers"}, 1e7), "num_hidden_layers 10000000 is outside 1..1024"},
+		{set(text, []string{"head_dim"}, 1<<40), "head_dim 1099511627776 is outside 1..4096"},
+		{set(text, []string{"vocab_size"}, -5), "vocab_size -5 is outside"},
+		{set(text, []string{"max_position_embeddings"}, 1<<40), "max_position_embeddings 1099511627776 is outside"},
+		{set(mm, []string{"vision_config", "num_hidden_layers"}, 1e8), "vision_config num_hidden_layers 100000000 is outside 1..1024"},
+		{set(mm, []string{"vision_config", "image_size"}, 1<<20), "vision_config image_size 1048576 is outside"},
+		{set(mm, []string{"mm_tokens_per_image"}, 1<<30), "mm_tokens_per_image 1073741824 is outside"},
+	} {
+		if _, err := ParseConfig(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v, want %q", err, c.want)
+		}
+	}
+	// Within the caps, but more than the checkpoint holds.
+	for _, c := range []struct {
+		name string
+		path []string
+		v    any
+		want string
+	}{
+		{"tiny-medgemma-text", []string{"num_hidden_layers"}, 1000, "layers.8.input_layernorm.weight is missing"},
+		{"tiny-medgemma-text", []string{"head_dim"}, 4096, "has shape"},
+		{"tiny-medgemma", []string{"vision_config", "num_hidden_layers"}, 1000, "encoder.layers.2.layer_norm1.weight is missing"},
+	} {
+		dir := t.TempDir()
+		for _, f := range []string{"model.safetensors"} {
+			data, err := os.ReadFile(filepath.Join(tinyDir(c.name), f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, f), data, 0o644)
+		}
+		orig, _ := os.ReadFile(filepath.Join(tinyDir(c.name), "config.json"))
+		os.WriteFile(filepath.Join(dir, "config.json"), set(orig, c.path, c.v), 0o644)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Load(dir)
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %v=%v: %v, want %q", c.name, c.path, c.v, err, c.want)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+			t.Errorf("%s %v=%v: loading allocated %d MB", c.name, c.path, c.v, alloc>>20)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -19,9 +20,13 @@ type Hook func(name string, data []float32, n int)
 // use.
 type Session struct {
 	m        *Model
-	Cache    *KVCache
+	cache    *kvCache
 	maxChunk int
 	Hook     Hook
+	// torn is set when a forward pass stopped between layers: some layers
+	// hold the chunk and others do not, so the cache is unusable until
+	// Reset or Restore.
+	torn bool
 
 	// scratch, sized for maxChunk tokens
 	x, xn, attnOut, tmp []float32
@@ -48,7 +53,7 @@ func (m *Model) NewSession(capacity, maxChunk int) (*Session, error) {
 	h, qDim, kvDim := t.HiddenSize, t.NumAttentionHeads*t.HeadDim, t.NumKeyValueHeads*t.HeadDim
 	half := t.HeadDim / 2
 	s := &Session{
-		m: m, Cache: newKVCache(t, capacity), maxChunk: maxChunk,
+		m: m, cache: newKVCache(t, capacity), maxChunk: maxChunk,
 		x: make([]float32, maxChunk*h), xn: make([]float32, maxChunk*h),
 		attnOut: make([]float32, maxChunk*qDim), tmp: make([]float32, maxChunk*h),
 		q: make([]float32, maxChunk*qDim), k: make([]float32, maxChunk*kvDim), v: make([]float32, maxChunk*kvDim),
@@ -66,13 +71,16 @@ func (m *Model) NewSession(capacity, maxChunk int) (*Session, error) {
 func (s *Session) Model() *Model { return s.m }
 
 // Capacity is the most tokens the session holds.
-func (s *Session) Capacity() int { return s.Cache.capacity }
+func (s *Session) Capacity() int { return s.cache.capacity }
 
 // Pos is the number of tokens processed so far.
-func (s *Session) Pos() int { return s.Cache.Len }
+func (s *Session) Pos() int { return s.cache.len }
+
+// KVBytes is the memory its KV cache holds now.
+func (s *Session) KVBytes() int64 { return s.cache.bytes() }
 
 // Reset empties the cache for a new sequence (keeping its memory).
-func (s *Session) Reset() { s.Cache.Len, s.lastGroup = 0, -1 }
+func (s *Session) Reset() { s.cache.len, s.lastGroup, s.torn = 0, -1, false }
 
 // Input is a chunk of tokens. Embeds, when set, holds one row of hidden_size
 // per token to use instead of the token embedding (image features go there).
@@ -89,17 +97,22 @@ type Input struct {
 
 // Forward runs a chunk through the decoder, appends it to the cache, and
 // returns the final-normed hidden states (n x hidden_size), valid until the
-// next call.
-func (s *Session) Forward(in Input) ([]float32, error) {
+// next call. A cancelled ctx stops it before the next layer with ctx's
+// error; the session then needs Reset or Restore before it is used again.
+func (s *Session) Forward(ctx context.Context, in Input) ([]float32, error) {
 	t := &s.m.Config.Text
 	n := len(in.IDs)
 	switch {
+	case s.torn:
+		return nil, errors.New("the session's cache was left incomplete by a cancelled forward pass: Reset or Restore it first")
 	case n == 0:
 		return nil, errors.New("empty chunk")
 	case n > s.maxChunk:
 		return nil, fmt.Errorf("chunk of %d tokens is over the session's %d", n, s.maxChunk)
-	case s.Cache.Len+n > s.Cache.capacity:
-		return nil, fmt.Errorf("%d tokens would exceed the context of %d", s.Cache.Len+n, s.Cache.capacity)
+	case s.cache.len+n > s.cache.capacity:
+		return nil, fmt.Errorf("%d tokens would exceed the context of %d", s.cache.len+n, s.cache.capacity)
+	case in.Replace != nil && (len(in.Replace) != n || len(in.Embeds) != n*t.HiddenSize):
+		return nil, errors.New("replace must have one entry per token and embeds one row per token")
 	case in.Groups != nil && len(in.Groups) != n:
 		return nil, errors.New("groups must have one entry per token")
 	}
@@ -127,19 +140,28 @@ func (s *Session) Forward(in Input) ([]float32, error) {
 	}
 	s.hook("inputs_embeds", x, n)
 
-	pos0 := s.Cache.Len
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pos0 := s.cache.len
 	half := t.HeadDim / 2
 	for i := range n {
 		s.m.text.ropeLocal.table(s.cosL[i*half:(i+1)*half], s.sinL[i*half:(i+1)*half], pos0+i)
 		s.m.text.ropeGlobal.table(s.cosG[i*half:(i+1)*half], s.sinG[i*half:(i+1)*half], pos0+i)
 	}
 	for li := range s.m.text.layers {
+		if li > 0 {
+			if err := ctx.Err(); err != nil {
+				s.torn = true
+				return nil, err
+			}
+		}
 		s.layer(li, x, n, pos0, groups)
 		if s.Hook != nil {
 			s.Hook(fmt.Sprintf("layer.%d", li), x, n)
 		}
 	}
-	s.Cache.Len += n
+	s.cache.len += n
 	s.lastGroup = groups[n-1]
 	out := s.xn[:n*h]
 	kernels.RMSNorm(out, x, s.m.text.norm, h, float32(t.RMSNormEps))
@@ -166,9 +188,9 @@ func (s *Session) layer(li int, x []float32, n, pos0 int, groups []int32) {
 	xn := s.xn[:n*h]
 	kernels.RMSNorm(xn, x, L.inputLayernorm, h, eps)
 	q, k, v := s.q[:n*qDim], s.k[:n*kvDim], s.v[:n*kvDim]
-	kernels.MatMul(q, xn, n, &L.qProj)
-	kernels.MatMul(k, xn, n, &L.kProj)
-	kernels.MatMul(v, xn, n, &L.vProj)
+	s.m.pool.MatMul(q, xn, n, &L.qProj)
+	s.m.pool.MatMul(k, xn, n, &L.kProj)
+	s.m.pool.MatMul(v, xn, n, &L.vProj)
 	kernels.RMSNorm(q, q, L.qNorm, hd, eps)
 	kernels.RMSNorm(k, k, L.kNorm, hd, eps)
 	cos, sin := s.cosG, s.sinG
@@ -186,13 +208,13 @@ func (s *Session) layer(li int, x []float32, n, pos0 int, groups []int32) {
 		}
 	}
 
-	lc := &s.Cache.layers[li]
-	lc.reserve(pos0+n, s.Cache.capacity)
+	lc := &s.cache.layers[li]
+	lc.reserve(pos0+n, s.cache.capacity)
 	s.attention(lc, L.sliding, n, pos0, groups)
 	lc.store(k, v, pos0, n)
 
 	attn := s.tmp[:n*h]
-	kernels.MatMul(attn, s.attnOut[:n*qDim], n, &L.oProj)
+	s.m.pool.MatMul(attn, s.attnOut[:n*qDim], n, &L.oProj)
 	kernels.RMSNorm(attn, attn, L.postAttentionLayernorm, h, eps)
 	for i := range x {
 		x[i] += attn[i]
@@ -201,14 +223,14 @@ func (s *Session) layer(li int, x []float32, n, pos0 int, groups []int32) {
 	kernels.RMSNorm(xn, x, L.preFeedforwardLayernorm, h, eps)
 	inter := t.IntermediateSize
 	gate, up := s.gate[:n*inter], s.up[:n*inter]
-	kernels.MatMul(gate, xn, n, &L.gateProj)
-	kernels.MatMul(up, xn, n, &L.upProj)
+	s.m.pool.MatMul(gate, xn, n, &L.gateProj)
+	s.m.pool.MatMul(up, xn, n, &L.upProj)
 	kernels.GELUTanhSlice(gate)
 	for i, u := range up {
 		gate[i] *= u
 	}
 	mlp := s.tmp[:n*h]
-	kernels.MatMul(mlp, gate, n, &L.downProj)
+	s.m.pool.MatMul(mlp, gate, n, &L.downProj)
 	kernels.RMSNorm(mlp, mlp, L.postFeedforwardLayernorm, h, eps)
 	for i := range x {
 		x[i] += mlp[i]
@@ -221,13 +243,13 @@ func (s *Session) layer(li int, x []float32, n, pos0 int, groups []int32) {
 // the same image; and on sliding layers, in either case, only keys less than
 // sliding_window positions back.
 func (s *Session) attention(lc *layerCache, sliding bool, n, pos0 int, groups []int32) {
-	if n == 1 || kernels.Threads() == 1 {
+	if n == 1 || s.m.pool.Threads() == 1 {
 		s.attentionRows(lc, sliding, n, pos0, groups, 0, n, s.scores)
 		return
 	}
 	// A prefill chunk: queries split across threads, each with its own
 	// scores buffer (decode steps stay serial and allocate nothing).
-	kernels.ParallelFor(n, func(lo, hi int) {
+	s.m.pool.ParallelFor(n, func(lo, hi int) {
 		s.attentionRows(lc, sliding, n, pos0, groups, lo, hi, make([]float32, pos0+n))
 	})
 }
@@ -288,7 +310,7 @@ func (s *Session) attentionRows(lc *layerCache, sliding bool, n, pos0 int, group
 // Logits computes the logits of one hidden state (len hidden_size) into out
 // (len vocab_size).
 func (s *Session) Logits(out, hidden []float32) {
-	kernels.MatMul(out, hidden, 1, &s.m.text.lmHead)
+	s.m.pool.MatMul(out, hidden, 1, &s.m.text.lmHead)
 	if c := s.m.Config.Text.FinalLogitSoftcapping; c > 0 {
 		for i, v := range out {
 			out[i] = float32(math.Tanh(float64(v)/c) * c)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -41,7 +42,7 @@ func loadVision(b *binder, cfg VisionConfig) (*visionModel, error) {
 		postW:          e.vec(b, "post_layernorm.weight", h),
 		postB:          e.vec(b, "post_layernorm.bias", h),
 	}
-	for i := range cfg.NumHiddenLayers {
+	for i := 0; i < cfg.NumHiddenLayers && e.err == nil; i++ { // stops at the first missing tensor
 		pre := fmt.Sprintf("encoder.layers.%d.", i)
 		v.layers = append(v.layers, visionLayer{
 			layerNorm1W: e.vec(b, pre+"layer_norm1.weight", h), layerNorm1B: e.vec(b, pre+"layer_norm1.bias", h),
@@ -67,8 +68,9 @@ func addBias(x, b []float32) {
 }
 
 // forward encodes one image, pixels [3, S, S], into patches x hidden values
-// (the last hidden state, after post_layernorm).
-func (v *visionModel) forward(pixels []float32) ([]float32, error) {
+// (the last hidden state, after post_layernorm), on the pool's threads. A
+// cancelled ctx stops it before the next layer.
+func (v *visionModel) forward(ctx context.Context, pool kernels.Pool, pixels []float32) ([]float32, error) {
 	c := &v.cfg
 	S, P, h := c.ImageSize, c.PatchSize, c.HiddenSize
 	if len(pixels) != 3*S*S {
@@ -94,7 +96,7 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 		}
 	}
 	x := make([]float32, n*h)
-	kernels.MatMul(x, patches, n, &v.patchWeight)
+	pool.MatMul(x, patches, n, &v.patchWeight)
 	addBias(x, v.patchBias)
 	pos := make([]float32, h)
 	for i := range n {
@@ -120,12 +122,15 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 	vp := make([]float32, heads*n*kernels.HeadDimPadded)
 	scale := float32(math.Pow(float64(hd), -0.5))
 	for _, L := range v.layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		kernels.LayerNorm(xn, x, L.layerNorm1W, L.layerNorm1B, h, eps)
-		kernels.MatMul(q, xn, n, &L.qProj)
+		pool.MatMul(q, xn, n, &L.qProj)
 		addBias(q, L.qBias)
-		kernels.MatMul(k, xn, n, &L.kProj)
+		pool.MatMul(k, xn, n, &L.kProj)
 		addBias(k, L.kBias)
-		kernels.MatMul(vv, xn, n, &L.vProj)
+		pool.MatMul(vv, xn, n, &L.vProj)
 		addBias(vv, L.vBias)
 		// Keys transposed per head ([head][dim][patch]) and values padded to
 		// 80 wide ([head][patch][80]) for the attention micro-kernels.
@@ -137,7 +142,7 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 				}
 			}
 		}
-		kernels.ParallelFor(n/4+1, func(lo, hi int) {
+		pool.ParallelFor(n/4+1, func(lo, hi int) {
 			lo, hi = lo*4, min(hi*4, n)
 			if lo >= hi {
 				return
@@ -149,16 +154,16 @@ func (v *visionModel) forward(pixels []float32) ([]float32, error) {
 					hi-lo, n, hd, scale, scratch)
 			}
 		})
-		kernels.MatMul(tmp, att, n, &L.outProj)
+		pool.MatMul(tmp, att, n, &L.outProj)
 		addBias(tmp, L.outBias)
 		for i := range x {
 			x[i] += tmp[i]
 		}
 		kernels.LayerNorm(xn, x, L.layerNorm2W, L.layerNorm2B, h, eps)
-		kernels.MatMul(mlp, xn, n, &L.fc1)
+		pool.MatMul(mlp, xn, n, &L.fc1)
 		addBias(mlp, L.fc1Bias)
 		kernels.GELUTanhSlice(mlp)
-		kernels.MatMul(tmp, mlp, n, &L.fc2)
+		pool.MatMul(tmp, mlp, n, &L.fc2)
 		addBias(tmp, L.fc2Bias)
 		for i := range x {
 			x[i] += tmp[i]

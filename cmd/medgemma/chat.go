@@ -3,11 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 
@@ -24,10 +24,15 @@ An interactive conversation. Type a message and press Enter. Commands:
   /system TEXT  set the system prompt
   /reset        start a new conversation
   /exit         quit (also Ctrl-D)
-Ctrl-C stops the answer being written, not the session.
+Ctrl-C stops the answer being written, not the session; a second Ctrl-C
+while it stops, or one during loading, exits (code 130).
 
 Flags:
 `
+
+// maxChatLine is the longest line the chat reads; a longer one is skipped
+// with a notice, and the session goes on.
+const maxChatLine = 1 << 20
 
 func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("chat", chatUsage, stderr)
@@ -43,37 +48,45 @@ func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q (type messages once the chat has started)", pos[0])
 	}
-	m, opts, err := gf.load(context.Background(), fs, stderr)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
 
-	// Ctrl-C cancels the answer in progress; between answers it only reminds.
+	// Ctrl-C while loading exits; during an answer it stops the answer (a
+	// second one before it has stopped exits); between answers it only
+	// reminds how to quit.
 	var mu sync.Mutex
+	loading, loaded := context.WithCancelCause(context.Background())
 	var cancelTurn context.CancelFunc
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt)
-	defer signal.Stop(sig)
-	go func() {
-		for range sig {
-			mu.Lock()
-			if cancelTurn != nil {
-				cancelTurn()
-			} else {
-				fmt.Fprintln(stderr, "\n(type /exit or press Ctrl-D to quit)")
+	stopSignals := interrupts(func(int) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case loading.Err() == nil:
+			loaded(errInterrupted)
+		case cancelTurn != nil:
+			cancelTurn()
+			cancelTurn = func() {
+				fmt.Fprintln(stderr, "\nmedgemma: interrupted again, exiting")
+				exit(exitInterrupted)
 			}
-			mu.Unlock()
+		default:
+			fmt.Fprintln(stderr, "\n(type /exit or press Ctrl-D to quit)")
 		}
-	}()
+	})
+	defer stopSignals()
+	m, opts, err := gf.load(loading, fs, stderr)
+	if err != nil {
+		return interruptedErr(loading, err)
+	}
+	mu.Lock()
+	loaded(nil)
+	mu.Unlock()
+	defer m.Close()
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	var history []chat.Message
 	var images []string
 	sys := *system
-	in := bufio.NewScanner(stdin)
-	in.Buffer(nil, 1<<20)
+	in := bufio.NewReaderSize(stdin, 64<<10)
 	prompt := func() {
 		if isTerminalWriter(stdout) {
 			fmt.Fprint(out, ">>> ")
@@ -81,8 +94,20 @@ func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		out.Flush()
 	}
 	prompt()
-	for in.Scan() {
-		line := strings.TrimSpace(in.Text())
+	for {
+		raw, tooLong, err := readLine(in, maxChatLine)
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if tooLong {
+			fmt.Fprintf(out, "(that line is over %d bytes; not sent)\n", maxChatLine)
+			prompt()
+			continue
+		}
+		line := strings.TrimSpace(raw)
 		switch {
 		case line == "":
 			prompt()
@@ -106,7 +131,7 @@ func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 				fmt.Fprintln(out, "(usage: /image PATH)")
 			} else {
 				images = append(images, p)
-				fmt.Fprintf(out, "(image %s attached to your next message)\n", p)
+				fmt.Fprintf(out, "(image %s attached to your next message)\n", describeImage(p))
 			}
 			prompt()
 			continue
@@ -134,26 +159,60 @@ func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			out.WriteString(s)
 			return out.Flush()
 		}
+		o.OnPrefill = withPrefillHook(ctx, o.OnPrefill)
 		res, err := m.Chat(ctx, msgs, o)
 		mu.Lock()
 		cancelTurn = nil
 		mu.Unlock()
 		cancel()
-		if err != nil {
+		images = nil // sent with this message, or dropped with it
+		switch {
+		case errors.Is(err, context.Canceled):
+			fmt.Fprintln(out, "(stopped)")
+		case err != nil:
 			fmt.Fprintf(out, "\n(error: %v)\n", err)
-			images = nil // the conversation is unchanged; attach images again if needed
-			prompt()
-			continue
+		case res.FinishReason == generate.FinishCancelled:
+			fmt.Fprintln(out, " (stopped)")
+			history = append(history, user, chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{chat.Text(res.Text)}})
+		default:
+			fmt.Fprintln(out)
+			history = append(history, user, chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{chat.Text(res.Text)}})
 		}
-		if res.FinishReason == "cancelled" {
-			fmt.Fprint(out, " (stopped)")
-		}
-		fmt.Fprintln(out)
-		images = nil
-		history = append(history, user, chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{chat.Text(res.Text)}})
 		prompt()
 	}
-	return in.Err()
+}
+
+// readLine reads one line (without its end) of at most limit bytes; a
+// longer line is read to its end and discarded, reported by tooLong.
+func readLine(r *bufio.Reader, limit int) (line string, tooLong bool, err error) {
+	var b []byte
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if err != nil {
+			if err == io.EOF && (len(b) > 0 || tooLong) {
+				return string(b), tooLong, nil
+			}
+			return "", false, err
+		}
+		if !tooLong {
+			if len(b)+len(chunk) > limit {
+				tooLong, b = true, nil
+			} else {
+				b = append(b, chunk...)
+			}
+		}
+		if !isPrefix {
+			return string(b), tooLong, nil
+		}
+	}
+}
+
+// describeImage names an attached image without printing a data: URI.
+func describeImage(src string) string {
+	if strings.HasPrefix(src, "data:") {
+		return fmt.Sprintf("(data: URI of %d bytes)", len(src))
+	}
+	return src
 }
 
 func isTerminalWriter(w io.Writer) bool {
@@ -256,6 +315,7 @@ func (g *generationFlags) load(ctx context.Context, fs *flag.FlagSet, stderr io.
 		opts.Image.Window = w
 	}
 	opts.PanAndScan, opts.PadSquare = g.panScan, g.pad
+	opts.ImageSources = medgemma.LocalImageSources() // the user's own files and URLs
 	opts.Thinking, opts.ShowThinking = g.thinking, g.showThinking
 	lo := medgemma.LoadOptions{Tokenizer: g.tokenizer, Resident: g.resident, Threads: g.threads}
 	if !g.quiet {

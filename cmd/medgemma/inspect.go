@@ -77,6 +77,9 @@ func runInspect(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		}
 		ck.Close()
 	}
+	if *ctx > cfg.Text.MaxPositionEmbeddings {
+		return usagef("--context %d is over the model's %d positions (max_position_embeddings)", *ctx, cfg.Text.MaxPositionEmbeddings)
+	}
 	r.Architecture, r.ModelType, r.Text, r.Vision = cfg.Architecture, cfg.ModelType, cfg.Text, cfg.Vision
 	r.Params = cfg.Params()
 	r.KVCacheBytes = cfg.KVCacheBytes(*ctx)

@@ -16,8 +16,9 @@
 //	bench      speed and memory on a checkpoint or random weights of a shape
 //	version    print the version
 //
-// Exit codes: 0 success, 1 runtime error, 2 usage error. Errors are printed on
-// stderr as one line.
+// Exit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted
+// (Ctrl-C or SIGTERM stops loading, image encoding, prefill or generation;
+// a second one exits at once). Errors are printed on stderr as one line.
 package main
 
 import (
@@ -99,6 +100,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		case errors.As(err, &ue):
 			fmt.Fprintf(stderr, "medgemma %s: %v\n", c.name, err)
 			return 2
+		case errors.Is(err, errInterrupted):
+			fmt.Fprintf(stderr, "medgemma %s: interrupted\n", c.name)
+			return exitInterrupted
 		default:
 			fmt.Fprintf(stderr, "medgemma %s: %v\n", c.name, err)
 			return 1

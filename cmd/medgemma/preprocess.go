@@ -59,6 +59,11 @@ func runPreprocess(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	cfg := imageproc.DefaultConfig()
 	if *model != "" {
+		// A directory without preprocessor_config.json takes MedGemma's
+		// settings; a path that is not a directory is a mistake to report.
+		if st, err := os.Stat(*model); err != nil || !st.IsDir() {
+			return fmt.Errorf("--model %s is not a checkpoint directory", *model)
+		}
 		if cfg, err = imageproc.LoadConfig(*model); err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"time"
 
 	"github.com/medgemma/medgemma/hub"
@@ -37,7 +36,7 @@ func runPull(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interruptible(context.Background(), stderr)
 	defer stop()
 	c := hub.NewClient()
 	if !*quiet {
@@ -48,7 +47,7 @@ func runPull(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr)
 	}
 	if err != nil {
-		return err
+		return interruptedErr(ctx, err)
 	}
 	_, err = fmt.Fprintln(stdout, dir)
 	return err

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 
+	"github.com/medgemma/medgemma"
 	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
 	"github.com/medgemma/medgemma/imageproc"
@@ -37,14 +37,14 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type runJSON struct {
-	Text         string         `json:"text"`
-	Thinking     string         `json:"thinking,omitempty"`
-	Tokens       []int32        `json:"tokens"`
-	FinishReason string         `json:"finish_reason"`
-	Timings      map[string]any `json:"timings"`
-	Logprobs     []logprobJSON  `json:"logprobs,omitempty"`
-	PromptTokens int            `json:"prompt_tokens"`
-	Usage        map[string]int `json:"usage"`
+	Text         string           `json:"text"`
+	Thinking     string           `json:"thinking,omitempty"`
+	Tokens       []int32          `json:"tokens"`
+	FinishReason string           `json:"finish_reason"`
+	Timings      medgemma.Timings `json:"timings"`
+	Logprobs     []logprobJSON    `json:"logprobs,omitempty"`
+	PromptTokens int              `json:"prompt_tokens"`
+	Usage        map[string]int   `json:"usage"`
 }
 
 type logprobJSON struct {
@@ -102,11 +102,11 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		msgs = append(msgs, user)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interruptible(context.Background(), stderr)
 	defer stop()
 	m, opts, err := gf.load(ctx, fs, stderr)
 	if err != nil {
-		return err
+		return interruptedErr(ctx, err)
 	}
 	defer m.Close()
 	fs.Visit(func(f *flag.Flag) {
@@ -124,28 +124,30 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return out.Flush()
 		}
 	}
+	opts.OnPrefill = withPrefillHook(ctx, opts.OnPrefill)
 	res, err := m.Chat(ctx, msgs, opts)
 	if err != nil {
-		return err
+		return interruptedErr(ctx, err)
+	}
+	// An interrupted answer is printed as far as it got, then exits 130.
+	var ended error
+	if res.FinishReason == generate.FinishCancelled {
+		ended = errInterrupted
 	}
 	if !*asJSON {
-		_, err := out.WriteString("\n")
-		if !gf.quiet && isTerminal(os.Stderr) {
+		if _, err := out.WriteString("\n"); err != nil {
+			return err
+		}
+		if !gf.quiet && isTerminal(os.Stderr) && ended == nil {
 			fmt.Fprintf(stderr, "[%d prompt tokens, %d generated, %s; prefill %.1f tokens/s, decode %.1f tokens/s]\n",
 				res.Timings.PromptTokens, len(res.Tokens), res.FinishReason, res.Timings.PrefillTokensPerS, res.Timings.DecodeTokensPerS)
 		}
-		return err
+		return ended
 	}
 	j := runJSON{
 		Text: res.Text, Thinking: res.Thinking, Tokens: res.Tokens, FinishReason: res.FinishReason, PromptTokens: res.Timings.PromptTokens,
-		Timings: map[string]any{
-			"image_encode_ms":      res.Timings.ImageEncode.Milliseconds(),
-			"prefill_ms":           res.Timings.Prefill.Milliseconds(),
-			"decode_ms":            res.Timings.Decode.Milliseconds(),
-			"prefill_tokens_per_s": res.Timings.PrefillTokensPerS,
-			"decode_tokens_per_s":  res.Timings.DecodeTokensPerS,
-		},
-		Usage: map[string]int{"prompt_tokens": res.Timings.PromptTokens, "completion_tokens": len(res.Tokens)},
+		Timings: res.Timings,
+		Usage:   map[string]int{"prompt_tokens": res.Timings.PromptTokens, "completion_tokens": len(res.Tokens)},
 	}
 	if j.Tokens == nil {
 		j.Tokens = []int32{}
@@ -159,7 +161,10 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(j)
+	if err := enc.Encode(j); err != nil {
+		return err
+	}
+	return ended
 }
 
 // parseWindowFlag reads --window.

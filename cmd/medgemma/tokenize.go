@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -75,12 +76,17 @@ func runTokenize(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		return usagef("--chat cannot be combined with --decode or --special (the chat template writes <bos> itself)")
 	case f.chatFile == "" && (f.imageTokens != 0 || f.crops != ""):
 		return usagef("--image-tokens and --crops apply to --chat")
-	case f.imageTokens < 0:
-		return usagef("--image-tokens must be positive")
+	case f.imageTokens < 0 || f.imageTokens > chat.MaxImageTokens:
+		return usagef("--image-tokens must be in 1..%d", chat.MaxImageTokens)
 	}
 	crops, err := parseInts(f.crops)
 	if err != nil {
 		return usagef("--crops: %v", err)
+	}
+	for _, c := range crops {
+		if c > chat.MaxCrops {
+			return usagef("--crops: %d crops; at most %d per image", c, chat.MaxCrops)
+		}
 	}
 
 	path := f.tokenizerFile
@@ -114,7 +120,7 @@ func runTokenize(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.chatFile, err)
 		}
-		return writeJSONLine(out, p.IDs)
+		return writeJSONLine(out, nonNil(p.IDs))
 	case f.input != "":
 		return tokenizeLines(tok, f, stdin, out)
 	}
@@ -134,7 +140,15 @@ func runTokenize(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		_, err = fmt.Fprintln(out, tok.Decode(ids, f.skip))
 		return err
 	}
-	return writeJSONLine(out, tok.Encode(text, f.special))
+	return writeJSONLine(out, nonNil(tok.Encode(text, f.special)))
+}
+
+// nonNil makes an empty encoding print as [] rather than null.
+func nonNil(ids []int32) []int32 {
+	if ids == nil {
+		return []int32{}
+	}
+	return ids
 }
 
 // tokenizeLines handles --input: one JSON object per line.
@@ -151,14 +165,18 @@ func tokenizeLines(tok *tokenizer.Tokenizer, f tokenizeFlags, stdin io.Reader, o
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 64<<20)
 	for line := 1; sc.Scan(); line++ {
-		if strings.TrimSpace(sc.Text()) == "" {
+		text := sc.Bytes()
+		if line == 1 {
+			text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf")) // a byte order mark
+		}
+		if len(bytes.TrimSpace(text)) == 0 {
 			continue
 		}
 		var row struct {
 			Text *string `json:"text"`
 			IDs  []int32 `json:"ids"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+		if err := json.Unmarshal(text, &row); err != nil {
 			return fmt.Errorf("%s:%d: %w", f.input, line, err)
 		}
 		if f.decode {
@@ -176,7 +194,7 @@ func tokenizeLines(tok *tokenizer.Tokenizer, f tokenizeFlags, stdin io.Reader, o
 		if row.Text == nil {
 			return fmt.Errorf(`%s:%d: no "text" field`, f.input, line)
 		}
-		if err := writeJSONLine(out, map[string][]int32{"ids": tok.Encode(*row.Text, f.special)}); err != nil {
+		if err := writeJSONLine(out, map[string][]int32{"ids": nonNil(tok.Encode(*row.Text, f.special))}); err != nil {
 			return err
 		}
 	}

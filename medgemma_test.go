@@ -33,7 +33,7 @@ type goldenFile struct {
 	GreedyStepLogSumExp []float64      `json:"greedy_step_logsumexp"`
 }
 
-func loadTiny(t *testing.T, name string) (*Model, []chat.Message, *goldenFile) {
+func loadTiny(t testing.TB, name string) (*Model, []chat.Message, *goldenFile) {
 	t.Helper()
 	dir := filepath.Join("testdata", "models", name)
 	m, err := Load(context.Background(), dir, LoadOptions{Tokenizer: filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")})

@@ -26,3 +26,4 @@ fuzz FuzzParse ./tokenizer 80000
 fuzz FuzzDecode ./imageproc 30000
 fuzz FuzzJPEG ./imageproc 200000
 fuzz FuzzParse ./safetensors 200000
+fuzz FuzzChat . 300

@@ -75,33 +75,3 @@ func BenchmarkResize2048(b *testing.B) {
 		Resize(img, 896, 896, RoundingTransformers)
 	}
 }
-
-func BenchmarkYCbCrToRGB2048(b *testing.B) {
-	m, err := jpeg.Decode(bytes.NewReader(benchJPEG(b, 2048, 2048)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if _, err := ToRGB(m); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkJPEGDecodeStdlib2048(b *testing.B) {
-	data := benchJPEG(b, 2048, 2048)
-	for b.Loop() {
-		if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkJPEGDecode2048(b *testing.B) {
-	data := benchJPEG(b, 2048, 2048)
-	for b.Loop() {
-		if _, err := decodeJPEG(data); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

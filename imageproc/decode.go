@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/medgemma/medgemma/imageproc/internal/imgerr"
+	"github.com/medgemma/medgemma/imageproc/jpeg"
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
@@ -67,7 +69,7 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 		if r := recover(); r != nil {
 			img, info, err = nil, nil, fmt.Errorf("malformed image: decoder failed: %v", r)
 		}
-		err = classified(err)
+		err = imgerr.Classified(err)
 	}()
 	if opts.Frame < 0 {
 		return nil, nil, withKind(ErrOptions, fmt.Errorf("frame %d: frames count from 0", opts.Frame))
@@ -117,9 +119,10 @@ func Decode(data []byte, opts Options) (img *RGB, info *Info, err error) {
 }
 
 // decoders decode each format's bytes, refusing from the header an image
-// over maxPixels pixels before decoding it. JPEG has its own decoder (jpeg.go).
+// over maxPixels pixels before decoding it. JPEG has its own decoder
+// (imageproc/jpeg).
 var decoders = map[string]func(data []byte, maxPixels int64) (image.Image, error){
-	"jpeg": decodeJPEGAny,
+	"jpeg": jpeg.Decode,
 	"png":  checked(png.DecodeConfig, png.Decode),
 	"gif":  decodeGIF,
 	"bmp":  checked(bmp.DecodeConfig, bmp.Decode),
@@ -163,17 +166,6 @@ func sniff(b []byte) string {
 	return ""
 }
 
-// checkSize refuses empty images and images over the pixel limit.
-func checkSize(w, h int, limit int64) error {
-	if w <= 0 || h <= 0 {
-		return fmt.Errorf("image has no pixels (%dx%d)", w, h)
-	}
-	if int64(w)*int64(h) > limit {
-		return withKind(ErrTooLarge, fmt.Errorf("image is %dx%d = %d pixels, over the limit of %d", w, h, int64(w)*int64(h), limit))
-	}
-	return nil
-}
-
 // mode names the decoded layout in PIL's terms.
 func mode(m image.Image) string {
 	switch m.(type) {
@@ -185,7 +177,7 @@ func mode(m image.Image) string {
 		return "P"
 	case *image.CMYK:
 		return "CMYK"
-	case *image.YCbCr, *sampledYCbCr:
+	case *image.YCbCr, *jpeg.SampledYCbCr:
 		return "YCbCr"
 	case *image.NYCbCrA:
 		return "YCbCrA"

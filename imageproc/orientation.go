@@ -3,6 +3,8 @@ package imageproc
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/medgemma/medgemma/imageproc/jpeg"
 )
 
 // transformers' load_image applies PIL's ImageOps.exif_transpose before
@@ -19,7 +21,7 @@ func exifOrientation(format string, data []byte) int {
 	var tiff []byte
 	switch format {
 	case "jpeg":
-		tiff = jpegExif(data)
+		tiff = jpeg.Exif(data)
 	case "png":
 		tiff = pngChunk(data, "eXIf")
 	case "webp":
@@ -31,27 +33,6 @@ func exifOrientation(format string, data []byte) int {
 		return 1
 	}
 	return o
-}
-
-// jpegExif returns the TIFF structure of a JPEG's first APP1 Exif segment.
-func jpegExif(b []byte) []byte {
-	pos := 2
-	for pos+4 <= len(b) && b[pos] == 0xFF {
-		marker := b[pos+1]
-		if marker == 0xDA || marker == 0xD9 {
-			return nil // image data: no metadata after this
-		}
-		n := int(binary.BigEndian.Uint16(b[pos+2:]))
-		if n < 2 || pos+2+n > len(b) {
-			return nil
-		}
-		seg := b[pos+4 : pos+2+n]
-		if marker == 0xE1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
-			return seg
-		}
-		pos += 2 + n
-	}
-	return nil
 }
 
 // pngChunk returns the data of the first chunk of the given type.

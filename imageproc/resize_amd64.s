@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // AVX2 passes of Resize (resize.go) for int16 weights, the
@@ -14,7 +16,7 @@ GLOBL rgbpairs<>(SB), RODATA|NOPTR, $32
 
 // packedDwordOrder is the VPERMD order that puts back in memory order the
 // bytes of four 8-lane int32 vectors packed by VPACKSSDW and VPACKUSWB
-// (which work within 128-bit lanes). Also used by jpeg_idct_amd64.s.
+// (which work within 128-bit lanes).
 DATA ·packedDwordOrder+0(SB)/4, $0
 DATA ·packedDwordOrder+4(SB)/4, $4
 DATA ·packedDwordOrder+8(SB)/4, $1

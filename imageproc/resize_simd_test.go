@@ -34,53 +34,6 @@ func TestResizeSIMD(t *testing.T) {
 	}
 }
 
-// TestYCCToRGBSIMD checks the AVX2 colour conversion against the plain Go
-// one for every combination of luma and chroma bytes.
-func TestYCCToRGBSIMD(t *testing.T) {
-	if !useYCCAVX2 {
-		t.Skip("no SIMD colour conversion on this CPU: only the plain Go one exists here")
-	}
-	cb, cr := make([]uint8, 65536), make([]uint8, 65536)
-	for i := range cb {
-		cb[i], cr[i] = uint8(i), uint8(i>>8)
-	}
-	yrow := make([]uint8, 65536)
-	got, want := make([]uint8, 3*65536), make([]uint8, 3*65536)
-	for y := range 256 {
-		for i := range yrow {
-			yrow[i] = uint8(y)
-		}
-		yccRowToRGB(got, yrow, cb, cr)
-		yccRowToRGBRef(want, yrow, cb, cr)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("luma %d: AVX2 differs from plain Go", y)
-		}
-	}
-}
-
-// TestH2V2RowSIMD checks libjpeg's 2x2 chroma upsampling with the AVX2
-// interior against the plain Go loop, for every row length up to 100.
-func TestH2V2RowSIMD(t *testing.T) {
-	if !useYCCAVX2 {
-		t.Skip("no SIMD chroma upsampling on this CPU: only the plain Go loop exists here")
-	}
-	rng := rand.New(rand.NewPCG(19, 20))
-	for n := 2; n <= 100; n++ {
-		cur, near := make([]uint8, n), make([]uint8, n)
-		for i := range cur {
-			cur[i], near[i] = uint8(rng.IntN(256)), uint8(rng.IntN(256))
-		}
-		got, want := make([]uint8, 2*n), make([]uint8, 2*n)
-		h2v2Row(got, cur, near)
-		useYCCAVX2 = false
-		h2v2Row(want, cur, near)
-		useYCCAVX2 = true
-		if !bytes.Equal(got, want) {
-			t.Fatalf("n=%d: AVX2 differs from plain Go", n)
-		}
-	}
-}
-
 // TestResizeMemory: an image far taller than wide (Pillow's order would make
 // an intermediate of 896 x its height) or far wider than tall resizes with
 // memory in proportion to its input and output. Before, 1 x 500,000 took

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+
+	"github.com/medgemma/medgemma/imageproc/jpeg"
 )
 
 // RGB is an 8-bit RGB image, pixels interleaved row by row (R, G, B, R, ...).
@@ -104,16 +106,16 @@ func ToRGB(src image.Image) (*RGB, error) {
 				}
 			}
 		}
-	case *sampledYCbCr:
-		sampledToRGB(out, &m.YCbCr, m.hs, m.vs)
-	case *image.YCbCr:
-		if err := ycbcrToRGB(out, m); err != nil {
-			return nil, err
+	case *jpeg.SampledYCbCr, *image.YCbCr, *image.NYCbCrA:
+		// libjpeg's chroma upsampling and conversion.
+		if a, ok := m.(*image.NYCbCrA); ok {
+			src = &a.YCbCr
 		}
-	case *image.NYCbCrA:
-		if err := ycbcrToRGB(out, &m.YCbCr); err != nil {
-			return nil, err
+		pix, ok := jpeg.ToRGB(src)
+		if !ok {
+			return nil, fmt.Errorf("unsupported YCbCr subsampling %v", src.(*image.YCbCr).SubsampleRatio)
 		}
+		out.Pix = pix
 	default:
 		// Any other image type: through the color model, alpha dropped.
 		for y := range h {

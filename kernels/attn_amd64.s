@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // Attention micro-kernels (AVX-512) for short heads: every result is a whole

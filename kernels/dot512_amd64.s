@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // AVX-512 versions of the bf16 kernels: 16 floats per instruction.

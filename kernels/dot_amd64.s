@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // func dotBF16AVX2(w *uint16, x *float32, n int) float32

@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // func gemm12x16AVX512(xp *float32, w *float32, wstride, k int, acc *[192]float32)

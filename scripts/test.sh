@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): fetches the real tokenizer if
-# it is not cached, checks formatting and vet, runs every test, then runs each
+# it is not cached, checks formatting and vet, runs every test with the
+# assembly kernels and again without them (-tags purego), then runs each
 # fuzz target briefly on top of its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,10 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+go vet -tags purego ./...
 go test -count=1 ./...
+# Again with every assembly kernel off (the plain Go references alone).
+go test -count=1 -tags purego ./...
 
 # Fuzz budgets are execution counts, not durations: with a duration Go 1.26's
 # fuzz coordinator can report a spurious "context deadline exceeded" failure
@@ -24,6 +28,6 @@ fuzz() { go test -run '^$' -fuzz "^$1\$" -fuzztime "$(($3 * scale))x" -fuzzminim
 fuzz FuzzEncode ./tokenizer 30000
 fuzz FuzzParse ./tokenizer 80000
 fuzz FuzzDecode ./imageproc 30000
-fuzz FuzzJPEG ./imageproc 200000
+fuzz FuzzJPEG ./imageproc/jpeg 200000
 fuzz FuzzParse ./safetensors 200000
 fuzz FuzzChat . 300

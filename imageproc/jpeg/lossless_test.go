@@ -1,4 +1,4 @@
-package imageproc
+package jpeg
 
 import (
 	"bytes"
@@ -108,11 +108,11 @@ func TestJPEGLosslessRoundTrip(t *testing.T) {
 					pix[i] = uint16(v) & (1<<precision - 1)
 				}
 				data := encodeLossless(pix, w, h, precision, predictor, restart)
-				img, err := decodeJPEGLossless(data, 1<<20)
+				img, err := DecodeLossless(data, 1<<20)
 				if err != nil {
 					t.Fatalf("P=%d predictor %d restart %d: %v", precision, predictor, restart, err)
 				}
-				if !slices.Equal(img.pix, pix) {
+				if !slices.Equal(img.Pix, pix) {
 					t.Fatalf("P=%d predictor %d restart %d: decoded samples differ", precision, predictor, restart)
 				}
 			}

@@ -1,4 +1,4 @@
-package imageproc
+package jpeg
 
 import (
 	"bytes"
@@ -8,40 +8,38 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+
+	"github.com/medgemma/medgemma/imageproc/internal/imgerr"
 )
 
-// PIL decodes JPEG with libjpeg-turbo and its default "islow" integer IDCT;
-// Go's image/jpeg uses a different IDCT, so its pixels differ from PIL's by a
-// level or two, and it is slow. decodeJPEG decodes baseline and progressive
-// Huffman JPEG with 8-bit samples (gray, YCbCr with any whole chroma ratio,
-// RGB, Adobe CMYK) with libjpeg's arithmetic, so the result equals what
-// libjpeg hands PIL; 12-bit gray for DICOM too. What is left (lossless and
-// arithmetic-coded files, YCCK, subsampled CMYK or RGB, baseline files with
-// a scan per component) goes to image/jpeg.
+// ErrNotHandled marks a valid JPEG this decoder leaves to another: Decode
+// hands such files to image/jpeg; Decode12 returns it for a stream that is
+// not 12-bit sequential (an 8-bit one goes to Decode).
+var ErrNotHandled = errors.New("jpeg: not a JPEG this decoder handles")
 
-// errJPEGOther marks a valid JPEG this decoder leaves to image/jpeg.
-var errJPEGOther = errors.New("jpeg: not a JPEG this decoder handles")
-
-// decodeJPEGAny decodes with decodeJPEG, or with image/jpeg when decodeJPEG
-// does not handle the file, refusing from the header an image of more than
-// maxPixels pixels.
-func decodeJPEGAny(data []byte, maxPixels int64) (image.Image, error) {
-	w, h, err := jpegConfig(data)
+// Decode decodes a JPEG, refusing from the header an image of more than
+// maxPixels pixels (an error of the kind imageproc.ErrTooLarge). Baseline
+// and progressive Huffman files with 8-bit samples are decoded here as
+// libjpeg decodes them, to *image.Gray, *image.YCbCr (or *SampledYCbCr for
+// chroma ratios image.YCbCr has no name for), *image.RGBA (components R, G,
+// B) or *image.CMYK (Adobe); other processes go to image/jpeg.
+func Decode(data []byte, maxPixels int64) (image.Image, error) {
+	w, h, err := Config(data)
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	if err := checkSize(w, h, maxPixels); err != nil {
+	if err := imgerr.CheckSize(w, h, maxPixels); err != nil {
 		return nil, err
 	}
-	m, err := decodeJPEG(data)
-	if errors.Is(err, errJPEGOther) {
+	m, err := decodeLibjpeg(data)
+	if errors.Is(err, ErrNotHandled) {
 		return jpeg.Decode(bytes.NewReader(data))
 	}
 	return m, err
 }
 
-// jpegComponent is one colour component of a frame.
-type jpegComponent struct {
+// component is one colour component of a frame.
+type component struct {
 	id     uint8
 	h, v   int // sampling factors
 	tq     int // quantization table
@@ -59,12 +57,11 @@ type jpegComponent struct {
 	quant *[64]int32 // nil until the component's first scan
 }
 
-// jpegDecoder holds the state of one decode.
-type jpegDecoder struct {
-	data          []byte
-	pos           int
+// decoder holds the state of one decode.
+type decoder struct {
+	segments
 	width, height int
-	comps         []jpegComponent
+	comps         []component
 	quant         [4][64]int32 // natural order
 	quantSet      [4]bool
 	dc, ac        [4]huffTable
@@ -82,19 +79,21 @@ type jpegDecoder struct {
 	mx, my        int   // MCUs per row and column
 }
 
-func decodeJPEG(data []byte) (image.Image, error) {
-	return (&jpegDecoder{data: data}).decode()
+// decodeLibjpeg decodes what this package handles, without a size check.
+func decodeLibjpeg(data []byte) (image.Image, error) {
+	return (&decoder{segments: segments{data: data}}).decode()
 }
 
-// decodeJPEG12 decodes a grayscale sequential JPEG of 12-bit samples (DICOM's
-// "JPEG Extended" transfer syntax) into w x h samples.
-func decodeJPEG12(data []byte, maxPixels int64) (w, h int, pix []uint16, err error) {
-	if w, h, err := jpegConfig(data); err != nil {
+// Decode12 decodes a grayscale sequential JPEG of 12-bit samples (DICOM's
+// "JPEG Extended" transfer syntax) into w x h samples, refusing more than
+// maxPixels pixels from the header.
+func Decode12(data []byte, maxPixels int64) (w, h int, pix []uint16, err error) {
+	if w, h, err := Config(data); err != nil {
 		return 0, 0, nil, fmt.Errorf("header: %w", err)
-	} else if err := checkSize(w, h, maxPixels); err != nil {
+	} else if err := imgerr.CheckSize(w, h, maxPixels); err != nil {
 		return 0, 0, nil, err
 	}
-	d := &jpegDecoder{data: data, allow12: true}
+	d := &decoder{segments: segments{data: data}, allow12: true}
 	if _, err := d.decode(); err != nil {
 		return 0, 0, nil, err
 	}
@@ -106,16 +105,16 @@ func decodeJPEG12(data []byte, maxPixels int64) (w, h int, pix []uint16, err err
 	return d.width, d.height, pix, nil
 }
 
-func (d *jpegDecoder) decode() (image.Image, error) {
+func (d *decoder) decode() (image.Image, error) {
 	if err := d.start(); err != nil {
 		return nil, err
 	}
 	for {
-		marker, seg, err := d.nextSegment()
+		marker, seg, err := d.next()
 		if err != nil {
 			return nil, err
 		}
-		if marker == 0xD9 {
+		if marker == markerEOI {
 			if d.progressive && d.comps != nil && d.comps[0].coef != nil {
 				d.finishProgressive()
 				return d.image(), nil
@@ -123,18 +122,18 @@ func (d *jpegDecoder) decode() (image.Image, error) {
 			return nil, errors.New("no image data before the EOI marker")
 		}
 		switch marker {
-		case 0xC0, 0xC1, 0xC2: // baseline, extended sequential, progressive Huffman
-			d.progressive = marker == 0xC2
+		case markerSOF0, markerSOF1, markerSOF2:
+			d.progressive = marker == markerSOF2
 			if err := d.parseSOF(seg); err != nil {
 				return nil, err
 			}
-		case 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
-			return nil, errJPEGOther
-		case 0xC4, 0xDB, 0xDD, 0xEE:
+		case markerSOF3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, markerSOFF: // lossless, differential, arithmetic
+			return nil, ErrNotHandled
+		case markerDHT, markerDQT, markerDRI, markerAPP14:
 			if err := d.parseTables(marker, seg); err != nil {
 				return nil, err
 			}
-		case 0xDA:
+		case markerSOS:
 			if d.progressive {
 				if err := d.progressiveScan(seg); err != nil {
 					return nil, err
@@ -152,50 +151,21 @@ func (d *jpegDecoder) decode() (image.Image, error) {
 	}
 }
 
-// start checks the SOI marker.
-func (d *jpegDecoder) start() error {
-	if len(d.data) < 2 || d.data[0] != 0xFF || d.data[1] != 0xD8 {
-		return errors.New("missing SOI marker")
-	}
-	d.pos = 2
-	return nil
-}
-
-// nextSegment returns the next marker that carries a segment, and the
-// segment, skipping markers that stand alone; EOI (0xD9) comes back with no
-// segment.
-func (d *jpegDecoder) nextSegment() (byte, []byte, error) {
-	for {
-		marker, err := d.nextMarker()
-		if err != nil {
-			return 0, nil, err
-		}
-		switch {
-		case marker == 0xD8 || marker == 0x01 || marker >= 0xD0 && marker <= 0xD7:
-			continue
-		case marker == 0xD9:
-			return marker, nil, nil
-		}
-		seg, err := d.segment(marker)
-		return marker, seg, err
-	}
-}
-
 // parseTables reads the segments that set up decoding for the scans that
 // follow, whatever the frame type: Huffman tables (DHT), quantization tables
 // (DQT), the restart interval (DRI) and Adobe's colour transform (APP14).
-func (d *jpegDecoder) parseTables(marker byte, seg []byte) error {
+func (d *decoder) parseTables(marker byte, seg []byte) error {
 	switch marker {
-	case 0xC4:
+	case markerDHT:
 		return d.parseDHT(seg)
-	case 0xDB:
+	case markerDQT:
 		return d.parseDQT(seg)
-	case 0xDD:
+	case markerDRI:
 		if len(seg) != 2 {
 			return fmt.Errorf("DRI segment has %d bytes, want 2", len(seg))
 		}
 		d.restart = int(binary.BigEndian.Uint16(seg))
-	case 0xEE: // APP14: an Adobe transform flag changes the colour space
+	case markerAPP14: // an Adobe transform flag changes the colour space
 		if len(seg) >= 12 && string(seg[:5]) == "Adobe" {
 			d.adobe, d.transform = true, seg[11]
 			d.lateAdobe = d.comps != nil
@@ -204,37 +174,7 @@ func (d *jpegDecoder) parseTables(marker byte, seg []byte) error {
 	return nil
 }
 
-// nextMarker skips to the next marker and returns its code.
-func (d *jpegDecoder) nextMarker() (byte, error) {
-	for d.pos < len(d.data) && d.data[d.pos] != 0xFF {
-		d.pos++ // libjpeg skips garbage between segments too
-	}
-	for d.pos < len(d.data) && d.data[d.pos] == 0xFF {
-		d.pos++ // fill bytes
-	}
-	if d.pos >= len(d.data) {
-		return 0, errors.New("truncated file: no EOI or image data")
-	}
-	m := d.data[d.pos]
-	d.pos++
-	return m, nil
-}
-
-// segment returns the payload of the marker segment at d.pos.
-func (d *jpegDecoder) segment(marker byte) ([]byte, error) {
-	if d.pos+2 > len(d.data) {
-		return nil, fmt.Errorf("truncated file in marker 0x%02X", marker)
-	}
-	n := int(binary.BigEndian.Uint16(d.data[d.pos:]))
-	if n < 2 || d.pos+n > len(d.data) {
-		return nil, fmt.Errorf("marker 0x%02X segment length %d runs past the end of the file", marker, n)
-	}
-	seg := d.data[d.pos+2 : d.pos+n]
-	d.pos += n
-	return seg, nil
-}
-
-func (d *jpegDecoder) parseSOF(seg []byte) error {
+func (d *decoder) parseSOF(seg []byte) error {
 	if d.comps != nil {
 		return errors.New("more than one SOF marker")
 	}
@@ -243,18 +183,18 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	}
 	switch {
 	case d.allow12 && (seg[0] != 12 || d.progressive):
-		return errJPEGOther // not sequential 12-bit: decodeJPEGAny's
+		return ErrNotHandled // not sequential 12-bit: decodeJPEGAny's
 	case d.allow12:
 		d.twelve = true
 	case seg[0] != 8:
-		return errJPEGOther // 12-bit samples
+		return ErrNotHandled // 12-bit samples
 	}
 	d.height = int(binary.BigEndian.Uint16(seg[1:]))
 	d.width = int(binary.BigEndian.Uint16(seg[3:]))
 	n := int(seg[5])
 	if d.width == 0 || d.height == 0 {
 		if d.height == 0 && d.width > 0 {
-			return errJPEGOther // height from a DNL marker
+			return ErrNotHandled // height from a DNL marker
 		}
 		return fmt.Errorf("image has no pixels (%dx%d)", d.width, d.height)
 	}
@@ -265,11 +205,11 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	// marker's transform, else component ids R, G, B mean RGB, else YCbCr.
 	switch {
 	case d.twelve && n != 1:
-		return withKind(ErrUnsupported, fmt.Errorf("12-bit JPEG with %d components (only grayscale is supported)", n))
+		return imgerr.With(imgerr.Unsupported, fmt.Errorf("12-bit JPEG with %d components (only grayscale is supported)", n))
 	case n == 1:
 	case n == 3 && d.adobe:
 		if d.transform > 1 {
-			return errJPEGOther
+			return ErrNotHandled
 		}
 		d.rgb = d.transform == 0
 	case n == 3:
@@ -277,9 +217,9 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	case n == 4 && d.adobe && d.transform == 0:
 		// Adobe CMYK, as Photoshop and PIL write it.
 	default:
-		return errJPEGOther // YCCK, or an unusual component count
+		return ErrNotHandled // YCCK, or an unusual component count
 	}
-	d.comps = make([]jpegComponent, n)
+	d.comps = make([]component, n)
 	for i := range d.comps {
 		c := &d.comps[i]
 		b := seg[6+3*i:]
@@ -303,7 +243,7 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	if n == 4 || d.rgb {
 		for _, c := range d.comps {
 			if c.h != d.comps[0].h || c.v != d.comps[0].v {
-				return errJPEGOther // subsampled CMYK or RGB
+				return ErrNotHandled // subsampled CMYK or RGB
 			}
 		}
 		return nil
@@ -312,7 +252,7 @@ func (d *jpegDecoder) parseSOF(seg []byte) error {
 	// in a ratio image.YCbCr can hold.
 	y, cb, cr := d.comps[0], d.comps[1], d.comps[2]
 	if cb.h != cr.h || cb.v != cr.v || y.h%cb.h != 0 || y.v%cb.v != 0 {
-		return errJPEGOther
+		return ErrNotHandled
 	}
 	return nil
 }
@@ -337,7 +277,7 @@ func subsampleRatio(hs, vs int) image.YCbCrSubsampleRatio {
 	return -1
 }
 
-func (d *jpegDecoder) parseDQT(seg []byte) error {
+func (d *decoder) parseDQT(seg []byte) error {
 	for len(seg) > 0 {
 		pq, tq := seg[0]>>4, int(seg[0]&15)
 		if tq > 3 || pq > 1 {
@@ -360,7 +300,7 @@ func (d *jpegDecoder) parseDQT(seg []byte) error {
 	return nil
 }
 
-func (d *jpegDecoder) parseDHT(seg []byte) error {
+func (d *decoder) parseDHT(seg []byte) error {
 	for len(seg) > 0 {
 		if len(seg) < 17 {
 			return errors.New("DHT segment too short")
@@ -390,12 +330,12 @@ func (d *jpegDecoder) parseDHT(seg []byte) error {
 	return nil
 }
 
-func (d *jpegDecoder) parseSOS(seg []byte) error {
+func (d *decoder) parseSOS(seg []byte) error {
 	if d.comps == nil {
 		return errors.New("SOS before SOF")
 	}
 	if d.lateAdobe {
-		return errJPEGOther // an Adobe marker after the frame header
+		return ErrNotHandled // an Adobe marker after the frame header
 	}
 	if len(seg) < 1 {
 		return errors.New("SOS segment too short")
@@ -405,13 +345,13 @@ func (d *jpegDecoder) parseSOS(seg []byte) error {
 		return fmt.Errorf("SOS segment has %d bytes for %d components", len(seg), n)
 	}
 	if n != len(d.comps) {
-		return errJPEGOther // one scan per component
+		return ErrNotHandled // one scan per component
 	}
 	for i := range n {
 		id, tables := seg[1+2*i], seg[2+2*i]
 		c := &d.comps[i]
 		if c.id != id {
-			return errJPEGOther // components in another order
+			return ErrNotHandled // components in another order
 		}
 		c.td, c.ta = int(tables>>4), int(tables&15)
 		if c.td > 3 || c.ta > 3 || !d.dc[c.td].ok || !d.ac[c.ta].ok {
@@ -430,7 +370,7 @@ func (d *jpegDecoder) parseSOS(seg []byte) error {
 
 // allocate sizes the MCU grid and the component planes, padded to whole
 // MCUs (one block per MCU for a single component).
-func (d *jpegDecoder) allocate() {
+func (d *decoder) allocate() {
 	hmax, vmax := 1, 1
 	for _, c := range d.comps {
 		hmax, vmax = max(hmax, c.h), max(vmax, c.v)
@@ -448,7 +388,7 @@ func (d *jpegDecoder) allocate() {
 }
 
 // scan decodes the entropy-coded data of the one scan into the planes.
-func (d *jpegDecoder) scan() error {
+func (d *decoder) scan() error {
 	d.allocate()
 	mx, my := d.mx, d.my
 	d.bits = newBitReader(d.data, d.pos, d.restart)
@@ -488,7 +428,7 @@ func (d *jpegDecoder) scan() error {
 
 // block Huffman-decodes one block into blk (natural order, dequantized) and
 // returns the zigzag index of its last nonzero coefficient.
-func (d *jpegDecoder) block(blk *[64]int32, c *jpegComponent, q *[64]int32) (int, error) {
+func (d *decoder) block(blk *[64]int32, c *component, q *[64]int32) (int, error) {
 	br := &d.bits
 	s, err := br.decode(&d.dc[c.td])
 	if err != nil {
@@ -545,7 +485,7 @@ func (d *jpegDecoder) block(blk *[64]int32, c *jpegComponent, q *[64]int32) (int
 }
 
 // image wraps the planes as an image.Gray or image.YCbCr.
-func (d *jpegDecoder) image() image.Image {
+func (d *decoder) image() image.Image {
 	r := image.Rect(0, 0, d.width, d.height)
 	if len(d.comps) == 1 {
 		c := d.comps[0]
@@ -587,50 +527,28 @@ func (d *jpegDecoder) image() image.Image {
 		Rect:           r,
 	}
 	if m.SubsampleRatio < 0 {
-		return &sampledYCbCr{YCbCr: *m, hs: y.h / cb.h, vs: y.v / cb.v}
+		return &SampledYCbCr{YCbCr: *m, HS: y.h / cb.h, VS: y.v / cb.v}
 	}
 	return m
 }
 
-// sampledYCbCr is a YCbCr image whose chroma subsampling image.YCbCr has no
-// name for (3x1, 1x3, 2x4...: any whole ratios, as libjpeg allows).
-// Converting it to RGB replicates the chroma samples, as libjpeg does for
+// SampledYCbCr is a YCbCr image whose chroma subsampling image.YCbCr has no
+// name for (3x1, 1x3, 2x4...: any whole ratios, as libjpeg allows): the
+// chroma planes are HS times narrower and VS times shorter than Y.
+// ConvertYCbCr replicates the chroma samples for it, as libjpeg does for
 // such ratios.
-type sampledYCbCr struct {
+type SampledYCbCr struct {
 	image.YCbCr
-	hs, vs int
+	HS, VS int
 }
 
 // At returns the colour at (x, y), with the chroma of its block.
-func (m *sampledYCbCr) At(x, y int) color.Color {
+func (m *SampledYCbCr) At(x, y int) color.Color {
 	if !(image.Point{x, y}.In(m.Rect)) {
 		return color.YCbCr{}
 	}
-	c := (y/m.vs)*m.CStride + x/m.hs
+	c := (y/m.VS)*m.CStride + x/m.HS
 	return color.YCbCr{Y: m.Y[y*m.YStride+x], Cb: m.Cb[c], Cr: m.Cr[c]}
-}
-
-// jpegConfig reads a JPEG's dimensions from its frame header, for any frame
-// type and sampling (image/jpeg's DecodeConfig refuses some ratios).
-func jpegConfig(data []byte) (w, h int, err error) {
-	d := &jpegDecoder{data: data}
-	if err := d.start(); err != nil {
-		return 0, 0, err
-	}
-	for {
-		marker, seg, err := d.nextSegment()
-		switch {
-		case err != nil:
-			return 0, 0, err
-		case marker == 0xD9 || marker == 0xDA:
-			return 0, 0, errors.New("no frame header (SOF marker) before the image data")
-		case marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
-			if len(seg) < 6 {
-				return 0, 0, errors.New("SOF segment too short")
-			}
-			return int(binary.BigEndian.Uint16(seg[3:])), int(binary.BigEndian.Uint16(seg[1:])), nil
-		}
-	}
 }
 
 // zigzag maps the zigzag index of a coefficient to its natural position.

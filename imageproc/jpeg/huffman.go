@@ -1,4 +1,4 @@
-package imageproc
+package jpeg
 
 import (
 	"encoding/binary"

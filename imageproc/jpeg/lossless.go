@@ -1,8 +1,10 @@
-package imageproc
+package jpeg
 
 import (
 	"errors"
 	"fmt"
+
+	"github.com/medgemma/medgemma/imageproc/internal/imgerr"
 )
 
 // Lossless JPEG (ITU T.81 annex H, process 14), the compression of DICOM's
@@ -11,44 +13,46 @@ import (
 // and upper-left neighbours and the Huffman-coded difference added, exactly,
 // with 2 to 16 bits per sample.
 
-// losslessImage is a decoded lossless JPEG: samples interleaved per pixel,
-// as the DICOM PixelData of the same image would hold them.
-type losslessImage struct {
-	w, h, comps, precision int
-	pix                    []uint16
+// Lossless is a decoded lossless JPEG: W x H pixels of Components samples
+// of Precision bits, interleaved per pixel, as the DICOM PixelData of the
+// same image would hold them.
+type Lossless struct {
+	W, H, Components, Precision int
+	Pix                         []uint16
 }
 
-// decodeJPEGLossless decodes a lossless (SOF3) JPEG whose components are
-// all in one scan and not subsampled, refusing more than maxPixels pixels.
-func decodeJPEGLossless(data []byte, maxPixels int64) (*losslessImage, error) {
-	d := &jpegDecoder{data: data}
+// DecodeLossless decodes a lossless (SOF3) JPEG whose components are all in
+// one scan and not subsampled, refusing more than maxPixels pixels from the
+// header.
+func DecodeLossless(data []byte, maxPixels int64) (*Lossless, error) {
+	d := &decoder{segments: segments{data: data}}
 	if err := d.start(); err != nil {
 		return nil, err
 	}
-	var img *losslessImage
+	var img *Lossless
 	var ids []uint8
 	for {
-		marker, seg, err := d.nextSegment()
+		marker, seg, err := d.next()
 		if err != nil {
 			return nil, err
 		}
 		switch marker {
-		case 0xD9:
+		case markerEOI:
 			return nil, errors.New("no image data before the EOI marker")
-		case 0xC3:
+		case markerSOF3:
 			if img != nil {
 				return nil, errors.New("more than one SOF marker")
 			}
 			if img, ids, err = parseLosslessSOF(seg, maxPixels); err != nil {
 				return nil, err
 			}
-		case 0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
+		case markerSOF0, markerSOF1, markerSOF2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, markerSOFF:
 			return nil, fmt.Errorf("SOF marker 0x%02X: not a lossless (SOF3) JPEG", marker)
-		case 0xC4, 0xDB, 0xDD, 0xEE:
+		case markerDHT, markerDQT, markerDRI, markerAPP14:
 			if err := d.parseTables(marker, seg); err != nil {
 				return nil, err
 			}
-		case 0xDA:
+		case markerSOS:
 			if img == nil {
 				return nil, errors.New("SOS before SOF")
 			}
@@ -60,34 +64,34 @@ func decodeJPEGLossless(data []byte, maxPixels int64) (*losslessImage, error) {
 	}
 }
 
-func parseLosslessSOF(seg []byte, maxPixels int64) (*losslessImage, []uint8, error) {
+func parseLosslessSOF(seg []byte, maxPixels int64) (*Lossless, []uint8, error) {
 	if len(seg) < 6 {
 		return nil, nil, errors.New("SOF segment too short")
 	}
-	img := &losslessImage{precision: int(seg[0]), h: int(seg[1])<<8 | int(seg[2]), w: int(seg[3])<<8 | int(seg[4]), comps: int(seg[5])}
+	img := &Lossless{Precision: int(seg[0]), H: int(seg[1])<<8 | int(seg[2]), W: int(seg[3])<<8 | int(seg[4]), Components: int(seg[5])}
 	switch {
-	case img.precision < 2 || img.precision > 16:
-		return nil, nil, fmt.Errorf("lossless JPEG with %d-bit samples", img.precision)
-	case img.comps < 1 || img.comps > 4 || len(seg) != 6+3*img.comps:
-		return nil, nil, fmt.Errorf("SOF segment has %d bytes for %d components", len(seg), img.comps)
+	case img.Precision < 2 || img.Precision > 16:
+		return nil, nil, fmt.Errorf("lossless JPEG with %d-bit samples", img.Precision)
+	case img.Components < 1 || img.Components > 4 || len(seg) != 6+3*img.Components:
+		return nil, nil, fmt.Errorf("SOF segment has %d bytes for %d components", len(seg), img.Components)
 	}
-	if err := checkSize(img.w, img.h, maxPixels); err != nil {
+	if err := imgerr.CheckSize(img.W, img.H, maxPixels); err != nil {
 		return nil, nil, err
 	}
-	ids := make([]uint8, img.comps)
+	ids := make([]uint8, img.Components)
 	for i := range ids {
 		ids[i] = seg[6+3*i]
 		if seg[7+3*i] != 0x11 {
 			return nil, nil, fmt.Errorf("component %d is subsampled (%dx%d); only 1x1 is supported", i, seg[7+3*i]>>4, seg[7+3*i]&15)
 		}
 	}
-	img.pix = make([]uint16, img.w*img.h*img.comps)
+	img.Pix = make([]uint16, img.W*img.H*img.Components)
 	return img, ids, nil
 }
 
 // losslessScan decodes the one scan of a lossless JPEG into img.
-func (d *jpegDecoder) losslessScan(seg []byte, img *losslessImage, ids []uint8) error {
-	nc := img.comps
+func (d *decoder) losslessScan(seg []byte, img *Lossless, ids []uint8) error {
+	nc := img.Components
 	if len(seg) != 4+2*nc || int(seg[0]) != nc {
 		return errors.New("the scan must hold every component (one scan per component is not supported)")
 	}
@@ -106,14 +110,14 @@ func (d *jpegDecoder) losslessScan(seg []byte, img *losslessImage, ids []uint8) 
 	if predictor < 1 || predictor > 7 {
 		return fmt.Errorf("predictor %d (1 to 7 for non-hierarchical lossless JPEG)", predictor)
 	}
-	if int(pt) >= img.precision {
-		return fmt.Errorf("point transform %d for %d-bit samples", pt, img.precision)
+	if int(pt) >= img.Precision {
+		return fmt.Errorf("point transform %d for %d-bit samples", pt, img.Precision)
 	}
 	d.bits = newBitReader(d.data, d.pos, d.restart)
 	br := &d.bits
-	w, h := img.w, img.h
-	pix := img.pix
-	initial := 1 << (img.precision - int(pt) - 1)
+	w, h := img.W, img.H
+	pix := img.Pix
+	initial := 1 << (img.Precision - int(pt) - 1)
 	// The first line of the scan and of each restart interval predicts from
 	// the left only, its first sample from the middle of the range.
 	firstRow, firstX := 0, 0

@@ -1,4 +1,4 @@
-package imageproc
+package dicom
 
 import (
 	"encoding/binary"
@@ -12,7 +12,7 @@ import (
 // decodeRLE decodes one RLE frame into the native layout nativeSamples
 // reads: []uint8, []uint16 or []uint32 by BitsAllocated, samples
 // interleaved per pixel.
-func decodeRLE(data []byte, di *DICOMInfo) (any, error) {
+func decodeRLE(data []byte, di *Info) (any, error) {
 	if len(data) < 64 {
 		return nil, fmt.Errorf("RLE frame of %d bytes has no 64-byte header", len(data))
 	}

@@ -1,4 +1,4 @@
-package imageproc
+package jpeg
 
 // libjpeg's "islow" inverse DCT (jidctint.c, the default JDCT_ISLOW that PIL
 // decodes with): the Loeffler-Ligtenberg-Moschytz algorithm with 12

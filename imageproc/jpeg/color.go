@@ -1,9 +1,6 @@
-package imageproc
+package jpeg
 
-import (
-	"fmt"
-	"image"
-)
+import "image"
 
 // Go's image/jpeg hands back the YCbCr planes as stored, chroma subsampled,
 // and its own conversion repeats each chroma sample. PIL decodes with
@@ -31,32 +28,49 @@ func init() {
 	}
 }
 
-// ycbcrToRGB upsamples the chroma planes like libjpeg and converts.
-func ycbcrToRGB(out *RGB, m *image.YCbCr) error {
-	var hs, vs int // chroma subsampling factors
-	switch m.SubsampleRatio {
-	case image.YCbCrSubsampleRatio444:
-		hs, vs = 1, 1
-	case image.YCbCrSubsampleRatio422:
-		hs, vs = 2, 1
-	case image.YCbCrSubsampleRatio420:
-		hs, vs = 2, 2
-	case image.YCbCrSubsampleRatio440:
-		hs, vs = 1, 2
-	case image.YCbCrSubsampleRatio411:
-		hs, vs = 4, 1
-	case image.YCbCrSubsampleRatio410:
-		hs, vs = 4, 2
-	default:
-		return fmt.Errorf("unsupported YCbCr subsampling %v", m.SubsampleRatio)
+// ToRGB converts the YCbCr images this package decodes (*image.YCbCr,
+// *SampledYCbCr) into interleaved 8-bit RGB, len 3 x width x height, as
+// libjpeg does: chroma upsampled with its "fancy" triangle filter where it
+// uses it (2x1, 2x2, 1x2), replicated otherwise, then its fixed-point
+// conversion. ok is false for other images, or a subsampling image.YCbCr
+// names but JPEG cannot produce.
+func ToRGB(m image.Image) (pix []uint8, ok bool) {
+	switch y := m.(type) {
+	case *SampledYCbCr:
+		return convertYCbCr(&y.YCbCr, y.HS, y.VS), true
+	case *image.YCbCr:
+		hs, vs, ok := subsampling(y.SubsampleRatio)
+		if !ok {
+			return nil, false
+		}
+		return convertYCbCr(y, hs, vs), true
 	}
-	sampledToRGB(out, m, hs, vs)
-	return nil
+	return nil, false
 }
 
-// sampledToRGB converts planes whose chroma is subsampled hs x vs.
-func sampledToRGB(out *RGB, m *image.YCbCr, hs, vs int) {
-	w, h := out.W, out.H
+// subsampling maps image.YCbCr's ratios to chroma factors.
+func subsampling(r image.YCbCrSubsampleRatio) (hs, vs int, ok bool) {
+	switch r {
+	case image.YCbCrSubsampleRatio444:
+		return 1, 1, true
+	case image.YCbCrSubsampleRatio422:
+		return 2, 1, true
+	case image.YCbCrSubsampleRatio420:
+		return 2, 2, true
+	case image.YCbCrSubsampleRatio440:
+		return 1, 2, true
+	case image.YCbCrSubsampleRatio411:
+		return 4, 1, true
+	case image.YCbCrSubsampleRatio410:
+		return 4, 2, true
+	}
+	return 0, 0, false
+}
+
+// convertYCbCr converts planes whose chroma is subsampled hs x vs.
+func convertYCbCr(m *image.YCbCr, hs, vs int) []uint8 {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	out := make([]uint8, 3*w*h)
 	cw, ch := (w+hs-1)/hs, (h+vs-1)/vs
 	// libjpeg filters horizontally only chroma more than two samples wide.
 	fancy := cw > 2
@@ -65,8 +79,9 @@ func sampledToRGB(out *RGB, m *image.YCbCr, hs, vs int) {
 	for y := range h {
 		upsampleChromaRow(cb, m.Cb, m.CStride, cw, ch, hs, vs, y, w, fancy)
 		upsampleChromaRow(cr, m.Cr, m.CStride, cw, ch, hs, vs, y, w, fancy)
-		yccRowToRGB(out.Pix[y*w*3:(y+1)*w*3], m.Y[y*m.YStride:y*m.YStride+w], cb[:w], cr[:w])
+		yccRowToRGB(out[y*w*3:(y+1)*w*3], m.Y[y*m.YStride:y*m.YStride+w], cb[:w], cr[:w])
 	}
+	return out
 }
 
 // yccRowToRGB converts one row of full-resolution luma and chroma.

@@ -1,6 +1,6 @@
-//go:build !amd64
+//go:build !amd64 || purego
 
-package imageproc
+package jpeg
 
 var useYCCAVX2 = false
 

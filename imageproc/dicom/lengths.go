@@ -1,4 +1,4 @@
-package imageproc
+package dicom
 
 import (
 	"encoding/binary"
@@ -11,11 +11,11 @@ import (
 // github.com/suyashkumar/dicom allocates a value's declared length before it
 // reads the value: a few kilobytes of malformed file declaring a 2 GB string
 // make it allocate 2 GB (fuzzing found one; upstream issues #220 and #349
-// are about the same). dicomLengthsFit walks the data elements first, the
+// are about the same). lengthsFit walks the data elements first, the
 // way the library reads them, and refuses a file where a declared length
 // exceeds the bytes left, or where a value the library would read whole has
 // undefined length.
-func dicomLengthsFit(data []byte) error {
+func lengthsFit(data []byte) error {
 	const undefined = 0xFFFFFFFF
 	pos := 132 // preamble and "DICM"
 	var bo binary.ByteOrder = binary.LittleEndian

@@ -1,4 +1,4 @@
-package imageproc
+package jpeg
 
 import (
 	"errors"
@@ -25,12 +25,12 @@ var zigzagGuard = func() (z [80]int) {
 
 // progressiveScan parses one SOS segment of a progressive file and decodes
 // its entropy-coded data into the coefficients.
-func (d *jpegDecoder) progressiveScan(seg []byte) error {
+func (d *decoder) progressiveScan(seg []byte) error {
 	if d.comps == nil {
 		return errors.New("SOS before SOF")
 	}
 	if d.lateAdobe {
-		return errJPEGOther
+		return ErrNotHandled
 	}
 	if d.comps[0].coef == nil {
 		d.allocate()
@@ -54,7 +54,7 @@ func (d *jpegDecoder) progressiveScan(seg []byte) error {
 	case dcScan && se != 0, !dcScan && (se < ss || se > 63 || n != 1), al > 13, ah > 13:
 		return fmt.Errorf("progressive scan with spectral selection %d-%d, approximation %d/%d, %d components", ss, se, ah, al, n)
 	}
-	scan := make([]*jpegComponent, n)
+	scan := make([]*component, n)
 	for i := range n {
 		id, tables := seg[1+2*i], seg[2+2*i]
 		for j := range d.comps {
@@ -150,7 +150,7 @@ func (d *jpegDecoder) progressiveScan(seg []byte) error {
 }
 
 // dcFirst decodes the first pass of a DC coefficient.
-func (d *jpegDecoder) dcFirst(c *jpegComponent, blk []int16, al uint) error {
+func (d *decoder) dcFirst(c *component, blk []int16, al uint) error {
 	s, err := d.bits.decode(&d.dc[c.td])
 	if err != nil {
 		return err
@@ -165,7 +165,7 @@ func (d *jpegDecoder) dcFirst(c *jpegComponent, blk []int16, al uint) error {
 
 // acFirst decodes the first pass of the band ss..se of one block; nz marks
 // the zigzag positions of its nonzero coefficients.
-func (d *jpegDecoder) acFirst(t *huffTable, blk []int16, nz *uint64, ss, se int, al uint) error {
+func (d *decoder) acFirst(t *huffTable, blk []int16, nz *uint64, ss, se int, al uint) error {
 	if d.eobrun > 0 {
 		d.eobrun--
 		return nil
@@ -214,7 +214,7 @@ func band(from, to int) uint64 {
 // more bit of every coefficient already nonzero, and coefficients that
 // become nonzero (+-1 at this bit). nz (the nonzero positions) lets it step
 // from one nonzero or zero coefficient to the next instead of testing each.
-func (d *jpegDecoder) acRefine(t *huffTable, blk []int16, nz *uint64, ss, se int, al uint) error {
+func (d *decoder) acRefine(t *huffTable, blk []int16, nz *uint64, ss, se int, al uint) error {
 	br := &d.bits
 	p1, m1 := int16(1)<<al, int16(-1)<<al
 	// refine reads a correction bit for each nonzero coefficient in from..to-1.
@@ -279,7 +279,7 @@ func (d *jpegDecoder) acRefine(t *huffTable, blk []int16, nz *uint64, ss, se int
 }
 
 // finishProgressive dequantizes and transforms every block into the planes.
-func (d *jpegDecoder) finishProgressive() {
+func (d *decoder) finishProgressive() {
 	var blk [64]int32
 	for i := range d.comps {
 		c := &d.comps[i]

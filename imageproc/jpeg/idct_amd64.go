@@ -1,4 +1,6 @@
-package imageproc
+//go:build amd64 && !purego
+
+package jpeg
 
 import "golang.org/x/sys/cpu"
 

@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 #include "consts_amd64.h"
 
@@ -22,7 +24,14 @@ C8(rnd1, 1024)
 C8(rnd2, 131072)
 C8(c128, 128)
 
-// ·packedDwordOrder (resize_amd64.s) puts packed bytes back in memory order.
+// packorder is the VPERMD order (0, 4, 1, 5, 2, 6, 3, 7) that puts back in
+// memory order the bytes of four 8-lane int32 vectors packed by VPACKSSDW
+// and VPACKUSWB (which work within 128-bit lanes).
+DATA packorder<>+0(SB)/8, $0x0000000400000000
+DATA packorder<>+8(SB)/8, $0x0000000500000001
+DATA packorder<>+16(SB)/8, $0x0000000600000002
+DATA packorder<>+24(SB)/8, $0x0000000700000003
+GLOBL packorder<>(SB), RODATA|NOPTR, $32
 
 // PASS transforms the 8 rows of int32 at R (32 bytes apart) as 8 parallel
 // 1-D IDCTs (lane c is column c) into Y4, Y5, Y6, Y7, Y8, Y9, Y14, Y15
@@ -163,7 +172,7 @@ TEXT ·idctIslowAVX2(SB), NOSPLIT, $256-24
 	VPACKSSDW Y13, Y12, Y12
 	VPACKUSWB Y2, Y0, Y0
 	VPACKUSWB Y12, Y10, Y10
-	VMOVDQU ·packedDwordOrder(SB), Y5
+	VMOVDQU packorder<>(SB), Y5
 	VPERMD Y0, Y5, Y0
 	VPERMD Y10, Y5, Y10
 	LEAQ (DX)(DX*2), R8

@@ -1,0 +1,12 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2 selects the AVX2+FMA kernels at run time; hasAVX512 the AVX-512
+// ones (F for the arithmetic, BW for widening 16-bit lanes).
+var (
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+)

@@ -21,6 +21,8 @@ const (
 
 // ErrRolesAlternate is the chat template's error, word for word, when the
 // turns after the system message are not user, assistant, user, ...
+//
+//lint:ignore ST1005 the template's message, word for word
 var ErrRolesAlternate = errors.New("Conversation roles must alternate user/assistant/user/assistant/...")
 
 // ErrInvalidConversation is the kind (errors.Is) of the errors Render,

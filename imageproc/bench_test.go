@@ -4,29 +4,12 @@ import (
 	"bytes"
 	"image"
 	"image/color"
-	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
 	"testing"
-)
 
-// benchImage makes a w x h photo-like image: smooth gradients plus noise, so
-// the encoders do real work.
-func benchJPEG(b *testing.B, w, h int) []byte {
-	rng := rand.New(rand.NewPCG(1, 2))
-	m := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			n := uint8(rng.IntN(16))
-			m.SetRGBA(x, y, color.RGBA{uint8(x*255/w) + n, uint8(y*255/h) + n, uint8((x+y)*127/(w+h)) + n, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 90}); err != nil {
-		b.Fatal(err)
-	}
-	return buf.Bytes()
-}
+	"github.com/medgemma/medgemma/imageproc/internal/imgtest"
+)
 
 func benchPNG16(b *testing.B, w, h int) []byte {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -64,7 +47,7 @@ func benchPreprocess(b *testing.B, data []byte) {
 
 // BenchmarkPreprocessJPEG2048 decodes a 2048x2048 colour JPEG and prepares
 // the 896x896 pixel values. Run with -cpu 1 for the single-core figure.
-func BenchmarkPreprocessJPEG2048(b *testing.B) { benchPreprocess(b, benchJPEG(b, 2048, 2048)) }
+func BenchmarkPreprocessJPEG2048(b *testing.B) { benchPreprocess(b, imgtest.PhotoJPEG(2048, 2048)) }
 
 // BenchmarkPreprocessPNG16 does the same for a 1024x1024 16-bit gray PNG.
 func BenchmarkPreprocessPNG16(b *testing.B) { benchPreprocess(b, benchPNG16(b, 1024, 1024)) }

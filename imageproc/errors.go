@@ -9,15 +9,15 @@ import "github.com/medgemma/medgemma/imageproc/internal/imgerr"
 // decoders in imageproc/jpeg and imageproc/dicom return the same kinds.
 var (
 	// ErrTooLarge: the image has more pixels than the limit (Options.MaxPixels).
-	ErrTooLarge = imgerr.TooLarge
+	ErrTooLarge = imgerr.ErrTooLarge
 	// ErrUnsupported: not a format, or a variant of one (a DICOM transfer
 	// syntax, a JPEG process), that this package decodes.
-	ErrUnsupported = imgerr.Unsupported
+	ErrUnsupported = imgerr.ErrUnsupported
 	// ErrCorrupt: the file is damaged or malformed.
-	ErrCorrupt = imgerr.Corrupt
+	ErrCorrupt = imgerr.ErrCorrupt
 	// ErrOptions: the options ask for what the image does not have (a frame
 	// past the last, a window on a colour image).
-	ErrOptions = imgerr.Options
+	ErrOptions = imgerr.ErrOptions
 )
 
 func withKind(kind, err error) error { return imgerr.With(kind, err) }

@@ -114,7 +114,7 @@ func decode(data []byte, frame int, maxPixels int64) (*Frame, error) {
 		return nil, err
 	}
 	if frame < 0 || frame >= di.Frames {
-		return nil, imgerr.With(imgerr.Options, fmt.Errorf("frame %d requested, the file has %d frame(s)", frame, di.Frames))
+		return nil, imgerr.With(imgerr.ErrOptions, fmt.Errorf("frame %d requested, the file has %d frame(s)", frame, di.Frames))
 	}
 	di.Frame = frame
 	ds, err := parse(data)
@@ -278,17 +278,17 @@ func readInfo(ds *dicom.Dataset) (*Info, error) {
 		if name == "" {
 			name = "unknown"
 		}
-		return nil, imgerr.With(imgerr.Unsupported, fmt.Errorf("transfer syntax %s (%s) is not supported (uncompressed, JPEG baseline and extended, JPEG lossless and RLE are)", di.TransferSyntax, name))
+		return nil, imgerr.With(imgerr.ErrUnsupported, fmt.Errorf("transfer syntax %s (%s) is not supported (uncompressed, JPEG baseline and extended, JPEG lossless and RLE are)", di.TransferSyntax, name))
 	}
 	switch {
 	case di.Samples != 1 && di.Samples != 3:
-		return nil, imgerr.With(imgerr.Unsupported, fmt.Errorf("SamplesPerPixel %d is not supported (1 or 3)", di.Samples))
+		return nil, imgerr.With(imgerr.ErrUnsupported, fmt.Errorf("SamplesPerPixel %d is not supported (1 or 3)", di.Samples))
 	case di.BitsAllocated != 8 && di.BitsAllocated != 16 && di.BitsAllocated != 32:
-		return nil, imgerr.With(imgerr.Unsupported, fmt.Errorf("BitsAllocated %d is not supported (8, 16 or 32)", di.BitsAllocated))
+		return nil, imgerr.With(imgerr.ErrUnsupported, fmt.Errorf("BitsAllocated %d is not supported (8, 16 or 32)", di.BitsAllocated))
 	case di.BitsStored < 1 || di.BitsStored > di.BitsAllocated:
 		return nil, fmt.Errorf("BitsStored %d does not fit BitsAllocated %d", di.BitsStored, di.BitsAllocated)
 	case di.Samples == 3 && di.BitsAllocated != 8:
-		return nil, imgerr.With(imgerr.Unsupported, fmt.Errorf("colour with BitsAllocated %d is not supported (8)", di.BitsAllocated))
+		return nil, imgerr.With(imgerr.ErrUnsupported, fmt.Errorf("colour with BitsAllocated %d is not supported (8)", di.BitsAllocated))
 	}
 	switch di.Photometric {
 	case "MONOCHROME1", "MONOCHROME2":
@@ -298,12 +298,12 @@ func readInfo(ds *dicom.Dataset) (*Info, error) {
 	case "RGB":
 	case "YBR_FULL", "YBR_FULL_422":
 		if di.TransferSyntax != tsJPEGBaseline {
-			return nil, imgerr.With(imgerr.Unsupported, fmt.Errorf("uncompressed %s is not supported", di.Photometric))
+			return nil, imgerr.With(imgerr.ErrUnsupported, fmt.Errorf("uncompressed %s is not supported", di.Photometric))
 		}
 	case "":
 		return nil, errors.New("missing PhotometricInterpretation")
 	default:
-		return nil, imgerr.With(imgerr.Unsupported, fmt.Errorf("PhotometricInterpretation %s is not supported", di.Photometric))
+		return nil, imgerr.With(imgerr.ErrUnsupported, fmt.Errorf("PhotometricInterpretation %s is not supported", di.Photometric))
 	}
 	return di, nil
 }
@@ -393,7 +393,7 @@ func nativeSamples(raw any, di *Info) ([]float64, error) {
 // planar (PlanarConfiguration 1).
 func nativeRGB(s []float64, di *Info, ds *dicom.Dataset) ([]uint8, error) {
 	if di.Photometric != "RGB" {
-		return nil, imgerr.With(imgerr.Unsupported, fmt.Errorf("uncompressed %s colour is not supported", di.Photometric))
+		return nil, imgerr.With(imgerr.ErrUnsupported, fmt.Errorf("uncompressed %s colour is not supported", di.Photometric))
 	}
 	planar, _ := elementInt(ds, tag.PlanarConfiguration)
 	n := di.Rows * di.Columns

@@ -75,8 +75,7 @@ type decoder struct {
 	eobrun        int  // progressive AC scans: blocks left in an end-of-band run
 	allow12       bool // decode 12-bit samples (gray, sequential) into pix16
 	twelve        bool
-	maxPixels     int64 // 12-bit path: refuse larger images before decoding
-	mx, my        int   // MCUs per row and column
+	mx, my        int // MCUs per row and column
 }
 
 // decodeLibjpeg decodes what this package handles, without a size check.
@@ -205,7 +204,7 @@ func (d *decoder) parseSOF(seg []byte) error {
 	// marker's transform, else component ids R, G, B mean RGB, else YCbCr.
 	switch {
 	case d.twelve && n != 1:
-		return imgerr.With(imgerr.Unsupported, fmt.Errorf("12-bit JPEG with %d components (only grayscale is supported)", n))
+		return imgerr.With(imgerr.ErrUnsupported, fmt.Errorf("12-bit JPEG with %d components (only grayscale is supported)", n))
 	case n == 1:
 	case n == 3 && d.adobe:
 		if d.transform > 1 {

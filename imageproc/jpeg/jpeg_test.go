@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/medgemma/medgemma/imageproc/internal/imgerr"
+	"github.com/medgemma/medgemma/imageproc/internal/imgtest"
 )
 
 // TestJPEGInDICOM decodes the JPEG baseline stream inside the reference
@@ -183,7 +184,7 @@ func TestJPEGErrors(t *testing.T) {
 	}
 	// The pixel limit applies before decoding (a DICOM passes its header's
 	// rows x columns, so an embedded JPEG cannot be larger).
-	if _, err := Decode(data, 37*29-1); err == nil || !strings.Contains(err.Error(), "over the limit of 1072") || !errors.Is(err, imgerr.TooLarge) {
+	if _, err := Decode(data, 37*29-1); err == nil || !strings.Contains(err.Error(), "over the limit of 1072") || !errors.Is(err, imgerr.ErrTooLarge) {
 		t.Errorf("37x29 JPEG with a limit of 1072 pixels: error %v", err)
 	}
 	if _, err := Decode(data, 37*29); err != nil {
@@ -320,7 +321,7 @@ func TestH2V2RowSIMD(t *testing.T) {
 
 // BenchmarkYCbCrToRGB2048 upsamples and converts a 2048x2048 4:2:0 image.
 func BenchmarkYCbCrToRGB2048(b *testing.B) {
-	m, err := Decode(benchJPEG(b, 2048, 2048), 1<<30)
+	m, err := Decode(imgtest.PhotoJPEG(2048, 2048), 1<<30)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -332,7 +333,7 @@ func BenchmarkYCbCrToRGB2048(b *testing.B) {
 }
 
 func BenchmarkJPEGDecodeStdlib2048(b *testing.B) {
-	data := benchJPEG(b, 2048, 2048)
+	data := imgtest.PhotoJPEG(2048, 2048)
 	for b.Loop() {
 		if _, err := stdjpeg.Decode(bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
@@ -341,28 +342,10 @@ func BenchmarkJPEGDecodeStdlib2048(b *testing.B) {
 }
 
 func BenchmarkJPEGDecode2048(b *testing.B) {
-	data := benchJPEG(b, 2048, 2048)
+	data := imgtest.PhotoJPEG(2048, 2048)
 	for b.Loop() {
 		if _, err := Decode(data, 1<<30); err != nil {
 			b.Fatal(err)
 		}
 	}
-}
-
-// benchJPEG makes a w x h photo-like colour JPEG: smooth gradients plus
-// noise, so the decoder does real work.
-func benchJPEG(b *testing.B, w, h int) []byte {
-	rng := rand.New(rand.NewPCG(1, 2))
-	m := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			n := uint8(rng.IntN(16))
-			m.SetRGBA(x, y, color.RGBA{uint8(x*255/w) + n, uint8(y*255/h) + n, uint8((x+y)*127/(w+h)) + n, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := stdjpeg.Encode(&buf, m, &stdjpeg.Options{Quality: 90}); err != nil {
-		b.Fatal(err)
-	}
-	return buf.Bytes()
 }

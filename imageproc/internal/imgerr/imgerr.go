@@ -12,10 +12,10 @@ import (
 
 // The kinds; imageproc exports them (ErrTooLarge, ...) with their meaning.
 var (
-	TooLarge    = errors.New("image too large")
-	Unsupported = errors.New("unsupported image format")
-	Corrupt     = errors.New("corrupt image")
-	Options     = errors.New("image options do not fit the image")
+	ErrTooLarge    = errors.New("image too large")
+	ErrUnsupported = errors.New("unsupported image format")
+	ErrCorrupt     = errors.New("corrupt image")
+	ErrOptions     = errors.New("image options do not fit the image")
 )
 
 // With marks err as of kind (nil stays nil); the message is err's.
@@ -23,10 +23,10 @@ func With(kind, err error) error { return errkind.With(kind, err) }
 
 // Classified returns err marked as corrupt unless it already has a kind.
 func Classified(err error) error {
-	if err == nil || errkind.Has(err, TooLarge, Unsupported, Corrupt, Options) {
+	if err == nil || errkind.Has(err, ErrTooLarge, ErrUnsupported, ErrCorrupt, ErrOptions) {
 		return err
 	}
-	return With(Corrupt, err)
+	return With(ErrCorrupt, err)
 }
 
 // CheckSize refuses empty images and images over the pixel limit.
@@ -35,7 +35,7 @@ func CheckSize(w, h int, limit int64) error {
 		return fmt.Errorf("image has no pixels (%dx%d)", w, h)
 	}
 	if int64(w)*int64(h) > limit {
-		return With(TooLarge, fmt.Errorf("image is %dx%d = %d pixels, over the limit of %d", w, h, int64(w)*int64(h), limit))
+		return With(ErrTooLarge, fmt.Errorf("image is %dx%d = %d pixels, over the limit of %d", w, h, int64(w)*int64(h), limit))
 	}
 	return nil
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): fetches the real tokenizer if
-# it is not cached, checks formatting and vet, runs every test with the
-# assembly kernels and again without them (-tags purego), then runs each
-# fuzz target briefly on top of its seed corpus.
+# it is not cached, checks formatting and vet, runs every test under the race
+# detector with the assembly kernels and again without them (-tags purego),
+# then runs each fuzz target briefly on top of its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +15,9 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags purego ./...
-go test -count=1 ./...
-# Again with every assembly kernel off (the plain Go references alone).
+# Every test under the race detector, with the assembly kernels...
+go test -race -count=1 ./...
+# ...and again with every assembly kernel off (the plain Go references alone).
 go test -count=1 -tags purego ./...
 
 # Fuzz budgets are execution counts, not durations: with a duration Go 1.26's

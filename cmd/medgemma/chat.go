@@ -53,14 +53,18 @@ func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// second one before it has stopped exits); between answers it only
 	// reminds how to quit.
 	var mu sync.Mutex
-	loading, loaded := context.WithCancelCause(context.Background())
+	loading, stopLoading := context.WithCancelCause(context.Background())
+	loaded := false
 	var cancelTurn context.CancelFunc
 	stopSignals := interrupts(func(int) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case loading.Err() == nil:
-			loaded(errInterrupted)
+		case !loaded && loading.Err() == nil:
+			stopLoading(errInterrupted)
+		case !loaded:
+			fmt.Fprintln(stderr, "\nmedgemma: interrupted again, exiting")
+			exit(exitInterrupted)
 		case cancelTurn != nil:
 			cancelTurn()
 			cancelTurn = func() {
@@ -77,7 +81,8 @@ func runChat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return interruptedErr(loading, err)
 	}
 	mu.Lock()
-	loaded(nil)
+	loaded = true
+	stopLoading(nil)
 	mu.Unlock()
 	defer m.Close()
 

@@ -119,7 +119,7 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m, err := model.LoadWith(dir, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads})
+	m, err := model.LoadContext(ctx, dir, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads})
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,12 @@ func Load(dir string) (*Model, error) { return LoadWith(dir, LoadOptions{}) }
 
 // LoadWith is Load with options.
 func LoadWith(dir string, opts LoadOptions) (*Model, error) {
+	return LoadContext(context.Background(), dir, opts)
+}
+
+// LoadContext is LoadWith that a cancelled ctx stops: between the reads of
+// resident weights, and before binding.
+func LoadContext(ctx context.Context, dir string, opts LoadOptions) (*Model, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("threads must be 0 (GOMAXPROCS) or more, got %d", opts.Threads)
 	}
@@ -51,12 +57,17 @@ func LoadWith(dir string, opts LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	open := safetensors.OpenDir
+	var ckpt *safetensors.Checkpoint
 	if opts.Resident {
-		open = safetensors.OpenDirResident
+		ckpt, err = safetensors.OpenDirResidentContext(ctx, dir)
+	} else {
+		ckpt, err = safetensors.OpenDir(dir)
 	}
-	ckpt, err := open(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		ckpt.Close()
 		return nil, err
 	}
 	m, err := bind(dir, cfg, ckpt)

@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -95,12 +96,12 @@ type File struct {
 }
 
 // Open maps a .safetensors file and validates its header.
-func Open(path string) (*File, error) { return open(path, false) }
+func Open(path string) (*File, error) { return open(context.Background(), path, false) }
 
 // OpenResident reads a .safetensors file into memory (see OpenDirResident).
-func OpenResident(path string) (*File, error) { return open(path, true) }
+func OpenResident(path string) (*File, error) { return open(context.Background(), path, true) }
 
-func open(path string, resident bool) (*File, error) {
+func open(ctx context.Context, path string, resident bool) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -110,11 +111,13 @@ func open(path string, resident bool) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	load := mapFile
+	var data []byte
+	var unmap func() error
 	if resident {
-		load = readResident
+		data, unmap, err = readResident(ctx, f, st.Size())
+	} else {
+		data, unmap, err = mapFile(f, st.Size())
 	}
-	data, unmap, err := load(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -3,8 +3,8 @@
 package safetensors
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 )
@@ -17,7 +17,7 @@ const madvHugepage = 14
 // pages where possible. The pages are touched now, so later passes over the
 // weights cost no page faults: on virtual machines where a fault is expensive
 // this is several times faster than a file mapping.
-func readResident(f *os.File, size int64) ([]byte, func() error, error) {
+func readResident(ctx context.Context, f *os.File, size int64) ([]byte, func() error, error) {
 	if size == 0 {
 		return nil, func() error { return nil }, nil
 	}
@@ -29,7 +29,7 @@ func readResident(f *os.File, size int64) ([]byte, func() error, error) {
 		return nil, nil, fmt.Errorf("allocating %d bytes: %w", size, err)
 	}
 	_ = syscall.Madvise(data, madvHugepage) // best effort
-	if _, err := io.ReadFull(io.NewSectionReader(f, 0, size), data); err != nil {
+	if err := readChunks(ctx, f, data); err != nil {
 		syscall.Munmap(data)
 		return nil, nil, err
 	}

@@ -3,14 +3,14 @@
 package safetensors
 
 import (
-	"io"
+	"context"
 	"os"
 )
 
 // readResident reads the whole file into memory.
-func readResident(f *os.File, size int64) ([]byte, func() error, error) {
+func readResident(ctx context.Context, f *os.File, size int64) ([]byte, func() error, error) {
 	data := make([]byte, size)
-	if _, err := io.ReadFull(f, data); err != nil {
+	if err := readChunks(ctx, f, data); err != nil {
 		return nil, nil, err
 	}
 	return data, func() error { return nil }, nil

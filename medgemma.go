@@ -41,6 +41,9 @@ type LoadOptions struct {
 	Threads int
 	// Progress, when set, follows a download: file, bytes done, total.
 	Progress func(file string, done, total int64)
+	// ImageCacheBytes bounds the cache of encoded images (0:
+	// DefaultImageCacheBytes; negative: no cache).
+	ImageCacheBytes int64
 }
 
 // Resolve turns a model reference into a checkpoint directory: the directory
@@ -75,6 +78,8 @@ type Model struct {
 	// conversation only prefills what is new.
 	mu     sync.Mutex
 	cached *cachedSession
+	// Encoded image blocks by content and preparation.
+	features *featureCache
 }
 
 // cachedSession is a session, the prompt it was given and the state of its
@@ -137,7 +142,11 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 		m.Close()
 		return nil, err
 	}
-	return &Model{Dir: dir, model: m, tok: tok, image: img, defaults: defaults}, nil
+	cacheBytes := opts.ImageCacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultImageCacheBytes
+	}
+	return &Model{Dir: dir, model: m, tok: tok, image: img, defaults: defaults, features: newFeatureCache(cacheBytes)}, nil
 }
 
 // Close releases the weights.
@@ -163,6 +172,10 @@ type ChatOptions struct {
 	PadSquare  bool
 	// OnText receives the answer as it is generated; an error stops it.
 	OnText func(string) error
+	// OnToken receives each generated token as it is sampled, with its
+	// logprobs when Generate.Logprobs asks for them (before its text, which
+	// may be held back, reaches OnText).
+	OnToken func(generate.StepLogprobs) error
 	// OnPrefill, when set, follows the prompt's prefill: tokens done, total.
 	OnPrefill func(done, total int)
 	// Context is the most tokens of prompt and answer; 0: the prompt plus
@@ -171,8 +184,11 @@ type ChatOptions struct {
 	// Thinking (MedGemma 27B) asks the model to think before answering:
 	// "SYSTEM INSTRUCTION: think silently if needed." opens the system
 	// prompt, and the thought (between <unused94>thought and <unused95>) is
-	// separated from the answer. ShowThinking streams it too.
+	// separated from the answer. ShowThinking streams it too; OnThinking,
+	// when set, receives it apart from the answer (a server's
+	// reasoning_content).
 	Thinking, ShowThinking bool
+	OnThinking             func(string) error
 }
 
 // Timings of one answer. In JSON the durations are milliseconds, as their
@@ -229,6 +245,9 @@ type Result struct {
 	// ReusedTokens is how many prompt tokens were already in the cache from
 	// the previous turn (not prefilled again).
 	ReusedTokens int
+	// ImagesEncoded is how many image blocks went through the vision tower;
+	// ImagesCached how many came from the cache of encoded images.
+	ImagesEncoded, ImagesCached int
 }
 
 // prefillChunk is the prompt chunk size (an image's tokens are never split).
@@ -262,7 +281,7 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	var thought *thoughtFilter
 	if opts.Thinking {
 		msgs = withThinkingInstruction(msgs)
-		thought = &thoughtFilter{show: opts.ShowThinking, next: opts.OnText}
+		thought = &thoughtFilter{show: opts.ShowThinking, next: opts.OnText, thought: opts.OnThinking}
 		opts.OnText = thought.write
 	}
 	images, err := m.imageParts(msgs, &opts)
@@ -341,6 +360,7 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	}
 	snap := s.Snapshot()
 	res.Timings.ImageEncode = images.encode
+	res.ImagesEncoded, res.ImagesCached = images.encoded, images.cached
 	res.Timings.Prefill = time.Since(start) - images.encode
 	res.Timings.PromptTokens = n
 	res.Timings.PrefillTokensPerS = float64(n-reuse) / res.Timings.Prefill.Seconds()
@@ -352,7 +372,7 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 		res.FinishReason = generate.FinishCancelled
 		return res, nil
 	}
-	g, err := generate.Run(ctx, s, m.tok, last, prompt.IDs, o, opts.OnText)
+	g, err := generate.Run(ctx, s, m.tok, last, prompt.IDs, o, generate.Output{Text: opts.OnText, Token: opts.OnToken})
 	if err != nil {
 		return nil, err
 	}

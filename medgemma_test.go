@@ -400,3 +400,133 @@ func TestCacheKeyedByImage(t *testing.T) {
 		}
 	}
 }
+
+// TestImageFeatureCache: an image sent again (here in a new conversation,
+// so the session is not reused) comes from the cache of encoded images and
+// answers exactly as when it was encoded; without the cache it is encoded
+// again.
+func TestImageFeatureCache(t *testing.T) {
+	m, _, _ := loadTiny(t, "tiny-medgemma")
+	o := m.Defaults()
+	o.Temperature, o.MaxNewTokens, o.Logprobs = 0, 4, true
+	img := tinyPNG(t, 50, 40)
+	ask := func(m *Model, text string) *Result {
+		t.Helper()
+		res, err := m.Chat(context.Background(), []chat.Message{{Role: "user", Content: []chat.Part{chat.Text(text), chat.Image(img)}}}, ChatOptions{Generate: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := ask(m, "Describe")
+	second := ask(m, "What is this?")
+	again := ask(m, "Describe")
+	if first.ImagesEncoded != 1 || second.ImagesEncoded != 0 || second.ImagesCached != 1 || again.ReusedTokens != 0 || again.ImagesCached != 1 {
+		t.Errorf("encoded/cached: %d/%d, %d/%d, %d/%d (reused %d)", first.ImagesEncoded, first.ImagesCached, second.ImagesEncoded, second.ImagesCached,
+			again.ImagesEncoded, again.ImagesCached, again.ReusedTokens)
+	}
+	if !slices.Equal(first.Tokens, again.Tokens) {
+		t.Errorf("from the cache %v, encoded %v", again.Tokens, first.Tokens)
+	}
+	for i := range first.Logprobs {
+		if first.Logprobs[i].Logprob != again.Logprobs[i].Logprob {
+			t.Errorf("step %d: logprob %v from the cache, %v encoded", i, again.Logprobs[i].Logprob, first.Logprobs[i].Logprob)
+		}
+	}
+	off, err := Load(context.Background(), filepath.Join("testdata", "models", "tiny-medgemma"),
+		LoadOptions{Tokenizer: filepath.Join(testenv.TokenizerDir(t), "tokenizer.json"), ImageCacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	ask(off, "Describe")
+	if r := ask(off, "What is this?"); r.ImagesEncoded != 1 || r.ImagesCached != 0 {
+		t.Errorf("without a cache: encoded %d, cached %d", r.ImagesEncoded, r.ImagesCached)
+	}
+}
+
+func TestFeatureCacheEviction(t *testing.T) {
+	c := newFeatureCache(3 * 4 * 10) // three blocks of 10 floats
+	key := func(i byte) [32]byte { return [32]byte{i} }
+	for i := range byte(4) {
+		c.put(key(i), make([]float32, 10))
+	}
+	if _, ok := c.get(key(0)); ok {
+		t.Error("the oldest block stayed")
+	}
+	c.get(key(1)) // 1 is now the most recent: 2 goes next
+	c.put(key(4), make([]float32, 10))
+	for i, want := range []bool{false, true, false, true, true} {
+		if _, ok := c.get(key(byte(i))); ok != want {
+			t.Errorf("block %d cached %v, want %v", i, ok, want)
+		}
+	}
+	if c.bytes() != 120 {
+		t.Errorf("%d bytes held", c.bytes())
+	}
+	c.put(key(9), make([]float32, 100)) // larger than the whole cache
+	if _, ok := c.get(key(9)); ok || c.bytes() != 120 {
+		t.Error("a block over the limit was kept")
+	}
+	var none *featureCache
+	none.put(key(1), nil)
+	if _, ok := none.get(key(1)); ok {
+		t.Error("no cache returned a block")
+	}
+}
+
+// TestComplete: a raw prompt scored with echo (what lm-evaluation-harness
+// asks) gives every prompt token after the first its logprob, equal to what
+// the generation of the same token reports; plain completion continues as
+// Chat's generation does; bad prompts are refused by kind.
+func TestComplete(t *testing.T) {
+	m, _, g := loadTiny(t, "tiny-medgemma-text")
+	ctx := context.Background()
+	o := m.Defaults()
+	o.Temperature, o.MaxNewTokens, o.Logprobs, o.TopLogprobs = 0, 3, true, 2
+	gen, err := m.Complete(ctx, g.InputIDs, CompleteOptions{Generate: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gen.Tokens, g.GreedyNewIDs[:3]) || gen.PromptLogprobs != nil {
+		t.Fatalf("greedy %v, want %v", gen.Tokens, g.GreedyNewIDs[:3])
+	}
+	// Score the prompt followed by the greedy tokens: their logprobs as
+	// scores equal their logprobs as generated.
+	full := slices.Concat(g.InputIDs, gen.Tokens)
+	o.MaxNewTokens = 0
+	sc, err := m.Complete(ctx, full, CompleteOptions{Generate: o, Echo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.PromptLogprobs) != len(full)-1 || len(sc.Tokens) != 0 || sc.FinishReason != generate.FinishLength {
+		t.Fatalf("%d scores for %d tokens, generated %v", len(sc.PromptLogprobs), len(full), sc.Tokens)
+	}
+	for i, lp := range gen.Logprobs {
+		got := sc.PromptLogprobs[len(g.InputIDs)-1+i]
+		if got.Token != lp.Token || math.Abs(float64(got.Logprob-lp.Logprob)) > 1e-4 || len(got.Top) != 2 || got.Top[0].Token != lp.Top[0].Token {
+			t.Errorf("token %d: scored %+v, generated %+v", i, got, lp)
+		}
+	}
+	o.MaxNewTokens = 1
+	for _, c := range []struct {
+		ids  []int32
+		opts CompleteOptions
+		kind error
+		want string
+	}{
+		{nil, CompleteOptions{Generate: o}, ErrInvalidConversation, "an empty prompt"},
+		{[]int32{2, 300000}, CompleteOptions{Generate: o}, ErrInvalidConversation, "token id 300000 at position 1 is outside the vocabulary"},
+		{[]int32{2, -1}, CompleteOptions{Generate: o}, ErrInvalidConversation, "outside the vocabulary"},
+		{make([]int32, 200), CompleteOptions{Generate: o, Context: 100}, ErrPromptTooLong, "200 tokens, context 100"},
+		{[]int32{2, 3}, CompleteOptions{Generate: generate.Options{}}, ErrInvalidOptions, "max new tokens 0 generates nothing"},
+	} {
+		if _, err := m.Complete(ctx, c.ids, c.opts); err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, c.kind) {
+			t.Errorf("%v: %v, want %q", c.kind, err, c.want)
+		}
+	}
+	mm, _, _ := loadTiny(t, "tiny-medgemma")
+	if _, err := mm.Complete(ctx, []int32{2, 262144}, CompleteOptions{Generate: o}); !errors.Is(err, ErrInvalidConversation) {
+		t.Errorf("an image soft token in a raw prompt: %v", err)
+	}
+}

@@ -28,6 +28,8 @@ type promptImages struct {
 	cur      int              // image whose blocks are prepared, -1 for none
 	prepared []*imageproc.RGB // its whole image and crops
 	encode   time.Duration    // spent decoding and encoding
+	// blocks through the vision tower, and found in the model's cache
+	encoded, cached int
 }
 
 type promptImage struct {
@@ -180,9 +182,13 @@ func (pi *promptImages) features(ctx context.Context, b int) ([]float32, error) 
 	if b < 0 || b >= len(pi.blocks) {
 		return nil, fmt.Errorf("image block %d of %d", b, len(pi.blocks))
 	}
+	ref := pi.blocks[b]
+	if feats, ok := pi.m.features.get(ref.key); ok {
+		pi.cached++
+		return feats, nil
+	}
 	start := time.Now()
 	defer func() { pi.encode += time.Since(start) }()
-	ref := pi.blocks[b]
 	if pi.cur != ref.image {
 		prepared, err := pi.decode(ref.image)
 		if err != nil {
@@ -200,5 +206,11 @@ func (pi *promptImages) features(ctx context.Context, b int) ([]float32, error) 
 	if ref.crop == len(pi.prepared)-1 {
 		pi.cur, pi.prepared = -1, nil // the image's last block
 	}
-	return pi.m.model.EncodeImage(ctx, pv, nil)
+	feats, err := pi.m.model.EncodeImage(ctx, pv, nil)
+	if err != nil {
+		return nil, err
+	}
+	pi.encoded++
+	pi.m.features.put(ref.key, feats)
+	return feats, nil
 }

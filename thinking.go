@@ -38,10 +38,12 @@ func splitThought(text string) (thought, answer string) {
 	return strings.TrimSpace(t), strings.TrimLeft(a, "\n ")
 }
 
-// thoughtFilter streams the answer and hides the thought (unless show).
+// thoughtFilter streams the answer to next and the thought to thought (when
+// set), and to next too when show.
 type thoughtFilter struct {
 	show    bool
 	next    func(string) error
+	thought func(string) error
 	buf     strings.Builder
 	decided bool // whether the output starts with a thought is known
 	inside  bool // within the thought
@@ -77,14 +79,17 @@ func (f *thoughtFilter) write(s string) error {
 	if i := strings.Index(text, thoughtEnd); i >= 0 {
 		f.inside, f.trim = false, true
 		f.buf.Reset()
+		if err := f.emitThought(text[:i]); err != nil {
+			return err
+		}
 		if f.show {
-			if err := f.emit(text[:i] + "\n\n"); err != nil {
+			if err := f.emit("\n\n"); err != nil {
 				return err
 			}
 		}
 		return f.answer(text[i+len(thoughtEnd):])
 	}
-	if f.show {
+	if f.show || f.thought != nil {
 		// Keep back what could be the start of the end marker.
 		keep := 0
 		for k := min(len(thoughtEnd)-1, len(text)); k > 0; k-- {
@@ -95,7 +100,23 @@ func (f *thoughtFilter) write(s string) error {
 		}
 		f.buf.Reset()
 		f.buf.WriteString(text[len(text)-keep:])
-		return f.emit(text[:len(text)-keep])
+		return f.emitThought(text[:len(text)-keep])
+	}
+	return nil
+}
+
+// emitThought passes thought text on.
+func (f *thoughtFilter) emitThought(s string) error {
+	if s == "" {
+		return nil
+	}
+	if f.thought != nil {
+		if err := f.thought(s); err != nil {
+			return err
+		}
+	}
+	if f.show {
+		return f.emit(s)
 	}
 	return nil
 }
@@ -117,8 +138,8 @@ func (f *thoughtFilter) answer(s string) error {
 func (f *thoughtFilter) flush() error {
 	text := f.buf.String()
 	f.buf.Reset()
-	if f.inside && !f.show {
-		return nil
+	if f.inside {
+		return f.emitThought(text) // still thinking when generation ended
 	}
 	return f.emit(text)
 }

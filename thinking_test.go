@@ -38,8 +38,18 @@ func TestThinking(t *testing.T) {
 			t.Errorf("show=%v: streamed %q, want %q", show, out.String(), want)
 		}
 	}
+	// The thought to its own sink (a server's reasoning_content).
+	var thought, answer strings.Builder
+	f := &thoughtFilter{next: func(s string) error { answer.WriteString(s); return nil }, thought: func(s string) error { thought.WriteString(s); return nil }}
+	for _, piece := range []string{"<unused94>thought\nA", "B<unused", "95>\n\nC", "D"} {
+		f.write(piece)
+	}
+	f.flush()
+	if thought.String() != "\nAB" || answer.String() != "CD" {
+		t.Errorf("thought %q, answer %q", thought.String(), answer.String())
+	}
 	var out strings.Builder
-	f := &thoughtFilter{next: func(s string) error { out.WriteString(s); return nil }}
+	f = &thoughtFilter{next: func(s string) error { out.WriteString(s); return nil }}
 	f.write("<u")
 	f.write("nrelated answer")
 	f.flush()

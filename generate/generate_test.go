@@ -20,6 +20,9 @@ func tinyDir(name string) string { return filepath.Join("..", "testdata", "model
 
 type golden struct {
 	InputIDs            []int32        `json:"input_ids"`
+	Top10IDs            [][]int32      `json:"top10_ids"`
+	Top10Logits         [][]float64    `json:"top10_logits"`
+	LogSumExp           []float64      `json:"logsumexp"`
 	TokenTypeIDs        []int32        `json:"token_type_ids"`
 	GreedyNewIDs        []int32        `json:"greedy_new_ids"`
 	GreedyStepTop10     [][2][]float64 `json:"greedy_step_top10"`
@@ -76,10 +79,10 @@ func TestGreedyReproducesTransformers(t *testing.T) {
 		_, s, g, last := prompt(t, c.name, c.chunk)
 		o := Options{MaxNewTokens: len(g.GreedyNewIDs), StopTokens: []int32{1, 106}, Logprobs: true, TopLogprobs: 5}
 		var streamed strings.Builder
-		res, err := Run(context.Background(), s, tok, last, g.InputIDs, o, func(text string) error {
+		res, err := Run(context.Background(), s, tok, last, g.InputIDs, o, Output{Text: func(text string) error {
 			streamed.WriteString(text)
 			return nil
-		})
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +124,7 @@ func TestSeededSampling(t *testing.T) {
 	run := func(seed uint64) []int32 {
 		_, s, g, last := prompt(t, "tiny-medgemma-text", 64)
 		o.Seed = seed
-		res, err := Run(context.Background(), s, tok, last, g.InputIDs, o, nil)
+		res, err := Run(context.Background(), s, tok, last, g.InputIDs, o, Output{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,12 +144,12 @@ func TestCancel(t *testing.T) {
 	_, s, g, last := prompt(t, "tiny-medgemma-text", 64)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	res, err := Run(ctx, s, tok, last, g.InputIDs, Options{MaxNewTokens: 30}, func(string) error {
+	res, err := Run(ctx, s, tok, last, g.InputIDs, Options{MaxNewTokens: 30}, Output{Text: func(string) error {
 		if n++; n == 3 {
 			cancel()
 		}
 		return nil
-	})
+	}})
 	if err != nil || res.FinishReason != FinishCancelled || len(res.Tokens) != 3 {
 		t.Errorf("cancelled after 3 pieces: %d tokens, %s, %v", len(res.Tokens), res.FinishReason, err)
 	}
@@ -291,7 +294,7 @@ func TestRunAllocationsPerToken(t *testing.T) {
 		return testing.AllocsPerRun(3, func() {
 			s.Restore(snap)
 			o := Options{MaxNewTokens: n}
-			res, err := Run(context.Background(), s, tok, h, g.InputIDs, o, func(string) error { return nil })
+			res, err := Run(context.Background(), s, tok, h, g.InputIDs, o, Output{Text: func(string) error { return nil }})
 			if err != nil || len(res.Tokens) != n {
 				t.Fatalf("%d tokens: %v", len(res.Tokens), err)
 			}
@@ -317,5 +320,72 @@ func TestPrefillCancelled(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || !slices.Equal(seen, []int{64}) || s.Pos() != 64 {
 		t.Errorf("cancelled prefill: %v, progress %v, session at %d", err, seen, s.Pos())
+	}
+}
+
+// TestPrefillLogprobs scores both tiny prompts (the multimodal one with its
+// image) in chunks of 64 and 7: each position's top-5 alternatives and, where
+// it is among transformers' top 10, the next token's logprob equal
+// transformers' (logit minus logsumexp at that position).
+func TestPrefillLogprobs(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	for _, name := range []string{"tiny-medgemma-text", "tiny-medgemma"} {
+		for _, chunk := range []int{64, 7} {
+			m, s, g, _ := prompt(t, name, 64)
+			s.Reset()
+			p := &model.Prompt{IDs: g.InputIDs}
+			if m.HasVision() {
+				px, err := npy.ReadFile(filepath.Join(tinyDir(name), "pixel_values.f32.npy"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.TokenTypeIDs = g.TokenTypeIDs
+				p.Image = func(ctx context.Context, i int) ([]float32, error) { return m.EncodeImage(ctx, px.Data, nil) }
+			}
+			scores, last, err := PrefillLogprobs(context.Background(), s, tok, p, chunk, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(scores) != len(g.InputIDs)-1 || len(last) != m.Config.Text.HiddenSize || s.Pos() != len(g.InputIDs) {
+				t.Fatalf("%s: %d scores for %d tokens", name, len(scores), len(g.InputIDs))
+			}
+			whole, err := m.NewSession(len(g.InputIDs)+1, len(g.InputIDs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := p.Input(context.Background(), 0, len(g.InputIDs), m.Config.Text.HiddenSize, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hidden, err := whole.Forward(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst := 0.0
+			for i, sc := range scores {
+				lse := g.LogSumExp[i]
+				if sc.Token != g.InputIDs[i+1] || len(sc.Top) != 5 {
+					t.Fatalf("%s position %d: token %d with %d alternatives", name, i, sc.Token, len(sc.Top))
+				}
+				for k, a := range sc.Top {
+					// Ties within float noise may swap ids; the logprob
+					// at each rank must still match.
+					want := g.Top10Logits[i][k] - lse
+					if a.Token != g.Top10IDs[i][k] && math.Abs(float64(a.Logprob)-want) > 1e-4 {
+						t.Errorf("%s position %d alternative %d: %d (%v), want %d (%v)", name, i, k, a.Token, a.Logprob, g.Top10IDs[i][k], want)
+					}
+					worst = max(worst, math.Abs(float64(a.Logprob)-want))
+				}
+				// The next token (never in the random model's top 10):
+				// its logit from a forward of the whole prompt in one chunk.
+				logits := make([]float32, m.Config.Text.VocabSize)
+				h := m.Config.Text.HiddenSize
+				whole.Logits(logits, hidden[i*h:(i+1)*h])
+				worst = max(worst, math.Abs(float64(sc.Logprob)-(float64(logits[sc.Token])-lse)))
+			}
+			if worst > 1e-4 {
+				t.Errorf("%s chunk %d: logprobs off by %.3g", name, chunk, worst)
+			}
+		}
 	}
 }

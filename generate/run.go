@@ -50,12 +50,22 @@ func (r *Result) TokensPerSecond() float64 {
 	return float64(len(r.Tokens)) / r.DecodeTime.Seconds()
 }
 
+// Output receives a generation as it happens; nil fields are not called,
+// and an error from either ends the generation with that error.
+type Output struct {
+	// Text receives text as soon as it is final: complete UTF-8, and not
+	// possibly the start of a stop string.
+	Text func(string) error
+	// Token receives each generated token as soon as it is sampled (before
+	// its text may be final), with its logprobs when Options.Logprobs asks
+	// for them; a stop token included.
+	Token func(StepLogprobs) error
+}
+
 // Run generates after a prompt already run through s: last is the final
 // hidden state of the prompt's last token, prompt its ids (for the
-// repetition penalty). emit, when set, receives text as soon as it is final
-// (complete UTF-8, not possibly the start of a stop string); an error from it
-// ends generation. Cancelling ctx stops within one token.
-func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last []float32, prompt []int32, o Options, emit func(string) error) (*Result, error) {
+// repetition penalty). Cancelling ctx stops within one token.
+func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last []float32, prompt []int32, o Options, out Output) (*Result, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -76,10 +86,10 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 	start := time.Now()
 	defer func() { res.DecodeTime = time.Since(start) }()
 	send := func(text string) error {
-		if emit == nil || text == "" {
+		if out.Text == nil || text == "" {
 			return nil
 		}
-		return emit(text)
+		return out.Text(text)
 	}
 	for step := 0; step < maxNew; step++ {
 		if err := ctx.Err(); err != nil {
@@ -97,6 +107,15 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 				st.Top = append(st.Top, AltLogprob{a.Token, tok.Decode([]int32{a.Token}, false), a.Logprob})
 			}
 			res.Logprobs = append(res.Logprobs, st)
+			if out.Token != nil {
+				if err := out.Token(st); err != nil {
+					return nil, err
+				}
+			}
+		} else if out.Token != nil {
+			if err := out.Token(StepLogprobs{Token: id, Text: tok.Decode([]int32{id}, false)}); err != nil {
+				return nil, err
+			}
 		}
 		if slices.Contains(o.StopTokens, id) {
 			res.FinishReason = FinishStop
@@ -148,35 +167,49 @@ var ErrPromptTooLong = errors.New("prompt is longer than the context")
 // and the total. A cancelled ctx stops it within one layer, returning ctx's
 // error; the session is then torn (see model.Session.Forward).
 func Prefill(ctx context.Context, s *model.Session, p *model.Prompt, chunk int, progress ...func(done, total int)) ([]float32, error) {
+	h := s.Model().Config.Text.HiddenSize
+	var last []float32
+	err := prefill(ctx, s, p, chunk, func(pos int, hidden []float32, rows int) {
+		last = hidden[(rows-1)*h : rows*h]
+		for _, f := range progress {
+			f(pos+rows, len(p.IDs))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return last, nil
+}
+
+// prefill runs the prompt from s.Pos() in chunks, handing each chunk's
+// final-normed hidden states (rows of them, from position pos) to done.
+func prefill(ctx context.Context, s *model.Session, p *model.Prompt, chunk int, done func(pos int, hidden []float32, rows int)) error {
 	n, from := len(p.IDs), s.Pos()
 	switch {
 	case chunk <= 0:
-		return nil, fmt.Errorf("chunk size %d", chunk)
+		return fmt.Errorf("chunk size %d", chunk)
 	case from >= n:
-		return nil, fmt.Errorf("the session already holds %d tokens of this %d-token prompt: nothing to prefill", from, n)
+		return fmt.Errorf("the session already holds %d tokens of this %d-token prompt: nothing to prefill", from, n)
 	case n >= s.Capacity():
-		return nil, fmt.Errorf("%w: %d tokens, context %d (and at least one to generate)", ErrPromptTooLong, n, s.Capacity())
+		return fmt.Errorf("%w: %d tokens, context %d (and at least one to generate)", ErrPromptTooLong, n, s.Capacity())
 	}
 	h := s.Model().Config.Text.HiddenSize
-	var hidden, embeds []float32
+	var embeds []float32
 	for pos := from; pos < n; {
 		end := p.ChunkEnd(pos, chunk)
 		in, err := p.Input(ctx, pos, end, h, embeds)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if in.Embeds != nil {
 			embeds = in.Embeds
 		}
 		out, err := s.Forward(ctx, in)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		hidden = out[(end-pos-1)*h : (end-pos)*h]
+		done(pos, out, end-pos)
 		pos = end
-		for _, f := range progress {
-			f(pos, n)
-		}
 	}
-	return hidden, nil
+	return nil
 }

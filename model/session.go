@@ -309,11 +309,16 @@ func (s *Session) attentionRows(lc *layerCache, sliding bool, n, pos0 int, group
 
 // Logits computes the logits of one hidden state (len hidden_size) into out
 // (len vocab_size).
-func (s *Session) Logits(out, hidden []float32) {
-	s.m.pool.MatMul(out, hidden, 1, &s.m.text.lmHead)
+func (s *Session) Logits(out, hidden []float32) { s.LogitsRows(out, hidden, 1) }
+
+// LogitsRows computes the logits of n hidden states (n x hidden_size) into
+// out (n x vocab_size) with one pass over the LM head.
+func (s *Session) LogitsRows(out, hidden []float32, n int) {
+	v := s.m.Config.Text.VocabSize
+	s.m.pool.MatMul(out[:n*v], hidden[:n*s.m.Config.Text.HiddenSize], n, &s.m.text.lmHead)
 	if c := s.m.Config.Text.FinalLogitSoftcapping; c > 0 {
-		for i, v := range out {
-			out[i] = float32(math.Tanh(float64(v)/c) * c)
+		for i, x := range out[:n*v] {
+			out[i] = float32(math.Tanh(float64(x)/c) * c)
 		}
 	}
 }

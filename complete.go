@@ -1,0 +1,138 @@
+package medgemma
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/medgemma/medgemma/chat"
+	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/model"
+)
+
+// CompleteOptions control a raw-prompt completion (Model.Complete).
+type CompleteOptions struct {
+	// Generate holds sampling and stopping; start from Model.Defaults.
+	// MaxNewTokens 0 generates nothing, which only makes sense with Echo
+	// (scoring a text).
+	Generate generate.Options
+	// Echo returns the prompt's tokens with the result, and with
+	// Generate.Logprobs their logprobs (PromptLogprobs): what OpenAI's
+	// completions call echo, and log-likelihood evaluations use.
+	Echo bool
+	// OnText and OnToken are as in ChatOptions.
+	OnText  func(string) error
+	OnToken func(generate.StepLogprobs) error
+	// Context is the most tokens of prompt and answer; 0: the prompt plus
+	// MaxNewTokens, within the model's limit.
+	Context int
+}
+
+// CompletionResult is a finished completion: the generated part as in Chat,
+// and with Echo and Logprobs the prompt's scores.
+type CompletionResult struct {
+	Result
+	// PromptLogprobs scores each prompt token after the first (the first has
+	// nothing before it): len(PromptIDs)-1 entries, with Echo and Logprobs.
+	PromptLogprobs []generate.StepLogprobs
+}
+
+// Complete continues a raw prompt of token ids (no chat template; a text
+// prompt is m.Tokenizer().Encode(text, true), with <bos> as transformers'
+// tokenizer and vLLM add it). Image soft tokens are refused: a raw prompt
+// has no images. The next turn's reuse applies as in Chat, except when the
+// prompt is scored (Echo with Logprobs), which needs every position's
+// logits.
+func (m *Model) Complete(ctx context.Context, ids []int32, opts CompleteOptions) (*CompletionResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg := m.model.Config
+	o := opts.Generate
+	generateNone := o.MaxNewTokens == 0
+	if generateNone {
+		if !opts.Echo {
+			return nil, fmt.Errorf("%w: max new tokens 0 generates nothing (score the prompt with echo)", ErrInvalidOptions)
+		}
+		o.MaxNewTokens = 1 // to validate the rest
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Context < 0 {
+		return nil, fmt.Errorf("%w: context %d", ErrInvalidOptions, opts.Context)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: an empty prompt", ErrInvalidConversation)
+	}
+	for i, id := range ids {
+		switch {
+		case id < 0 || int(id) >= cfg.Text.VocabSize:
+			return nil, fmt.Errorf("%w: token id %d at position %d is outside the vocabulary (0..%d)", ErrInvalidConversation, id, i, cfg.Text.VocabSize-1)
+		case cfg.ImageTokenIndex > 0 && int(id) == cfg.ImageTokenIndex:
+			return nil, fmt.Errorf("%w: token id %d at position %d is an image soft token; a raw prompt has no images", ErrInvalidConversation, id, i)
+		}
+	}
+	n := len(ids)
+	want := n + o.MaxNewTokens
+	if generateNone {
+		want = n + 1
+	}
+	capacity := opts.Context
+	if capacity == 0 {
+		capacity = max(want, sessionCapacity)
+	}
+	capacity = min(capacity, cfg.Text.MaxPositionEmbeddings)
+	if n >= capacity {
+		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, n, capacity)
+	}
+	score := opts.Echo && o.Logprobs
+	prompt := &chat.Prompt{IDs: ids, TokenTypeIDs: make([]int32, n)}
+	var s *model.Session
+	reuse := 0
+	if !score {
+		s, reuse = m.takeSession(prompt, nil, capacity)
+	}
+	if s == nil {
+		var err error
+		if s, err = m.model.NewSession(capacity, prefillChunk); err != nil {
+			return nil, err
+		}
+	} else if score {
+		s.Reset()
+	}
+	res := &CompletionResult{Result: Result{PromptIDs: ids, ReusedTokens: reuse}}
+	p := &model.Prompt{IDs: ids}
+	start := time.Now()
+	var last []float32
+	var err error
+	if score {
+		res.PromptLogprobs, last, err = generate.PrefillLogprobs(ctx, s, m.tok, p, prefillChunk, o.TopLogprobs)
+	} else {
+		last, err = generate.Prefill(ctx, s, p, prefillChunk)
+	}
+	if err != nil {
+		return nil, err
+	}
+	snap := s.Snapshot()
+	res.Timings.Prefill = time.Since(start)
+	res.Timings.PromptTokens = n
+	res.Timings.PrefillTokensPerS = float64(n-reuse) / res.Timings.Prefill.Seconds()
+	defer m.putSession(&cachedSession{s: s, prompt: ids, snap: snap})
+	if err := ctx.Err(); err != nil {
+		res.FinishReason = generate.FinishCancelled
+		return res, nil
+	}
+	if generateNone {
+		res.FinishReason = generate.FinishLength
+		return res, nil
+	}
+	g, err := generate.Run(ctx, s, m.tok, last, ids, o, generate.Output{Text: opts.OnText, Token: opts.OnToken})
+	if err != nil {
+		return nil, err
+	}
+	res.Text, res.Tokens, res.Logprobs, res.FinishReason = g.Text, g.Tokens, g.Logprobs, g.FinishReason
+	res.Timings.Decode = g.DecodeTime
+	res.Timings.DecodeTokensPerS = g.TokensPerSecond()
+	return res, nil
+}

@@ -115,6 +115,7 @@ func (m *Model) Complete(ctx context.Context, ids []int32, opts CompleteOptions)
 		return nil, err
 	}
 	snap := s.Snapshot()
+	defer m.track(s)()
 	res.Timings.Prefill = time.Since(start)
 	res.Timings.PromptTokens = n
 	res.Timings.PrefillTokensPerS = float64(n-reuse) / res.Timings.Prefill.Seconds()

@@ -76,8 +76,9 @@ type Model struct {
 
 	// The session of the last answer, kept so that the next turn of the same
 	// conversation only prefills what is new.
-	mu     sync.Mutex
-	cached *cachedSession
+	mu       sync.Mutex
+	cached   *cachedSession
+	activeKV int64 // KV bytes of running sessions (after their prefill)
 	// Encoded image blocks by content and preparation.
 	features *featureCache
 }
@@ -155,6 +156,10 @@ func (m *Model) Close() error { return m.model.Close() }
 // Defaults are the generation options of the checkpoint's
 // generation_config.json.
 func (m *Model) Defaults() generate.Options { return m.defaults }
+
+// ContextLimit is the most tokens of prompt and answer the model takes
+// (max_position_embeddings).
+func (m *Model) ContextLimit() int { return m.model.Config.Text.MaxPositionEmbeddings }
 
 // Tokenizer returns the model's tokenizer.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
@@ -359,6 +364,7 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 		return nil, err
 	}
 	snap := s.Snapshot()
+	defer m.track(s)()
 	res.Timings.ImageEncode = images.encode
 	res.ImagesEncoded, res.ImagesCached = images.encoded, images.cached
 	res.Timings.Prefill = time.Since(start) - images.encode
@@ -418,6 +424,35 @@ func (m *Model) takeSession(p *chat.Prompt, keys [][32]byte, capacity int) (s *m
 	}
 	c.s.Restore(c.snap) // back to the end of the previous prompt
 	return c.s, r
+}
+
+// KVBytes is the memory of the KV caches the model holds: the sessions
+// running and the one kept for the next turn.
+func (m *Model) KVBytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.activeKV
+	if m.cached != nil {
+		n += m.cached.s.KVBytes()
+	}
+	return n
+}
+
+// ImageCacheBytes is the memory of the cache of encoded images.
+func (m *Model) ImageCacheBytes() int64 { return m.features.bytes() }
+
+// track counts a running session's KV cache in KVBytes until the returned
+// function is called.
+func (m *Model) track(s *model.Session) func() {
+	n := s.KVBytes()
+	m.mu.Lock()
+	m.activeKV += n
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		m.activeKV -= n
+		m.mu.Unlock()
+	}
 }
 
 func (m *Model) putSession(c *cachedSession) {

@@ -92,3 +92,17 @@ func (t *Tokenizer) Len() int { return len(t.tokens) }
 // SpecialPrefix returns the ids that Encode with addSpecial puts before the
 // text (for Gemma, <bos>).
 func (t *Tokenizer) SpecialPrefix() []int32 { return append([]int32(nil), t.prefix...) }
+
+// Bytes returns the bytes token id stands for: a byte-fallback token's one
+// byte (possibly part of a UTF-8 character), else its text with "▁" as a
+// space; nil when id names no token. OpenAI's logprobs report these, since
+// a token's text alone cannot show a partial character.
+func (t *Tokenizer) Bytes(id int32) []byte {
+	if !t.Valid(id) {
+		return nil
+	}
+	if b := t.byteOf[id]; b >= 0 {
+		return []byte{byte(b)}
+	}
+	return []byte(t.pieces[id])
+}

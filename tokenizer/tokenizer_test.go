@@ -206,3 +206,18 @@ func TestStreamDecoder(t *testing.T) {
 		t.Errorf("StreamDecoder.Append allocates %v times per run", n)
 	}
 }
+
+func TestTokenBytes(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	ids := tok.Encode("Hello 😀 x", false)
+	var all []byte
+	for _, id := range ids {
+		all = append(all, tok.Bytes(id)...)
+	}
+	if string(all) != "Hello 😀 x" {
+		t.Errorf("bytes of %v: %q", ids, all)
+	}
+	if tok.Bytes(-1) != nil || tok.Bytes(int32(tok.Len())) != nil {
+		t.Error("bytes of an id that names no token")
+	}
+}

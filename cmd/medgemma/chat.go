@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"sync"
 
-	"github.com/medgemma/medgemma"
 	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
 )
@@ -223,129 +221,4 @@ func describeImage(src string) string {
 func isTerminalWriter(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isTerminal(f)
-}
-
-// prefillProgressFrom is the prompt length above which prefill shows progress.
-const prefillProgressFrom = 1024
-
-// generationFlags are the flags run and chat share.
-type generationFlags struct {
-	model, tokenizer                 string
-	temperature, topP, minP          float64
-	repPenalty, freqPenalty, presPen float64
-	topK, maxTokens, frame, threads  int
-	seed                             uint64
-	stops                            stringList
-	window                           string
-	panScan, pad, resident, quiet    bool
-	thinking, showThinking           bool
-}
-
-func addGenerationFlags(fs *flag.FlagSet) *generationFlags {
-	g := &generationFlags{}
-	fs.StringVar(&g.model, "model", "", "checkpoint `DIR` or Hugging Face id (google/medgemma-4b-it[@rev])")
-	fs.StringVar(&g.model, "m", "", "shorthand for --model")
-	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `FILE` (default: the checkpoint's)")
-	fs.Float64Var(&g.temperature, "temperature", 0, "sampling temperature; 0 is greedy (default: the checkpoint's)")
-	fs.IntVar(&g.topK, "top-k", 0, "top-k (default: the checkpoint's)")
-	fs.Float64Var(&g.topP, "top-p", 0, "top-p (default: the checkpoint's)")
-	fs.Float64Var(&g.minP, "min-p", 0, "min-p")
-	fs.Float64Var(&g.repPenalty, "repetition-penalty", 0, "repetition penalty (transformers')")
-	fs.Float64Var(&g.freqPenalty, "frequency-penalty", 0, "frequency penalty (OpenAI's)")
-	fs.Float64Var(&g.presPen, "presence-penalty", 0, "presence penalty (OpenAI's)")
-	fs.Uint64Var(&g.seed, "seed", 0, "seed for reproducible sampling")
-	fs.IntVar(&g.maxTokens, "max-tokens", 1024, "most tokens to generate (at most 8192)")
-	fs.Var(&g.stops, "stop", "stop `STRING` (repeatable; not printed)")
-	fs.BoolVar(&g.panScan, "pan-and-scan", false, "add pan-and-scan crops of wide or tall images")
-	fs.BoolVar(&g.pad, "pad-square", false, "pad images to a square before resizing")
-	fs.StringVar(&g.window, "window", "", "grayscale window for DICOM / 16-bit images: preset or CENTER,WIDTH")
-	fs.IntVar(&g.frame, "frame", 0, "DICOM frame")
-	fs.IntVar(&g.threads, "threads", 0, "threads (default: all)")
-	fs.BoolVar(&g.resident, "resident", false, "read the weights into memory instead of mapping them")
-	fs.BoolVar(&g.quiet, "quiet", false, "nothing on stderr but errors")
-	fs.BoolVar(&g.thinking, "think", false, "27B models: let the model think before answering")
-	fs.BoolVar(&g.showThinking, "show-thinking", false, "with --think, print the thoughts too")
-	return g
-}
-
-// load opens the model and builds the chat options from the flags that were
-// set over the checkpoint's defaults. Flag values are checked before the
-// model is loaded, so a wrong one is a usage error at once.
-func (g *generationFlags) load(ctx context.Context, fs *flag.FlagSet, stderr io.Writer) (*medgemma.Model, medgemma.ChatOptions, error) {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var opts medgemma.ChatOptions
-	switch {
-	case g.maxTokens < 1 || g.maxTokens > generate.MaxNewTokens:
-		return nil, opts, usagef("--max-tokens must be in 1..%d", generate.MaxNewTokens)
-	case g.threads < 0:
-		return nil, opts, usagef("--threads must be 0 (all) or more, got %d", g.threads)
-	case g.frame < 0:
-		return nil, opts, usagef("--frame must be 0 or more, got %d", g.frame)
-	case set["repetition-penalty"] && !(g.repPenalty > 0):
-		return nil, opts, usagef("--repetition-penalty must be positive (1 is off), got %v", g.repPenalty)
-	}
-	// The flags on their own, then over the checkpoint's defaults.
-	apply := func(o generate.Options) generate.Options {
-		o.MaxNewTokens = g.maxTokens
-		if set["temperature"] {
-			o.Temperature = g.temperature
-		}
-		if set["top-k"] {
-			o.TopK = g.topK
-		}
-		if set["top-p"] {
-			o.TopP = g.topP
-		}
-		if set["min-p"] {
-			o.MinP = g.minP
-		}
-		if set["repetition-penalty"] {
-			o.RepetitionPenalty = g.repPenalty
-		}
-		o.FrequencyPenalty, o.PresencePenalty = g.freqPenalty, g.presPen
-		o.Seed, o.HasSeed = g.seed, set["seed"]
-		o.StopStrings = g.stops
-		return o
-	}
-	if o := apply(generate.Options{}); o.Validate() != nil {
-		return nil, opts, usagef("%v", o.Validate())
-	}
-	opts.Image.Frame = g.frame
-	if g.window != "" {
-		w, err := parseWindowFlag(g.window)
-		if err != nil {
-			return nil, opts, err
-		}
-		opts.Image.Window = w
-	}
-	opts.PanAndScan, opts.PadSquare = g.panScan, g.pad
-	opts.ImageSources = medgemma.LocalImageSources() // the user's own files and URLs
-	opts.Thinking, opts.ShowThinking = g.thinking, g.showThinking
-	lo := medgemma.LoadOptions{Tokenizer: g.tokenizer, Resident: g.resident, Threads: g.threads}
-	if !g.quiet {
-		lo.Progress = progressBar(stderr)
-		if f, ok := stderr.(*os.File); ok && isTerminal(f) {
-			// Long prompts (several chunks) show their prefill.
-			opts.OnPrefill = func(done, total int) {
-				if total > prefillProgressFrom {
-					fmt.Fprintf(stderr, "\rprefill %d/%d tokens", done, total)
-					if done == total {
-						fmt.Fprint(stderr, "\r\033[K")
-					}
-				}
-			}
-		}
-	}
-	m, err := medgemma.Load(ctx, g.model, lo)
-	if err != nil {
-		return nil, opts, err
-	}
-	o := apply(m.Defaults())
-	if err := o.Validate(); err != nil {
-		m.Close()
-		return nil, opts, fmt.Errorf("the checkpoint's generation_config.json with these flags: %w", err)
-	}
-	opts.Generate = o
-	return m, opts, nil
 }

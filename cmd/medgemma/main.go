@@ -9,6 +9,7 @@
 //
 //	run        answer a prompt (text and images) and stream the answer
 //	chat       an interactive conversation, with images
+//	serve      serve the model over OpenAI's HTTP API
 //	pull       download a model from Hugging Face into the standard cache
 //	tokenize   text to token ids and back, and conversations to model input
 //	preprocess an image (PNG, JPEG, DICOM, ...) as the model sees it
@@ -51,6 +52,7 @@ func commands() []command {
 	return []command{
 		{"run", "answer a prompt (text and images) and stream the answer", runRun},
 		{"chat", "an interactive conversation, with images", runChat},
+		{"serve", "serve the model over OpenAI's HTTP API", runServe},
 		{"pull", "download a model from Hugging Face into the standard cache", runPull},
 		{"tokenize", "text to token ids and back, and conversations to model input", runTokenize},
 		{"preprocess", "an image (PNG, JPEG, DICOM, ...) as the model sees it", runPreprocess},

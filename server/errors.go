@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/medgemma/medgemma"
+)
+
+// apiError is an error in OpenAI's shape, with its HTTP status.
+type apiError struct {
+	status  int
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+	// retryAfter, for 429 and 503, in seconds.
+	retryAfter int
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func str(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// invalid is a 400 about a request field.
+func invalid(param, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...), Type: "invalid_request_error", Param: str(param)}
+}
+
+func withCode(e *apiError, code string) *apiError {
+	e.Code = str(code)
+	return e
+}
+
+// errorFor maps what the library or the scheduler returned to a status.
+// param names the request field the error is about, when it is about one.
+func errorFor(err error, param string) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, medgemma.ErrPromptTooLong):
+		return withCode(invalid(param, "%v", err), "context_length_exceeded")
+	case errors.Is(err, medgemma.ErrImageTooLarge):
+		return withCode(invalid(param, "%v", err), "image_too_large")
+	case errors.Is(err, medgemma.ErrUnsupportedImage):
+		return withCode(invalid(param, "%v", err), "unsupported_image")
+	case errors.Is(err, medgemma.ErrCorruptImage), errors.Is(err, medgemma.ErrImageOptions):
+		return withCode(invalid(param, "%v", err), "invalid_image")
+	case errors.Is(err, medgemma.ErrImageSource):
+		return withCode(invalid(param, "%v", err), "invalid_image_url")
+	case errors.Is(err, medgemma.ErrTextOnly), errors.Is(err, medgemma.ErrInvalidConversation):
+		return invalid(param, "%v", err)
+	case errors.Is(err, medgemma.ErrInvalidOptions):
+		return invalid("", "%v", err)
+	case errors.Is(err, medgemma.ErrQueueFull):
+		return &apiError{status: http.StatusTooManyRequests, Message: "the server is busy: " + err.Error(), Type: "rate_limit_error", Code: str("rate_limit_exceeded")}
+	case errors.Is(err, medgemma.ErrClosed):
+		return unavailable("the server is shutting down")
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: http.StatusGatewayTimeout, Message: "the request took longer than the server's request timeout", Type: "timeout", Code: str("request_timeout")}
+	}
+	return &apiError{status: http.StatusInternalServerError, Message: "internal error: " + err.Error(), Type: "server_error"}
+}
+
+func unavailable(msg string) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, Message: msg, Type: "service_unavailable", retryAfter: 5}
+}
+
+// writeError sends an error response.
+func writeError(w http.ResponseWriter, e *apiError) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.errMessage = e.Message // for the request's log line
+	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
+	writeJSON(w, e.status, map[string]*apiError{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

@@ -2,7 +2,8 @@
 # The project's test command (README, .ci/run): fetches the real tokenizer if
 # it is not cached, checks formatting and vet, runs every test under the race
 # detector with the assembly kernels and again without them (-tags purego),
-# then runs each fuzz target briefly on top of its seed corpus.
+# runs the official openai npm client's tests against `medgemma serve`, then
+# runs each fuzz target briefly on top of its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,11 @@ go test -race -count=1 ./...
 # ...and again with every assembly kernel off (the plain Go references alone).
 go test -count=1 -tags purego ./...
 
+# The official openai npm client against `medgemma serve` on loopback.
+mkdir -p .cache/bin
+CGO_ENABLED=0 go build -o .cache/bin/medgemma ./cmd/medgemma
+(cd tests/openai && npm ci --no-audit --no-fund --loglevel=error && MEDGEMMA_BIN=../../.cache/bin/medgemma node --test)
+
 # Fuzz budgets are execution counts, not durations: with a duration Go 1.26's
 # fuzz coordinator can report a spurious "context deadline exceeded" failure
 # when the deadline races a worker's last call (go.dev/issue/75804, fixed in
@@ -32,3 +38,4 @@ fuzz FuzzDecode ./imageproc 30000
 fuzz FuzzJPEG ./imageproc/jpeg 200000
 fuzz FuzzParse ./safetensors 200000
 fuzz FuzzChat . 300
+fuzz FuzzDecodeRequest ./server 50000

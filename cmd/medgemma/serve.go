@@ -162,22 +162,28 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serving: %w", err)
 	case <-stopping.Done():
 	}
-	// Drain: refuse new work, let what runs finish within the grace, then
-	// cancel it.
+	// Drain: /ready and new requests answer 503 while what was taken
+	// finishes, within the grace; then what is left is cancelled.
 	logger.Info("draining", "grace", f.grace.String())
 	srv.Drain()
 	sched.Close()
 	graceCtx, cancelGrace := context.WithTimeout(context.Background(), f.grace)
 	defer cancelGrace()
-	if err := hs.Shutdown(graceCtx); err != nil {
+	if err := sched.Wait(graceCtx); err != nil {
 		logger.Info("grace over: cancelling the requests still running")
 		cancelAll()
-		hs.Close()
+		done, cancelDone := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancelDone()
+		if err := sched.Wait(done); err != nil {
+			hs.Close()
+			return errors.New("requests did not stop within 30 s of being cancelled")
+		}
 	}
-	done, cancelDone := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancelDone()
-	if err := sched.Wait(done); err != nil {
-		return errors.New("requests did not stop within 30 s of being cancelled")
+	// The handlers write their last bytes; then the connections close.
+	closing, cancelClosing := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelClosing()
+	if err := hs.Shutdown(closing); err != nil {
+		hs.Close()
 	}
 	logger.Info("stopped")
 	return nil

@@ -710,3 +710,60 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestImageHosts: an http(s) image is fetched only from the hosts the
+// server was started with (on loopback here).
+func TestImageHosts(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "imageproc", "testdata", "images", "tiny_rgb_20x30.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer images.Close()
+	msg := []map[string]any{{"role": "user", "content": []map[string]any{{"type": "image_url", "image_url": map[string]string{"url": images.URL + "/x.png"}}}}}
+	closed := newTestServer(t, "tiny-medgemma", Options{}, 4)
+	if status, body, _ := closed.do(t, "POST", "/v1/chat/completions", greedy(msg, nil)); status != 400 || !strings.Contains(string(body), "not allowed") {
+		t.Errorf("no hosts allowed: %d %s", status, body)
+	}
+	open := newTestServer(t, "tiny-medgemma", Options{ImageSources: medgemma.ImageSources{Hosts: []string{"127.0.0.1"}}}, 4)
+	status, body, _ := open.do(t, "POST", "/v1/chat/completions", greedy(msg, nil))
+	if status != 200 {
+		t.Errorf("127.0.0.1 allowed: %d %s", status, body)
+	}
+}
+
+// TestThink: think puts the thinking instruction in the prompt (the tiny
+// model does not think, so there is no reasoning_content to return).
+func TestThink(t *testing.T) {
+	ts := newTestServer(t, "tiny-medgemma-text", Options{}, 4)
+	_, plain, _ := ts.do(t, "POST", "/v1/chat/completions", greedy(userText("Hi"), nil))
+	_, think, _ := ts.do(t, "POST", "/v1/chat/completions", greedy(userText("Hi"), map[string]any{"think": true}))
+	p, th := parse(t, plain), parse(t, think)
+	instruction := len(ts.m.Tokenizer().Encode(medgemma.ThinkingInstruction, false))
+	if th.Usage.PromptTokens < p.Usage.PromptTokens+instruction || th.Choices[0].Message.ReasoningContent != nil {
+		t.Errorf("think: %d prompt tokens (plain %d, instruction %d), reasoning %v", th.Usage.PromptTokens, p.Usage.PromptTokens, instruction, th.Choices[0].Message.ReasoningContent)
+	}
+}
+
+// TestMetrics: after a few requests /metrics counts them, their tokens and
+// their times, in Prometheus' text format.
+func TestMetrics(t *testing.T) {
+	ts := newTestServer(t, "tiny-medgemma-text", Options{}, 4)
+	_, body, _ := ts.do(t, "POST", "/v1/chat/completions", greedy(userText("Hi"), nil))
+	r := parse(t, body)
+	ts.do(t, "POST", "/v1/chat/completions", "{")
+	_, metrics, _ := ts.do(t, "GET", "/metrics", nil)
+	for _, want := range []string{
+		`medgemma_requests_total{endpoint="/v1/chat/completions",status="200"} 1`,
+		`medgemma_requests_total{endpoint="/v1/chat/completions",status="400"} 1`,
+		fmt.Sprintf("medgemma_prompt_tokens_total %d", r.Usage.PromptTokens),
+		fmt.Sprintf("medgemma_generated_tokens_total %d", r.Usage.CompletionTokens),
+		"medgemma_time_to_first_token_seconds_count 1", "medgemma_time_per_output_token_seconds_count 1",
+		"medgemma_queue_depth 0", "medgemma_running_sequences 0", "medgemma_ready 1", "medgemma_kv_cache_bytes ",
+		"# TYPE medgemma_time_to_first_token_seconds histogram", "go_goroutines ",
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

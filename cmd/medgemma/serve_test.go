@@ -123,3 +123,23 @@ func TestServeGraceOver(t *testing.T) {
 		t.Fatal("serve did not exit")
 	}
 }
+
+func TestServeFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "-m MODEL is required"},
+		{[]string{"serve", "-m", "x", "--max-queue", "0"}, "--max-queue must be at least 1"},
+		{[]string{"serve", "-m", "x", "--port", "70000"}, "--port must be in 0..65535"},
+		{[]string{"serve", "-m", "x", "--log-format", "xml"}, "--log-format must be text or json"},
+		{[]string{"serve", "-m", "x", "--show-thinking"}, "reasoning_content"},
+		{[]string{"serve", "-m", "x", "--temperature", "nan"}, "temperature must be a finite number"},
+		{[]string{"serve", "-m", "x", "extra"}, `unexpected argument "extra"`},
+	} {
+		_, errs, code := runCLI(t, "", c.args...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errs, c.want)
+		}
+	}
+}

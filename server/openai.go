@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
@@ -148,9 +149,19 @@ func (r *completionRequest) prompts() ([]string, [][]int32, *apiError) {
 	return nil, nil, invalid("prompt", "prompt must be a string, a list of strings, a list of token ids or a list of lists of token ids")
 }
 
+// bodyTimeout is how long a request body may take to arrive.
+const bodyTimeout = 5 * time.Minute
+
 // decode reads a JSON request body into v: a body over the limit is a 413,
 // anything that is not one JSON object of the right types a 400.
 func decode(r *http.Request, w http.ResponseWriter, limit int64, v any) *apiError {
+	// The body must arrive within bodyTimeout: a client trickling it cannot
+	// hold a connection. The deadline is lifted once it is read, so that a
+	// long answer does not hit it.
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(bodyTimeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
 	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	err := dec.Decode(v)

@@ -114,6 +114,8 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	base, cancelAll := context.WithCancel(context.Background())
 	defer cancelAll()
 	hs := &http.Server{Handler: srv.Handler(), BaseContext: func(net.Listener) context.Context { return base },
+		// Headers must arrive in time (the body has its own deadline in
+		// the server); responses, which stream, have --request-timeout.
 		ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
 	"github.com/medgemma/medgemma/model"
 )
@@ -87,25 +86,19 @@ func (m *Model) Complete(ctx context.Context, ids []int32, opts CompleteOptions)
 		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, n, capacity)
 	}
 	score := opts.Echo && o.Logprobs
-	prompt := &chat.Prompt{IDs: ids, TokenTypeIDs: make([]int32, n)}
-	var s *model.Session
-	reuse := 0
-	if !score {
-		s, reuse = m.takeSession(prompt, nil, capacity)
+	p := &model.Prompt{IDs: ids}
+	s, err := m.takeSession(capacity)
+	if err != nil {
+		return nil, err
 	}
-	if s == nil {
-		var err error
-		if s, err = m.model.NewSession(capacity, prefillChunk); err != nil {
-			return nil, err
-		}
-	} else if score {
-		s.Reset()
+	defer m.putSession(s)
+	reuse := 0
+	if !score { // scoring needs the logits of every position: no reuse
+		reuse = s.Match(p)
 	}
 	res := &CompletionResult{Result: Result{PromptIDs: ids, ReusedTokens: reuse}}
-	p := &model.Prompt{IDs: ids}
 	start := time.Now()
 	var last []float32
-	var err error
 	if score {
 		res.PromptLogprobs, last, err = generate.PrefillLogprobs(ctx, s, m.tok, p, prefillChunk, o.TopLogprobs)
 	} else {
@@ -114,12 +107,10 @@ func (m *Model) Complete(ctx context.Context, ids []int32, opts CompleteOptions)
 	if err != nil {
 		return nil, err
 	}
-	snap := s.Snapshot()
 	defer m.track(s)()
 	res.Timings.Prefill = time.Since(start)
 	res.Timings.PromptTokens = n
 	res.Timings.PrefillTokensPerS = float64(n-reuse) / res.Timings.Prefill.Seconds()
-	defer m.putSession(&cachedSession{s: s, prompt: ids, snap: snap})
 	if err := ctx.Err(); err != nil {
 		res.FinishReason = generate.FinishCancelled
 		return res, nil

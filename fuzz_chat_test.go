@@ -169,7 +169,7 @@ func (env *chatFuzzEnv) run(t *testing.T, data []byte) {
 	if !check(err) || got.ReusedTokens == 0 {
 		return
 	}
-	fresh.putSession(nil)
+	fresh.forget()
 	want, err := fresh.Chat(ctx, next, opts)
 	if err != nil {
 		t.Fatalf("fresh model: %v (with the cache: ok)", err)

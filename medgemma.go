@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -77,22 +76,10 @@ type Model struct {
 	// The session of the last answer, kept so that the next turn of the same
 	// conversation only prefills what is new.
 	mu       sync.Mutex
-	cached   *cachedSession
-	activeKV int64 // KV bytes of running sessions (after their prefill)
+	idle     *model.Session // kept for the next call: its pool caches earlier conversations' blocks
+	activeKV int64          // KV storage of running sessions (after their prefill)
 	// Encoded image blocks by content and preparation.
 	features *featureCache
-}
-
-// cachedSession is a session, the prompt it was given and the state of its
-// cache right after that prompt (before the answer). Images are soft
-// tokens, the same ids for any image: the keys of the prompt's image blocks
-// (their bytes and preparation) are what tells two conversations with the
-// same text apart.
-type cachedSession struct {
-	s      *model.Session
-	prompt []int32
-	images [][32]byte // one key per image block of prompt, in order
-	snap   *model.Snapshot
 }
 
 // sessionCapacity is the context a session is made for unless the prompt and
@@ -342,18 +329,19 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	if n >= capacity {
 		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, n, capacity)
 	}
-	keys := images.keys()
-	s, reuse := m.takeSession(prompt, keys, capacity)
-	if s == nil {
-		if s, err = m.model.NewSession(capacity, prefillChunk+cfg.MMTokensPerImage); err != nil {
-			return nil, err
-		}
-	}
-	res.ReusedTokens = reuse
 	p := &model.Prompt{IDs: prompt.IDs}
 	if len(images.blocks) > 0 {
-		p.TokenTypeIDs, p.Image = prompt.TokenTypeIDs, images.features
+		p.TokenTypeIDs, p.Image, p.ImageKeys = prompt.TokenTypeIDs, images.features, images.keys()
 	}
+	s, err := m.takeSession(capacity)
+	if err != nil {
+		return nil, err
+	}
+	defer m.putSession(s)
+	// The longest prefix cached from earlier conversations (its blocks are
+	// keyed by every token and image up to their end).
+	res.ReusedTokens = s.Match(p)
+	reuse := res.ReusedTokens
 	start := time.Now()
 	var progress []func(int, int)
 	if opts.OnPrefill != nil {
@@ -363,17 +351,12 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	if err != nil {
 		return nil, err
 	}
-	snap := s.Snapshot()
 	defer m.track(s)()
 	res.Timings.ImageEncode = images.encode
 	res.ImagesEncoded, res.ImagesCached = images.encoded, images.cached
 	res.Timings.Prefill = time.Since(start) - images.encode
 	res.Timings.PromptTokens = n
 	res.Timings.PrefillTokensPerS = float64(n-reuse) / res.Timings.Prefill.Seconds()
-	// Keep the session for the next turn, which starts with this prompt
-	// (the chat template only adds to it), whatever happens to the answer:
-	// the snapshot returns it to the end of the prompt.
-	defer m.putSession(&cachedSession{s: s, prompt: prompt.IDs, images: keys, snap: snap})
 	if err := ctx.Err(); err != nil {
 		res.FinishReason = generate.FinishCancelled
 		return res, nil
@@ -394,46 +377,45 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 	return res, nil
 }
 
-// takeSession returns the cached session when its tokens are a prefix of
-// the prompt (not cutting an image), the image blocks in that prefix are
-// the same images prepared the same way, and it has room; reuse is how many
-// prompt tokens it already holds.
-func (m *Model) takeSession(p *chat.Prompt, keys [][32]byte, capacity int) (s *model.Session, reuse int) {
+// takeSession returns the model's idle session, emptied (its pool keeps the
+// blocks of earlier conversations for Match), or a new one when there is
+// none or it is too small.
+func (m *Model) takeSession(capacity int) (*model.Session, error) {
 	m.mu.Lock()
-	c := m.cached
-	m.cached = nil
+	s := m.idle
+	m.idle = nil
 	m.mu.Unlock()
-	if c == nil {
-		return nil, 0
+	if s != nil && s.Capacity() >= capacity {
+		s.Reset()
+		return s, nil
 	}
-	r := len(c.prompt)
-	ok := r < len(p.IDs) && c.s.Capacity() >= capacity && slices.Equal(c.prompt, p.IDs[:r])
-	if ok && r > 0 && p.TokenTypeIDs[r] == 1 && p.TokenTypeIDs[r-1] == 1 {
-		ok = false // the cache ends inside an image
-	}
-	if ok {
-		blocks := len(model.ImageSpans(p.TokenTypeIDs[:r]))
-		ok = blocks <= len(keys) && slices.Equal(c.images, keys[:blocks])
-	}
-	if !ok {
-		if c.s.Capacity() >= capacity {
-			c.s.Reset()
-			return c.s, 0
-		}
-		return nil, 0
-	}
-	c.s.Restore(c.snap) // back to the end of the previous prompt
-	return c.s, r
+	return m.model.NewSession(capacity, prefillChunk+max(m.model.Config.MMTokensPerImage, 0))
+}
+
+// putSession keeps s as the idle session for the next call.
+func (m *Model) putSession(s *model.Session) {
+	s.Reset()
+	m.mu.Lock()
+	m.idle = s
+	m.mu.Unlock()
+}
+
+// forget drops the idle session and with it every cached block: the next
+// call computes its whole prompt.
+func (m *Model) forget() {
+	m.mu.Lock()
+	m.idle = nil
+	m.mu.Unlock()
 }
 
 // KVBytes is the memory of the KV caches the model holds: the sessions
-// running and the one kept for the next turn.
+// running and the idle one (whose blocks stay cached for the next turn).
 func (m *Model) KVBytes() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := m.activeKV
-	if m.cached != nil {
-		n += m.cached.s.KVBytes()
+	if m.idle != nil {
+		n += m.idle.PoolBytes()
 	}
 	return n
 }
@@ -441,10 +423,10 @@ func (m *Model) KVBytes() int64 {
 // ImageCacheBytes is the memory of the cache of encoded images.
 func (m *Model) ImageCacheBytes() int64 { return m.features.bytes() }
 
-// track counts a running session's KV cache in KVBytes until the returned
-// function is called.
+// track counts a running session's KV storage in KVBytes until the
+// returned function is called.
 func (m *Model) track(s *model.Session) func() {
-	n := s.KVBytes()
+	n := s.PoolBytes()
 	m.mu.Lock()
 	m.activeKV += n
 	m.mu.Unlock()
@@ -453,10 +435,4 @@ func (m *Model) track(s *model.Session) func() {
 		m.activeKV -= n
 		m.mu.Unlock()
 	}
-}
-
-func (m *Model) putSession(c *cachedSession) {
-	m.mu.Lock()
-	m.cached = c
-	m.mu.Unlock()
 }

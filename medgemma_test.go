@@ -24,6 +24,7 @@ import (
 	"github.com/medgemma/medgemma/generate"
 	"github.com/medgemma/medgemma/imageproc"
 	"github.com/medgemma/medgemma/internal/testenv"
+	"github.com/medgemma/medgemma/model"
 )
 
 type goldenFile struct {
@@ -300,10 +301,13 @@ func TestPromptCountedBeforeImages(t *testing.T) {
 }
 
 // TestNextTurnReusesTheCache: the second turn of a conversation prefills
-// only what is new (the image is not encoded again) and answers exactly as a
-// fresh model given the whole conversation.
+// only what is new, apart from the previous prompt's last partial block
+// (the cache is in blocks keyed by everything up to their end), the image
+// is not encoded again, and the answer is exactly a fresh model's.
 func TestNextTurnReusesTheCache(t *testing.T) {
 	m, msgs, _ := loadTiny(t, "tiny-medgemma")
+	// The golden question, then more text after the image.
+	msgs[len(msgs)-1].Content = append(msgs[len(msgs)-1].Content, chat.Text("Compare the lower lobes, the heart border and the costophrenic angles on both sides."))
 	o := m.Defaults()
 	o.Temperature, o.MaxNewTokens, o.Logprobs, o.TopLogprobs = 0, 6, true, 3
 	first, err := m.Chat(context.Background(), msgs, ChatOptions{Generate: o, ImageSources: LocalImageSources()})
@@ -322,8 +326,9 @@ func TestNextTurnReusesTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reused.ReusedTokens < len(first.PromptIDs) || want.ReusedTokens != 0 {
-		t.Errorf("reused %d tokens (first prompt %d), fresh reused %d", reused.ReusedTokens, len(first.PromptIDs), want.ReusedTokens)
+	B := model.DefaultBlockSize
+	if reused.ReusedTokens < len(first.PromptIDs)/B*B || reused.ReusedTokens%B != 0 || want.ReusedTokens != 0 || reused.ImagesEncoded != 0 {
+		t.Errorf("reused %d tokens (first prompt %d), fresh reused %d; images encoded %d", reused.ReusedTokens, len(first.PromptIDs), want.ReusedTokens, reused.ImagesEncoded)
 	}
 	if !slices.Equal(reused.Tokens, want.Tokens) {
 		t.Fatalf("turn 2 with the cache %v, fresh %v", reused.Tokens, want.Tokens)
@@ -354,7 +359,8 @@ func TestCacheKeyedByImage(t *testing.T) {
 	a, b := tinyPNG(t, 40, 30, true), tinyPNG(t, 30, 40, true)
 	ctx := context.Background()
 	first := func(img string) []chat.Message {
-		return []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("Describe"), chat.Image(img)}}}
+		return []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("Describe"), chat.Image(img),
+			chat.Text("Look at the margins, the density and the texture, then say what it could be.")}}}
 	}
 	three := func(img string) []chat.Message {
 		return append(first(img), chat.Message{Role: "assistant", Content: []chat.Part{chat.Text("ok")}},
@@ -375,6 +381,7 @@ func TestCacheKeyedByImage(t *testing.T) {
 		{"another window", ChatOptions{Image: imageproc.Options{Window: &imageproc.Window{Center: 100, Width: 60}}}, ChatOptions{Image: imageproc.Options{Window: &window}}, a, false},
 	} {
 		c.cached.Generate, c.asked.Generate = o, o
+		m.forget() // only this case's first turn is cached
 		if _, err := m.Chat(ctx, first(a), c.cached); err != nil {
 			t.Fatal(err)
 		}
@@ -386,7 +393,7 @@ func TestCacheKeyedByImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fresh.Chat(ctx, []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("x")}}}, ChatOptions{Generate: o}) // fresh stays fresh
+		fresh.forget()
 		if (got.ReusedTokens > 0) != c.reuse {
 			t.Errorf("%s: reused %d tokens, want reuse %v", c.name, got.ReusedTokens, c.reuse)
 		}

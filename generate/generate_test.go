@@ -302,8 +302,10 @@ func TestRunAllocationsPerToken(t *testing.T) {
 	}
 	few, many := allocs(8), allocs(72)
 	t.Logf("allocations: %.0f for 8 tokens, %.0f for 72", few, many)
-	if many-few > 12 {
-		t.Errorf("64 more tokens cost %.0f more allocations; want only the result's growth (at most 12)", many-few)
+	// The result's slices and text grow by doubling; the sequence's block
+	// hashes grow by one entry per block of 16 tokens.
+	if many-few > 12+64/16 {
+		t.Errorf("64 more tokens cost %.0f more allocations; want only the result's and the block hashes' growth (at most 16)", many-few)
 	}
 }
 

@@ -83,6 +83,7 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 	var piece []byte
 	var alts []TokenLogprob
 	var scratch []int32
+	next := make([]int32, 1) // the token fed back, one allocation for all steps
 	start := time.Now()
 	defer func() { res.DecodeTime = time.Since(start) }()
 	send := func(text string) error {
@@ -134,7 +135,8 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 		if step == maxNew-1 {
 			break // no forward pass for a token that will not be used
 		}
-		hidden, err := s.Forward(ctx, model.Input{IDs: []int32{id}})
+		next[0] = id
+		hidden, err := s.Forward(ctx, model.Input{IDs: next})
 		if err != nil {
 			if ctx.Err() != nil {
 				res.FinishReason = FinishCancelled // the session is torn: its owner restores it

@@ -284,3 +284,39 @@ func TestGELUTanhSlice(t *testing.T) {
 		}
 	}
 }
+
+type sumJob struct {
+	in  []float32
+	out []float32
+}
+
+func (j *sumJob) Do(_, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		j.out[i] = j.in[i] * 2
+	}
+}
+
+// TestPoolRun: a job split across threads covers every item once and
+// allocates nothing.
+func TestPoolRun(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		pool := NewPool(threads)
+		for _, n := range []int{0, 1, 5, 64, 1001} {
+			j := &sumJob{in: make([]float32, n), out: make([]float32, n)}
+			for i := range j.in {
+				j.in[i] = float32(i)
+			}
+			pool.Run(n, 1, j)
+			for i, v := range j.out {
+				if v != float32(2*i) {
+					t.Fatalf("threads %d n %d: item %d = %v", threads, n, i, v)
+				}
+			}
+		}
+		j := &sumJob{in: make([]float32, 512), out: make([]float32, 512)}
+		pool.Run(512, 1, j)
+		if a := testing.AllocsPerRun(50, func() { pool.Run(512, 1, j) }); a != 0 {
+			t.Errorf("threads %d: Run allocates %v times", threads, a)
+		}
+	}
+}

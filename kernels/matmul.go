@@ -36,14 +36,26 @@ func (p Pool) Threads() int {
 // (GOMAXPROCS).
 func Threads() int { return Pool{}.Threads() }
 
-// task is one share of a matrix product: rows lo..hi.
+// task is one share of a matrix product (rows lo..hi) or of a Job.
 type task struct {
 	out, x []float32
 	n      int
 	w      *Mat
+	job    Job
+	share  int
 	lo, hi int
 	wg     *sync.WaitGroup
 }
+
+// Job is work that Pool.Run splits across threads: Do runs items lo..hi as
+// share number share (0 for the calling goroutine's; shares run
+// concurrently, so per-share scratch may be indexed by it). A Job is
+// typically a pointer to a struct kept from call to call, so that running
+// it allocates nothing.
+type Job interface{ Do(share, lo, hi int) }
+
+// MaxShares is the most shares Pool.Run splits work into.
+const MaxShares = maxThreads
 
 // batch holds the tasks of one parallel product; batches are reused so that
 // a product allocates nothing.
@@ -57,7 +69,11 @@ func startWorkers() {
 	for range workerCount {
 		go func() {
 			for t := range tasks {
-				matMulRows(t.out, t.x, t.n, t.w, t.lo, t.hi)
+				if t.job != nil {
+					t.job.Do(t.share, t.lo, t.hi)
+				} else {
+					matMulRows(t.out, t.x, t.n, t.w, t.lo, t.hi)
+				}
 				t.wg.Done()
 			}
 		}()
@@ -180,6 +196,36 @@ func MatMulT(out, x []float32, n int, w *Mat) {
 			}
 		}
 	}
+}
+
+// Run splits items 0..n into one contiguous share per thread (at least
+// minPer items each) and runs job on them concurrently, the calling
+// goroutine taking the first share. It allocates nothing.
+func (pool Pool) Run(n, minPer int, job Job) {
+	p := min(pool.Threads(), n/max(minPer, 1))
+	if p <= 1 {
+		if n > 0 {
+			job.Do(0, 0, n)
+		}
+		return
+	}
+	startOnce.Do(startWorkers)
+	b := batches.Get().(*batch)
+	step := (n + p - 1) / p
+	shares := 0
+	for lo := step; lo < n; lo += step {
+		shares++
+		t := &b.t[shares-1]
+		*t = task{job: job, share: shares, lo: lo, hi: min(lo+step, n), wg: &b.wg}
+		b.wg.Add(1)
+		tasks <- t
+	}
+	job.Do(0, 0, min(step, n))
+	b.wg.Wait()
+	for i := range b.t[:shares] {
+		b.t[i] = task{}
+	}
+	batches.Put(b)
 }
 
 // ParallelFor splits 0..n into one contiguous range per thread and runs fn on

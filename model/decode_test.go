@@ -256,9 +256,9 @@ func TestStoredLMHead(t *testing.T) {
 }
 
 // TestForwardCancelled: a cancelled context stops a forward pass between
-// layers and the vision encoder before its next layer; the torn session
-// refuses to run until Restore (or Reset), after which it computes exactly
-// what a session never cancelled computes.
+// layers and the vision encoder before its next layer; the sequence is left
+// as it was (its length unchanged), and the same chunk run again computes
+// exactly what a session never cancelled computes.
 func TestForwardCancelled(t *testing.T) {
 	m, g, _ := loadTiny(t, "tiny-medgemma-text")
 	h := m.Config.Text.HiddenSize
@@ -266,7 +266,6 @@ func TestForwardCancelled(t *testing.T) {
 	if _, err := s.Forward(context.Background(), Input{IDs: g.InputIDs[:10]}); err != nil {
 		t.Fatal(err)
 	}
-	snap := s.Snapshot()
 	ctx, cancel := context.WithCancel(context.Background())
 	layers := 0
 	s.Hook = func(name string, _ []float32, _ int) {
@@ -281,10 +280,6 @@ func TestForwardCancelled(t *testing.T) {
 		t.Fatalf("cancelled forward: %v after %d layers, pos %d", err, layers, s.Pos())
 	}
 	s.Hook = nil
-	if _, err := s.Forward(context.Background(), Input{IDs: g.InputIDs[10:50]}); err == nil || !strings.Contains(err.Error(), "Reset or Restore") {
-		t.Errorf("torn session ran: %v", err)
-	}
-	s.Restore(snap)
 	got, err := s.Forward(context.Background(), Input{IDs: g.InputIDs[10:50]})
 	if err != nil {
 		t.Fatal(err)
@@ -296,7 +291,7 @@ func TestForwardCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	if e := relErr(got[:40*h], want[:40*h]); e != 0 {
-		t.Errorf("after Restore: relative difference %g from an uncancelled session", e)
+		t.Errorf("after a cancelled pass: relative difference %g from an uncancelled session", e)
 	}
 
 	mm, _, _ := loadTiny(t, "tiny-medgemma")

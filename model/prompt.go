@@ -22,6 +22,10 @@ type Prompt struct {
 	// prefill reaches them, and not at all for blocks already in a reused
 	// cache.
 	Image func(ctx context.Context, i int) ([]float32, error)
+	// ImageKeys names each image block (content and preparation) for
+	// prefix caching; without them nothing from the first image on is
+	// shared between sequences.
+	ImageKeys [][32]byte
 }
 
 // Span is the positions [Start, End) of one image block in a prompt.
@@ -65,6 +69,14 @@ func (p *Prompt) Input(ctx context.Context, from, to int, hidden int, embeds []f
 	in := Input{IDs: p.IDs[from:to]}
 	if p.TokenTypeIDs == nil {
 		return in, nil
+	}
+	if p.ImageKeys != nil {
+		in.ImageKey = func(g int32) ([32]byte, bool) {
+			if g < 0 || int(g) >= len(p.ImageKeys) {
+				return [32]byte{}, false
+			}
+			return p.ImageKeys[g], true
+		}
 	}
 	if len(p.TokenTypeIDs) != len(p.IDs) {
 		return Input{}, fmt.Errorf("%d token types for %d ids", len(p.TokenTypeIDs), len(p.IDs))

@@ -280,7 +280,7 @@ func TestChatCompletion(t *testing.T) {
 		}
 		for i, lp := range lps {
 			w := want.Logprobs[i]
-			if lp.Token != fmt.Sprintf("token_id:%d", w.Token) || math.Abs(lp.Logprob-float64(w.Logprob)) > 1e-6 || len(lp.TopLogprobs) != 3 ||
+			if lp.Token != fmt.Sprintf("token_id:%d", w.Token) || math.Abs(lp.Logprob-float64(w.Logprob)) > 1e-5 || len(lp.TopLogprobs) != 3 ||
 				lp.TopLogprobs[0].Token != fmt.Sprintf("token_id:%d", w.Top[0].Token) {
 				t.Errorf("%s step %d: %+v, want %+v", c.name, i, lp, w)
 			}

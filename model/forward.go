@@ -1,0 +1,330 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/medgemma/medgemma/kernels"
+)
+
+// Hook, when set on a Workspace (or a Session), receives intermediate
+// tensors by name, as transformers would dump them: "inputs_embeds",
+// "layer.N" (each decoder layer's output), "final_norm". Each call gets the
+// rows of every token of the pass.
+type Hook func(name string, data []float32, n int)
+
+// Input is a chunk of one sequence's tokens. Embeds, when set, holds one
+// row of hidden_size per token to use instead of the token embedding (image
+// features go there). Groups gives each token's image group for
+// bidirectional attention inside an image: -1 outside images; tokens of one
+// image share a group and must be in the same chunk. ImageKey names each
+// group's image (its content and preparation) for prefix caching; without
+// it, blocks from the first image on are not shared.
+type Input struct {
+	IDs    []int32
+	Embeds []float32 // optional, len(IDs) x hidden: rows replaced where Replace[i]
+	// Replace marks the tokens whose embedding comes from Embeds.
+	Replace  []bool
+	Groups   []int32
+	ImageKey func(group int32) ([32]byte, bool)
+}
+
+// Chunk is one sequence's part of a forward pass.
+type Chunk struct {
+	KV *SeqKV
+	In Input
+}
+
+// Workspace holds the scratch of forward passes over up to maxTokens tokens
+// in all, allocated once so that a decode step allocates nothing. A
+// Workspace is used by one pass at a time.
+type Workspace struct {
+	m         *Model
+	maxTokens int
+	Hook      Hook
+
+	x, xn, attnOut, tmp []float32
+	q, k, v             []float32
+	gate, up            []float32
+	cosL, sinL          []float32 // per token, head_dim/2 each
+	cosG, sinG          []float32
+	pos                 []int   // per token: its position in its sequence
+	groups              []int32 // per token: its image group, -1 outside images
+	chunkOf             []int   // per token: its chunk
+	starts              []int   // per chunk: its first token; one more entry, the total
+	attn                attentionJob
+}
+
+// NewWorkspace prepares scratch for passes of up to maxTokens tokens.
+func (m *Model) NewWorkspace(maxTokens int) *Workspace {
+	t := &m.Config.Text
+	h, qDim, kvDim, half := t.HiddenSize, t.NumAttentionHeads*t.HeadDim, t.NumKeyValueHeads*t.HeadDim, t.HeadDim/2
+	ws := &Workspace{m: m, maxTokens: maxTokens,
+		x: make([]float32, maxTokens*h), xn: make([]float32, maxTokens*h),
+		attnOut: make([]float32, maxTokens*qDim), tmp: make([]float32, maxTokens*h),
+		q: make([]float32, maxTokens*qDim), k: make([]float32, maxTokens*kvDim), v: make([]float32, maxTokens*kvDim),
+		gate: make([]float32, maxTokens*t.IntermediateSize), up: make([]float32, maxTokens*t.IntermediateSize),
+		cosL: make([]float32, maxTokens*half), sinL: make([]float32, maxTokens*half),
+		cosG: make([]float32, maxTokens*half), sinG: make([]float32, maxTokens*half),
+		pos: make([]int, maxTokens), groups: make([]int32, maxTokens), chunkOf: make([]int, maxTokens),
+	}
+	ws.attn.ws = ws
+	return ws
+}
+
+// MaxTokens is the most tokens one pass over this workspace takes.
+func (ws *Workspace) MaxTokens() int { return ws.maxTokens }
+
+// Forward runs one pass of the decoder over chunks of several sequences
+// (each sequence at most once): every matrix product takes all the tokens
+// at once, so each weight is read once for the whole batch, and attention
+// runs per sequence over its own blocks. Each chunk's keys and values are
+// stored in its sequence's blocks, which the pass takes from the pool
+// (ErrKVFull when there are none left: nothing has been computed then). It
+// returns the final-normed hidden states of every token (in chunk order,
+// hidden_size each), valid until the next pass. A cancelled ctx stops the
+// pass between layers with ctx's error; the sequences' lengths are then
+// unchanged (positions half written are simply written again).
+func (m *Model) Forward(ctx context.Context, ws *Workspace, chunks []Chunk) ([]float32, error) {
+	t := &m.Config.Text
+	h := t.HiddenSize
+	ws.starts = ws.starts[:0]
+	total := 0
+	for ci := range chunks {
+		c := &chunks[ci]
+		n := len(c.In.IDs)
+		switch {
+		case n == 0:
+			return nil, errors.New("empty chunk")
+		case c.KV == nil || c.KV.pool.m != m:
+			return nil, errors.New("a chunk without a sequence of this model's pool")
+		case c.In.Groups != nil && len(c.In.Groups) != n:
+			return nil, errors.New("groups must have one entry per token")
+		case c.In.Replace != nil && (len(c.In.Replace) != n || len(c.In.Embeds) != n*h):
+			return nil, errors.New("replace must have one entry per token and embeds one row per token")
+		case c.KV.len+n > t.MaxPositionEmbeddings:
+			return nil, fmt.Errorf("%d positions would exceed the model's %d", c.KV.len+n, t.MaxPositionEmbeddings)
+		case c.In.Groups != nil && c.In.Groups[0] >= 0 && c.In.Groups[0] == c.KV.lastGroup:
+			return nil, fmt.Errorf("image group %d continues from the previous chunk: an image's tokens must be in one chunk (they attend to each other both ways)", c.In.Groups[0])
+		}
+		for cj := range ci {
+			if chunks[cj].KV == c.KV {
+				return nil, errors.New("a sequence twice in one pass")
+			}
+		}
+		ws.starts = append(ws.starts, total)
+		total += n
+	}
+	ws.starts = append(ws.starts, total)
+	if total > ws.maxTokens {
+		return nil, fmt.Errorf("%d tokens in one pass; the workspace takes %d", total, ws.maxTokens)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for ci := range chunks {
+		if err := chunks[ci].KV.reserve(len(chunks[ci].In.IDs)); err != nil {
+			return nil, err
+		}
+	}
+	// Embeddings, positions, groups, rotary tables.
+	x := ws.x[:total*h]
+	half := t.HeadDim / 2
+	for ci := range chunks {
+		c := &chunks[ci]
+		s0 := ws.starts[ci]
+		rows := x[s0*h : (s0+len(c.In.IDs))*h]
+		if err := m.text.embed(rows, c.In.IDs); err != nil {
+			return nil, err
+		}
+		for i := range c.In.IDs {
+			tok := s0 + i
+			if c.In.Replace != nil && c.In.Replace[i] {
+				copy(rows[i*h:(i+1)*h], c.In.Embeds[i*h:(i+1)*h])
+			}
+			ws.pos[tok], ws.chunkOf[tok], ws.groups[tok] = c.KV.len+i, ci, -1
+			if c.In.Groups != nil {
+				ws.groups[tok] = c.In.Groups[i]
+			}
+			m.text.ropeLocal.table(ws.cosL[tok*half:(tok+1)*half], ws.sinL[tok*half:(tok+1)*half], ws.pos[tok])
+			m.text.ropeGlobal.table(ws.cosG[tok*half:(tok+1)*half], ws.sinG[tok*half:(tok+1)*half], ws.pos[tok])
+		}
+	}
+	ws.hook("inputs_embeds", x, total)
+	for li := range m.text.layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m.layer(ws, chunks, li, total)
+		if ws.Hook != nil {
+			ws.Hook(fmt.Sprintf("layer.%d", li), x, total)
+		}
+	}
+	for ci := range chunks {
+		chunks[ci].KV.advance(&chunks[ci].In)
+	}
+	out := ws.xn[:total*h]
+	kernels.RMSNorm(out, x, m.text.norm, h, float32(t.RMSNormEps))
+	ws.hook("final_norm", out, total)
+	return out, nil
+}
+
+func (ws *Workspace) hook(name string, data []float32, n int) {
+	if ws.Hook != nil {
+		ws.Hook(name, data, n)
+	}
+}
+
+// layer runs decoder layer li over the pass's total tokens (ws.x) in place.
+func (m *Model) layer(ws *Workspace, chunks []Chunk, li, total int) {
+	tm := m.text
+	t := &tm.cfg
+	L := &tm.layers[li]
+	h, hd := t.HiddenSize, t.HeadDim
+	nH, nKV := t.NumAttentionHeads, t.NumKeyValueHeads
+	qDim, kvDim := nH*hd, nKV*hd
+	eps := float32(t.RMSNormEps)
+	pool := m.pool
+
+	x := ws.x[:total*h]
+	xn := ws.xn[:total*h]
+	kernels.RMSNorm(xn, x, L.inputLayernorm, h, eps)
+	q, k, v := ws.q[:total*qDim], ws.k[:total*kvDim], ws.v[:total*kvDim]
+	pool.MatMul(q, xn, total, &L.qProj)
+	pool.MatMul(k, xn, total, &L.kProj)
+	pool.MatMul(v, xn, total, &L.vProj)
+	kernels.RMSNorm(q, q, L.qNorm, hd, eps)
+	kernels.RMSNorm(k, k, L.kNorm, hd, eps)
+	cos, sin := ws.cosG, ws.sinG
+	if L.sliding {
+		cos, sin = ws.cosL, ws.sinL
+	}
+	half := hd / 2
+	for i := range total {
+		c, sn := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
+		for hh := range nH {
+			applyRope(q[i*qDim+hh*hd:i*qDim+(hh+1)*hd], c, sn)
+		}
+		for hh := range nKV {
+			applyRope(k[i*kvDim+hh*hd:i*kvDim+(hh+1)*hd], c, sn)
+		}
+	}
+	// Keys and values into each sequence's blocks, then attention over them.
+	for ci := range chunks {
+		kv := chunks[ci].KV
+		s0 := ws.starts[ci]
+		for i := range chunks[ci].In.IDs {
+			kr, vr := kv.rows(li, ws.pos[s0+i])
+			copy(kr, k[(s0+i)*kvDim:(s0+i+1)*kvDim])
+			copy(vr, v[(s0+i)*kvDim:(s0+i+1)*kvDim])
+		}
+	}
+	ws.attn.prepare(chunks, li, L.sliding)
+	pool.Run(total, 1, &ws.attn)
+
+	attn := ws.tmp[:total*h]
+	pool.MatMul(attn, ws.attnOut[:total*qDim], total, &L.oProj)
+	kernels.RMSNorm(attn, attn, L.postAttentionLayernorm, h, eps)
+	for i := range x {
+		x[i] += attn[i]
+	}
+
+	kernels.RMSNorm(xn, x, L.preFeedforwardLayernorm, h, eps)
+	inter := t.IntermediateSize
+	gate, up := ws.gate[:total*inter], ws.up[:total*inter]
+	pool.MatMul(gate, xn, total, &L.gateProj)
+	pool.MatMul(up, xn, total, &L.upProj)
+	kernels.GELUTanhSlice(gate)
+	for i, u := range up {
+		gate[i] *= u
+	}
+	mlp := ws.tmp[:total*h]
+	pool.MatMul(mlp, gate, total, &L.downProj)
+	kernels.RMSNorm(mlp, mlp, L.postFeedforwardLayernorm, h, eps)
+	for i := range x {
+		x[i] += mlp[i]
+	}
+}
+
+// rows returns where layer li keeps position pos's key and value.
+func (s *SeqKV) rows(li, pos int) (k, v []float32) {
+	p := s.pool
+	pt := p.parts[p.partOf[li]]
+	b := s.table[p.partOf[li]][pos/p.blockSize]
+	kb, vb := pt.rows(p.indexIn[li], b)
+	off := (pos % p.blockSize) * pt.kvDim
+	return kb[off : off+pt.kvDim], vb[off : off+pt.kvDim]
+}
+
+// attentionJob computes softmax(q k^T * scaling + mask) v for the pass's
+// queries, split across threads: each query against its own sequence's
+// positions. The mask is transformers 5's: causal, or open both ways between
+// soft tokens of the same image; on sliding layers, in either case, only
+// keys less than sliding_window positions back.
+type attentionJob struct {
+	ws      *Workspace
+	chunks  []Chunk
+	li      int
+	sliding bool
+	scores  [kernels.MaxShares][]float32 // per share, grown to the longest context
+}
+
+func (j *attentionJob) prepare(chunks []Chunk, li int, sliding bool) {
+	j.chunks, j.li, j.sliding = chunks, li, sliding
+}
+
+// Do computes the attention of the pass's queries lo..hi.
+func (j *attentionJob) Do(share, lo, hi int) {
+	ws := j.ws
+	m := ws.m
+	t := &m.text.cfg
+	hd, nH, nKV := t.HeadDim, t.NumAttentionHeads, t.NumKeyValueHeads
+	qDim := nH * hd
+	rep := nH / nKV
+	scaling := m.text.scaling
+	window := t.SlidingWindow
+	for i := lo; i < hi; i++ {
+		ci := ws.chunkOf[i]
+		kv := j.chunks[ci].KV
+		p := ws.pos[i]
+		from, last := 0, p
+		if j.sliding {
+			from = max(0, p-window+1)
+		}
+		// Inside an image, the keys go on to the image's end (in this
+		// chunk): the image's tokens see each other both ways.
+		if g := ws.groups[i]; g >= 0 {
+			for e := i + 1; e < ws.starts[ci+1] && ws.groups[e] == g; e++ {
+				last = ws.pos[e]
+			}
+		}
+		n := last - from + 1
+		if cap(j.scores[share]) < nH*n {
+			j.scores[share] = make([]float32, 2*nH*n)
+		}
+		buf := j.scores[share][:nH*n]
+		q := ws.q[i*qDim : (i+1)*qDim]
+		for kp := from; kp <= last; kp++ {
+			kr, _ := kv.rows(j.li, kp)
+			for hh := range nH {
+				g := hh / rep
+				buf[hh*n+kp-from] = kernels.Dot(q[hh*hd:(hh+1)*hd], kr[g*hd:(g+1)*hd]) * scaling
+			}
+		}
+		out := ws.attnOut[i*qDim : (i+1)*qDim]
+		clear(out)
+		for hh := range nH {
+			kernels.Softmax(buf[hh*n : (hh+1)*n])
+		}
+		for kp := from; kp <= last; kp++ {
+			_, vr := kv.rows(j.li, kp)
+			for hh := range nH {
+				if w := buf[hh*n+kp-from]; w != 0 {
+					g := hh / rep
+					kernels.Axpy(w, vr[g*hd:(g+1)*hd], out[hh*hd:(hh+1)*hd])
+				}
+			}
+		}
+	}
+}

@@ -62,98 +62,159 @@ type Output struct {
 	Token func(StepLogprobs) error
 }
 
+// Generation is one sequence's generation, a step at a time: given the
+// logits of its last position it samples the next token, with its logprobs
+// when asked, holds back text that could still be the start of a stop
+// string or an incomplete character, and says when the sequence is done.
+// Run drives one over a Session; a batch scheduler drives many, one step of
+// each per pass over the weights. Not safe for concurrent use.
+type Generation struct {
+	o       Options
+	tok     *tokenizer.Tokenizer
+	sampler *Sampler
+	dec     *tokenizer.StreamDecoder
+	stop    *stopper
+	maxNew  int
+	piece   []byte
+	alts    []TokenLogprob
+	scratch []int32
+	res     *Result
+	done    bool
+}
+
+// NewGeneration prepares a generation of at most maxNew tokens after
+// prompt (whose ids the repetition penalty counts), over a vocabulary of
+// the given size.
+func NewGeneration(o Options, tok *tokenizer.Tokenizer, vocab int, prompt []int32, maxNew int) (*Generation, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if maxNew <= 0 {
+		return nil, errors.New("nothing left to generate: the prompt fills the context")
+	}
+	return &Generation{o: o, tok: tok, sampler: NewSampler(o, vocab, prompt), dec: tok.NewStreamDecoder(true),
+		stop: newStopper(o.StopStrings), maxNew: min(o.MaxNewTokens, maxNew), res: &Result{FinishReason: FinishLength}}, nil
+}
+
+// Step samples the next token from logits. It returns the token, its
+// logprobs (the token always; its text and the rest when Options.Logprobs
+// asks), the
+// text now final (often "", while held back), and whether generation has
+// ended with it (a stop token, a stop string, the length): the token is
+// then not to be fed back. Step after the end does nothing.
+func (g *Generation) Step(logits []float32) (id int32, st StepLogprobs, text string, done bool) {
+	if g.done {
+		return 0, st, "", true
+	}
+	id = g.sampler.Sample(logits)
+	g.res.Tokens = append(g.res.Tokens, id)
+	st = StepLogprobs{Token: id}
+	if g.o.Logprobs {
+		st.Text = g.tok.Decode([]int32{id}, false)
+		st.Logprob, g.alts, g.scratch = Logprobs(logits, id, g.o.TopLogprobs, g.alts, g.scratch)
+		for _, a := range g.alts {
+			st.Top = append(st.Top, AltLogprob{a.Token, g.tok.Decode([]int32{a.Token}, false), a.Logprob})
+		}
+		g.res.Logprobs = append(g.res.Logprobs, st)
+	}
+	if slices.Contains(g.o.StopTokens, id) {
+		g.res.FinishReason, g.done = FinishStop, true
+		return id, st, "", true
+	}
+	g.sampler.Observe(id)
+	g.piece = g.dec.Append(g.piece[:0], id)
+	text, stopped := g.stop.add(string(g.piece))
+	switch {
+	case stopped:
+		g.res.FinishReason, g.done = FinishStop, true
+	case len(g.res.Tokens) >= g.maxNew:
+		g.done = true // FinishLength
+	}
+	return id, st, text, g.done
+}
+
+// End ends the generation (for reason, when it is not one Step found) and
+// returns the text held back that is now final.
+func (g *Generation) End(reason string) string {
+	if !g.done || reason != "" {
+		if reason != "" {
+			g.res.FinishReason = reason
+		}
+		g.done = true
+	}
+	if g.res.FinishReason == FinishStop {
+		return ""
+	}
+	g.piece = g.dec.Flush(g.piece[:0])
+	text, _ := g.stop.add(string(g.piece))
+	return text + g.stop.flush()
+}
+
+// Result is the generation so far; its text is final after End.
+func (g *Generation) Result() *Result {
+	g.res.Text = g.stop.final()
+	return g.res
+}
+
+// Tokens is how many tokens have been generated.
+func (g *Generation) Tokens() int { return len(g.res.Tokens) }
+
 // Run generates after a prompt already run through s: last is the final
 // hidden state of the prompt's last token, prompt its ids (for the
 // repetition penalty). Cancelling ctx stops within one token.
 func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last []float32, prompt []int32, o Options, out Output) (*Result, error) {
-	if err := o.Validate(); err != nil {
+	cfg := s.Model().Config.Text
+	g, err := NewGeneration(o, tok, cfg.VocabSize, prompt, s.Capacity()-s.Pos())
+	if err != nil {
 		return nil, err
 	}
-	cfg := s.Model().Config.Text
-	left := s.Capacity() - s.Pos()
-	if left <= 0 {
-		return nil, fmt.Errorf("the prompt fills the context of %d tokens: nothing left to generate", s.Capacity())
-	}
-	maxNew := min(o.MaxNewTokens, left)
-	sampler := NewSampler(o, cfg.VocabSize, prompt)
 	logits := make([]float32, cfg.VocabSize)
-	dec := tok.NewStreamDecoder(true)
-	stop := newStopper(o.StopStrings)
-	res := &Result{FinishReason: FinishLength}
-	var piece []byte
-	var alts []TokenLogprob
-	var scratch []int32
 	next := make([]int32, 1) // the token fed back, one allocation for all steps
 	start := time.Now()
-	defer func() { res.DecodeTime = time.Since(start) }()
 	send := func(text string) error {
 		if out.Text == nil || text == "" {
 			return nil
 		}
 		return out.Text(text)
 	}
-	for step := 0; step < maxNew; step++ {
-		if err := ctx.Err(); err != nil {
-			res.FinishReason = FinishCancelled
+	reason := ""
+	for {
+		if ctx.Err() != nil {
+			reason = FinishCancelled
 			break
 		}
 		s.Logits(logits, last)
-		id := sampler.Sample(logits)
-		res.Tokens = append(res.Tokens, id)
-		if o.Logprobs {
-			var lp float32
-			lp, alts, scratch = Logprobs(logits, id, o.TopLogprobs, alts, scratch)
-			st := StepLogprobs{Token: id, Text: tok.Decode([]int32{id}, false), Logprob: lp}
-			for _, a := range alts {
-				st.Top = append(st.Top, AltLogprob{a.Token, tok.Decode([]int32{a.Token}, false), a.Logprob})
+		id, st, text, done := g.Step(logits)
+		if out.Token != nil {
+			if st.Text == "" {
+				st.Text = tok.Decode([]int32{id}, false)
 			}
-			res.Logprobs = append(res.Logprobs, st)
-			if out.Token != nil {
-				if err := out.Token(st); err != nil {
-					return nil, err
-				}
-			}
-		} else if out.Token != nil {
-			if err := out.Token(StepLogprobs{Token: id, Text: tok.Decode([]int32{id}, false)}); err != nil {
+			if err := out.Token(st); err != nil {
 				return nil, err
 			}
 		}
-		if slices.Contains(o.StopTokens, id) {
-			res.FinishReason = FinishStop
-			break
-		}
-		sampler.Observe(id)
-		piece = dec.Append(piece[:0], id)
-		text, stopped := stop.add(string(piece))
 		if err := send(text); err != nil {
 			return nil, err
 		}
-		if stopped {
-			res.FinishReason = FinishStop
+		if done {
 			break
-		}
-		if step == maxNew-1 {
-			break // no forward pass for a token that will not be used
 		}
 		next[0] = id
 		hidden, err := s.Forward(ctx, model.Input{IDs: next})
 		if err != nil {
 			if ctx.Err() != nil {
-				res.FinishReason = FinishCancelled // the session is torn: its owner restores it
+				reason = FinishCancelled
 				break
 			}
 			return nil, err
 		}
 		last = hidden
 	}
-	if res.FinishReason != FinishStop {
-		piece = dec.Flush(piece[:0])
-		text, _ := stop.add(string(piece))
-		if err := send(text + stop.flush()); err != nil {
-			return nil, err
-		}
+	if err := send(g.End(reason)); err != nil {
+		return nil, err
 	}
-	res.Text = stop.final()
+	res := g.Result()
+	res.DecodeTime = time.Since(start)
 	return res, nil
 }
 

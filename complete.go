@@ -46,31 +46,14 @@ func (m *Model) Complete(ctx context.Context, ids []int32, opts CompleteOptions)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := m.checkRaw(ids, &opts); err != nil {
+		return nil, err
+	}
 	cfg := m.model.Config
 	o := opts.Generate
 	generateNone := o.MaxNewTokens == 0
 	if generateNone {
-		if !opts.Echo {
-			return nil, fmt.Errorf("%w: max new tokens 0 generates nothing (score the prompt with echo)", ErrInvalidOptions)
-		}
-		o.MaxNewTokens = 1 // to validate the rest
-	}
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	if opts.Context < 0 {
-		return nil, fmt.Errorf("%w: context %d", ErrInvalidOptions, opts.Context)
-	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: an empty prompt", ErrInvalidConversation)
-	}
-	for i, id := range ids {
-		switch {
-		case id < 0 || int(id) >= cfg.Text.VocabSize:
-			return nil, fmt.Errorf("%w: token id %d at position %d is outside the vocabulary (0..%d)", ErrInvalidConversation, id, i, cfg.Text.VocabSize-1)
-		case cfg.ImageTokenIndex > 0 && int(id) == cfg.ImageTokenIndex:
-			return nil, fmt.Errorf("%w: token id %d at position %d is an image soft token; a raw prompt has no images", ErrInvalidConversation, id, i)
-		}
+		o.MaxNewTokens = 1
 	}
 	n := len(ids)
 	want := n + o.MaxNewTokens
@@ -127,4 +110,34 @@ func (m *Model) Complete(ctx context.Context, ids []int32, opts CompleteOptions)
 	res.Timings.Decode = g.DecodeTime
 	res.Timings.DecodeTokensPerS = g.TokensPerSecond()
 	return res, nil
+}
+
+// checkRaw checks a raw prompt and its options.
+func (m *Model) checkRaw(ids []int32, opts *CompleteOptions) error {
+	cfg := m.model.Config
+	o := opts.Generate
+	if o.MaxNewTokens == 0 {
+		if !opts.Echo {
+			return fmt.Errorf("%w: max new tokens 0 generates nothing (score the prompt with echo)", ErrInvalidOptions)
+		}
+		o.MaxNewTokens = 1 // to validate the rest
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if opts.Context < 0 {
+		return fmt.Errorf("%w: context %d", ErrInvalidOptions, opts.Context)
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("%w: an empty prompt", ErrInvalidConversation)
+	}
+	for i, id := range ids {
+		switch {
+		case id < 0 || int(id) >= cfg.Text.VocabSize:
+			return fmt.Errorf("%w: token id %d at position %d is outside the vocabulary (0..%d)", ErrInvalidConversation, id, i, cfg.Text.VocabSize-1)
+		case cfg.ImageTokenIndex > 0 && int(id) == cfg.ImageTokenIndex:
+			return fmt.Errorf("%w: token id %d at position %d is an image soft token; a raw prompt has no images", ErrInvalidConversation, id, i)
+		}
+	}
+	return nil
 }

@@ -256,30 +256,84 @@ const prefillChunk = 512
 // layer (its error is returned) and generation within one token (the result
 // so far, finish reason "cancelled").
 func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions) (*Result, error) {
+	c, err := m.prepareChat(ctx, msgs, opts)
+	if err != nil {
+		return nil, err
+	}
+	s, err := m.takeSession(c.capacity)
+	if err != nil {
+		return nil, err
+	}
+	defer m.putSession(s)
+	res := &Result{PromptIDs: c.prompt.IDs}
+	// The longest prefix cached from earlier conversations (its blocks are
+	// keyed by every token and image up to their end).
+	res.ReusedTokens = s.Match(c.p)
+	start := time.Now()
+	var progress []func(int, int)
+	if opts.OnPrefill != nil {
+		progress = append(progress, opts.OnPrefill)
+	}
+	last, err := generate.Prefill(ctx, s, c.p, prefillChunk, progress...)
+	if err != nil {
+		return nil, err
+	}
+	defer m.track(s)()
+	c.prefilled(res, time.Since(start))
+	if err := ctx.Err(); err != nil {
+		res.FinishReason = generate.FinishCancelled
+		return res, nil
+	}
+	g, err := generate.Run(ctx, s, m.tok, last, c.prompt.IDs, c.o, generate.Output{Text: c.onText, Token: opts.OnToken})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.finish(res, g); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// conversation is a chat made ready for the decoder: its options checked,
+// its prompt counted and tokenized, its images read (not yet decoded), and
+// the thinking filter in place.
+type conversation struct {
+	o        generate.Options
+	prompt   *chat.Prompt
+	p        *model.Prompt
+	images   *promptImages
+	capacity int
+	thought  *thoughtFilter
+	onText   func(string) error // the caller's, behind the thinking filter
+}
+
+// prepareChat does the work of a chat before its first forward pass, in
+// an order that bounds what a hostile conversation costs (see Chat).
+func (m *Model) prepareChat(ctx context.Context, msgs []chat.Message, opts ChatOptions) (*conversation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	cfg := m.model.Config
-	o := opts.Generate
-	if o.MaxNewTokens == 0 {
-		o.MaxNewTokens = generate.MaxNewTokens
+	c := &conversation{o: opts.Generate, onText: opts.OnText}
+	if c.o.MaxNewTokens == 0 {
+		c.o.MaxNewTokens = generate.MaxNewTokens
 	}
-	if err := o.Validate(); err != nil {
+	if err := c.o.Validate(); err != nil {
 		return nil, err
 	}
 	if opts.Context < 0 {
 		return nil, fmt.Errorf("%w: context %d", ErrInvalidOptions, opts.Context)
 	}
-	var thought *thoughtFilter
 	if opts.Thinking {
 		msgs = withThinkingInstruction(msgs)
-		thought = &thoughtFilter{show: opts.ShowThinking, next: opts.OnText, thought: opts.OnThinking}
-		opts.OnText = thought.write
+		c.thought = &thoughtFilter{show: opts.ShowThinking, next: opts.OnText, thought: opts.OnThinking}
+		c.onText = c.thought.write
 	}
 	images, err := m.imageParts(msgs, &opts)
 	if err != nil {
 		return nil, err
 	}
+	c.images = images
 	// The prompt without crops: its length is a lower bound, found before
 	// any image is read.
 	limit := cfg.Text.MaxPositionEmbeddings
@@ -299,82 +353,63 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, opts ChatOptions)
 		}
 		return p, nil
 	}
-	prompt, err := encode(nil)
-	if err != nil {
+	if c.prompt, err = encode(nil); err != nil {
 		return nil, err
 	}
 	if err := images.read(ctx); err != nil {
 		return nil, err
 	}
 	if images.cfg.PanAndScan.Enabled && len(images.images) > 0 {
-		crops, err := images.countCrops(ctx, len(prompt.IDs), imageTokens, limit)
+		crops, err := images.countCrops(ctx, len(c.prompt.IDs), imageTokens, limit)
 		if err != nil {
 			return nil, err
 		}
-		if prompt, err = encode(crops); err != nil {
+		if c.prompt, err = encode(crops); err != nil {
 			return nil, err
 		}
 	}
 	images.index()
-	if prompt.Images != len(images.blocks) {
-		return nil, fmt.Errorf("the prompt has %d image blocks for %d prepared images", prompt.Images, len(images.blocks))
+	if c.prompt.Images != len(images.blocks) {
+		return nil, fmt.Errorf("the prompt has %d image blocks for %d prepared images", c.prompt.Images, len(images.blocks))
 	}
-	res := &Result{PromptIDs: prompt.IDs}
-	n := len(prompt.IDs)
-	capacity := opts.Context
-	if capacity == 0 {
-		capacity = max(n+o.MaxNewTokens, sessionCapacity)
+	n := len(c.prompt.IDs)
+	c.capacity = opts.Context
+	if c.capacity == 0 {
+		c.capacity = max(n+c.o.MaxNewTokens, sessionCapacity)
 	}
-	capacity = min(capacity, cfg.Text.MaxPositionEmbeddings)
-	if n >= capacity {
-		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, n, capacity)
+	c.capacity = min(c.capacity, cfg.Text.MaxPositionEmbeddings)
+	if n >= c.capacity {
+		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, n, c.capacity)
 	}
-	p := &model.Prompt{IDs: prompt.IDs}
+	c.p = &model.Prompt{IDs: c.prompt.IDs}
 	if len(images.blocks) > 0 {
-		p.TokenTypeIDs, p.Image, p.ImageKeys = prompt.TokenTypeIDs, images.features, images.keys()
+		c.p.TokenTypeIDs, c.p.Image, c.p.ImageKeys = c.prompt.TokenTypeIDs, images.features, images.keys()
 	}
-	s, err := m.takeSession(capacity)
-	if err != nil {
-		return nil, err
-	}
-	defer m.putSession(s)
-	// The longest prefix cached from earlier conversations (its blocks are
-	// keyed by every token and image up to their end).
-	res.ReusedTokens = s.Match(p)
-	reuse := res.ReusedTokens
-	start := time.Now()
-	var progress []func(int, int)
-	if opts.OnPrefill != nil {
-		progress = append(progress, opts.OnPrefill)
-	}
-	last, err := generate.Prefill(ctx, s, p, prefillChunk, progress...)
-	if err != nil {
-		return nil, err
-	}
-	defer m.track(s)()
-	res.Timings.ImageEncode = images.encode
-	res.ImagesEncoded, res.ImagesCached = images.encoded, images.cached
-	res.Timings.Prefill = time.Since(start) - images.encode
+	return c, nil
+}
+
+// prefilled records the prompt's timings once its prefill took took.
+func (c *conversation) prefilled(res *Result, took time.Duration) {
+	n := len(c.prompt.IDs)
+	res.Timings.ImageEncode = c.images.encode
+	res.ImagesEncoded, res.ImagesCached = c.images.encoded, c.images.cached
+	res.Timings.Prefill = took - c.images.encode
 	res.Timings.PromptTokens = n
-	res.Timings.PrefillTokensPerS = float64(n-reuse) / res.Timings.Prefill.Seconds()
-	if err := ctx.Err(); err != nil {
-		res.FinishReason = generate.FinishCancelled
-		return res, nil
-	}
-	g, err := generate.Run(ctx, s, m.tok, last, prompt.IDs, o, generate.Output{Text: opts.OnText, Token: opts.OnToken})
-	if err != nil {
-		return nil, err
-	}
+	res.Timings.PrefillTokensPerS = float64(n-res.ReusedTokens) / res.Timings.Prefill.Seconds()
+}
+
+// finish fills res from the generation, separating the thought.
+func (c *conversation) finish(res *Result, g *generate.Result) error {
 	res.Text, res.Tokens, res.Logprobs, res.FinishReason = g.Text, g.Tokens, g.Logprobs, g.FinishReason
-	if thought != nil {
-		if err := thought.flush(); err != nil {
-			return nil, err
+	res.Timings.Decode = g.DecodeTime
+	res.Timings.DecodeTokensPerS = g.TokensPerSecond()
+	if c.thought != nil {
+		if err := c.thought.flush(); err != nil {
+			return err
 		}
 		res.Thinking, res.Text = splitThought(res.Text)
 	}
-	res.Timings.Decode = g.DecodeTime
-	res.Timings.DecodeTokensPerS = g.TokensPerSecond()
-	return res, nil
+	return nil
 }
 
 // takeSession returns the model's idle session, emptied (its pool keeps the

@@ -124,7 +124,7 @@ func (m *Model) Forward(ctx context.Context, ws *Workspace, chunks []Chunk) ([]f
 		return nil, err
 	}
 	for ci := range chunks {
-		if err := chunks[ci].KV.reserve(len(chunks[ci].In.IDs)); err != nil {
+		if err := chunks[ci].KV.Reserve(len(chunks[ci].In.IDs)); err != nil {
 			return nil, err
 		}
 	}

@@ -103,10 +103,12 @@ func chain(buf []byte, prev [32]byte, keys []byte) ([32]byte, []byte) {
 	return sha256.Sum256(buf), buf
 }
 
-// reserve makes positions len..len+n writable: blocks taken for the new
+// Reserve makes positions len..len+n writable: blocks taken for the new
 // positions in each part, and a block the sequence shares (or that is
-// cached) copied before it is written. ErrKVFull when a part has none left.
-func (s *SeqKV) reserve(n int) error {
+// cached) copied before it is written. ErrKVFull when a part has none left
+// (the blocks taken so far stay held). Forward reserves what it writes; a
+// scheduler reserves first to learn whether a step fits.
+func (s *SeqKV) Reserve(n int) error {
 	B := s.pool.blockSize
 	first, last := s.len/B, (s.len+n-1)/B
 	for kind, pt := range s.pool.parts {

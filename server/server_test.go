@@ -57,7 +57,7 @@ type testServer struct {
 	logs  *bytes.Buffer
 }
 
-func newTestServer(t testing.TB, name string, opts Options, maxQueue int) *testServer {
+func newTestServer(t testing.TB, name string, opts Options, maxQueue int, so ...medgemma.SchedulerOptions) *testServer {
 	t.Helper()
 	m := tiny(t, name)
 	if opts.ModelName == "" {
@@ -71,7 +71,15 @@ func newTestServer(t testing.TB, name string, opts Options, maxQueue int) *testS
 		return logs.Write(p)
 	}), nil))
 	srv := New(opts)
-	sched := medgemma.NewScheduler(m, maxQueue)
+	o := medgemma.SchedulerOptions{Parallel: 4, Context: 2048}
+	if len(so) > 0 {
+		o = so[0]
+	}
+	o.MaxQueue = maxQueue
+	sched, err := medgemma.NewScheduler(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv.Ready(m, sched, m.Defaults())
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
@@ -370,7 +378,10 @@ func TestReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	sched := medgemma.NewScheduler(fresh, 4)
+	sched, err := medgemma.NewScheduler(fresh, medgemma.SchedulerOptions{Context: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer sched.Close()
 	other := New(Options{ModelName: "medgemma-tiny", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	other.Ready(fresh, sched, fresh.Defaults())
@@ -613,7 +624,10 @@ func TestLoadingAndDraining(t *testing.T) {
 		t.Errorf("while loading: %d %s", status, body)
 	}
 	m := tiny(t, "tiny-medgemma-text")
-	sched := medgemma.NewScheduler(m, 4)
+	sched, err := medgemma.NewScheduler(m, medgemma.SchedulerOptions{Context: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer sched.Close()
 	srv.Ready(m, sched, m.Defaults())
 	check("ready", 200)
@@ -627,22 +641,22 @@ func TestLoadingAndDraining(t *testing.T) {
 // TestQueueFull: with one request running and the queue full, the next is
 // refused with 429 and Retry-After.
 func TestQueueFull(t *testing.T) {
-	ts := newTestServer(t, "tiny-medgemma-text", Options{}, 1)
-	hold := make(chan struct{})
-	started := make(chan struct{}, 2)
-	// Occupy the worker and the one queue slot through the scheduler
-	// itself, with chats that wait for hold.
-	block := medgemma.ChatOptions{Generate: generate.Options{MaxNewTokens: 50}, OnToken: func(generate.StepLogprobs) error {
-		started <- struct{}{}
-		<-hold
-		return nil
-	}}
-	go ts.sched.Chat(context.Background(), []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("a")}}}, block)
-	<-started
-	go ts.sched.Chat(context.Background(), []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("b")}}}, block)
-	waitFor(t, func() bool { return ts.sched.Queued() == 1 })
+	ts := newTestServer(t, "tiny-medgemma-text", Options{}, 1, medgemma.SchedulerOptions{Parallel: 1, Context: 4096})
+	long := generate.Options{MaxNewTokens: 4000, StopTokens: []int32{-1}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 2 { // one runs, then one waits
+		go ts.sched.Chat(ctx, []chat.Message{{Role: "user", Content: []chat.Part{chat.Text("a")}}}, medgemma.ChatOptions{Generate: long})
+		waitFor(t, func() bool { return ts.sched.Running() == 1 && ts.sched.Queued() == i })
+	}
+	waitFor(t, func() bool {
+		q, r := ts.sched.Queued(), ts.sched.Running()
+		if q > 1 || r > 1 {
+			t.Fatalf("queued %d, running %d", q, r)
+		}
+		return q == 1 && r == 1
+	})
 	status, body, hdr := ts.do(t, "POST", "/v1/chat/completions", greedy(userText("c"), nil))
-	close(hold)
 	if status != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(string(body), "rate_limit_exceeded") {
 		t.Errorf("%d %s (Retry-After %q)", status, body, hdr.Get("Retry-After"))
 	}
@@ -677,7 +691,7 @@ func TestClientDisconnect(t *testing.T) {
 // TestRequestTimeout: a request over the timeout gets 504.
 func TestRequestTimeout(t *testing.T) {
 	ts := newTestServer(t, "tiny-medgemma-text", Options{RequestTimeout: 50 * time.Millisecond}, 4)
-	status, body, _ := ts.do(t, "POST", "/v1/chat/completions", greedy(userText(strings.Repeat("word ", 3000)), map[string]any{"max_tokens": 2000}))
+	status, body, _ := ts.do(t, "POST", "/v1/chat/completions", greedy(userText(strings.Repeat("word ", 1000)), map[string]any{"max_tokens": 1000}))
 	if status != 504 || !strings.Contains(string(body), "request_timeout") {
 		t.Errorf("%d %s", status, body)
 	}

@@ -36,11 +36,11 @@ Flags:
 
 // serveFlags are serve's own flags (beside the generation flags).
 type serveFlags struct {
-	host, apiKey, name, hosts, logFormat string
-	port, maxQueue                       int
-	maxBody                              int64
-	timeout, grace                       time.Duration
-	logContent                           bool
+	host, apiKey, name, hosts, logFormat  string
+	port, maxQueue, parallel, batchTokens int
+	maxBody, kvMemory                     int64
+	timeout, grace                        time.Duration
+	logContent                            bool
 }
 
 func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -53,6 +53,9 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.name, "served-model-name", "", "the model id clients name (default: the -m argument)")
 	fs.StringVar(&f.hosts, "allow-image-hosts", "", "comma-separated `HOSTS` whose http(s) image URLs may be fetched (default: data: URIs only)")
 	fs.IntVar(&f.maxQueue, "max-queue", medgemma.DefaultMaxQueue, "requests that may wait; more get 429")
+	fs.IntVar(&f.parallel, "parallel", medgemma.DefaultParallel, "sequences decoded together (continuous batching)")
+	fs.IntVar(&f.batchTokens, "batch-tokens", medgemma.DefaultBatchTokens, "tokens of one step: the next token of each running sequence, then prompt chunks")
+	fs.Var(byteSize{&f.kvMemory}, "kv-memory", "`BYTES` of the KV cache, e.g. 4GB (default: what --ctx x --parallel needs)")
 	fs.Int64Var(&f.maxBody, "max-body", server.DefaultMaxBody, "largest request body in bytes; larger get 413")
 	fs.DurationVar(&f.timeout, "request-timeout", 10*time.Minute, "longest a request may take, queue included (0: none); longer get 504")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running requests may finish before they are cancelled")
@@ -73,6 +76,10 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return usagef("--port must be in 0..65535")
 	case f.maxQueue < 1:
 		return usagef("--max-queue must be at least 1")
+	case f.parallel < 1 || f.parallel > 256:
+		return usagef("--parallel must be in 1..256")
+	case f.batchTokens < f.parallel || f.batchTokens > 8192:
+		return usagef("--batch-tokens must be in --parallel..8192")
 	case f.maxBody < 1:
 		return usagef("--max-body must be positive")
 	case f.timeout < 0 || f.grace < 0:
@@ -149,14 +156,17 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		hs.Close()
 		return err
 	}
-	sched := medgemma.NewScheduler(m, f.maxQueue)
-	srv.Ready(m, sched, o)
-	ctxLen := st.chat.Context
-	if ctxLen == 0 {
-		ctxLen = m.ContextLimit()
+	sched, err := medgemma.NewScheduler(m, medgemma.SchedulerOptions{MaxQueue: f.maxQueue, Parallel: f.parallel,
+		BatchTokens: f.batchTokens, Context: st.chat.Context, KVMemory: f.kvMemory})
+	if err != nil {
+		hs.Close()
+		return err
 	}
-	logger.Info("ready", "address", addr, "model", name, "context", ctxLen)
-	fmt.Fprintf(stdout, "medgemma serve: ready on %s (model %s, context %d)\n", addr, name, ctxLen)
+	srv.Ready(m, sched, o)
+	so := sched.Options()
+	logger.Info("ready", "address", addr, "model", name, "context", so.Context, "parallel", so.Parallel, "batch_tokens", so.BatchTokens,
+		"kv_bytes_per_token", sched.BytesPerToken(), "kv_blocks", sched.Stats().Pool.Full.Max)
+	fmt.Fprintf(stdout, "medgemma serve: ready on %s (model %s, context %d)\n", addr, name, so.Context)
 
 	select {
 	case err := <-served:
@@ -188,5 +198,37 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		hs.Close()
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// byteSize is a flag of bytes: a number with an optional unit (KB, MB, GB,
+// KiB, MiB, GiB).
+type byteSize struct{ v *int64 }
+
+func (b byteSize) String() string {
+	if b.v == nil || *b.v == 0 {
+		return ""
+	}
+	return strconv.FormatInt(*b.v, 10)
+}
+
+func (b byteSize) Set(s string) error {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mul    int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mul := int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mul = strings.TrimSpace(rest), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 || n*float64(mul) > 1<<50 {
+		return errors.New("want a size such as 4GB or 512MiB")
+	}
+	*b.v = int64(n * float64(mul))
 	return nil
 }

@@ -132,9 +132,9 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 			}
 			return
 		}
-		blocked(out, x, n, rows, cols, lo, hi, w.Raw, dot4x4BF16, DotBF16)
+		blocked(out, x, n, rows, cols, lo, hi, w.Raw, nil)
 	case F32:
-		blocked(out, x, n, rows, cols, lo, hi, w.F32, dot4x4F32, Dot)
+		blocked(out, x, n, rows, cols, lo, hi, nil, w.F32)
 	case F16:
 		for r := lo; r < hi; r++ {
 			row := w.Raw[r*cols : (r+1)*cols]
@@ -150,11 +150,13 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	}
 }
 
-// blocked computes rows lo..hi of a product over n > 1 rows of x: blocks of
-// tokens stay in cache while the weight rows stream past, and inside a block
-// 4 rows x 4 tokens at a time share their loads (dot4x4); the edges use dot.
-func blocked[T uint16 | float32](out, x []float32, n, rows, cols, lo, hi int, w []T,
-	dot4x4 func(*[16]float32, []T, int, []float32, int, int), dot func([]T, []float32) float32) {
+// blocked computes rows lo..hi of a product over n > 1 rows of x, the
+// weights in bf16 (raw) or f32: blocks of tokens stay in cache while the
+// weight rows stream past, and inside a block 4 rows x 4 tokens at a time
+// share their loads (dot4x4); the edges use a plain dot. The kernels are
+// called directly, not through function values, so the 4x4 tile stays on the
+// stack: a decode step allocates nothing.
+func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []float32) {
 	var o [16]float32
 	for t0 := 0; t0 < n; t0 += tokenBlock {
 		t1 := min(t0+tokenBlock, n)
@@ -162,23 +164,35 @@ func blocked[T uint16 | float32](out, x []float32, n, rows, cols, lo, hi int, w 
 		for ; r+4 <= hi; r += 4 {
 			t := t0
 			for ; t+4 <= t1; t += 4 {
-				dot4x4(&o, w[r*cols:], cols, x[t*cols:], cols, cols)
+				if raw != nil {
+					dot4x4BF16(&o, raw[r*cols:], cols, x[t*cols:], cols, cols)
+				} else {
+					dot4x4F32(&o, f32[r*cols:], cols, x[t*cols:], cols, cols)
+				}
 				for i, v := range o {
 					out[(t+i%4)*rows+r+i/4] = v
 				}
 			}
 			for ; t < t1; t++ {
 				for rr := r; rr < r+4; rr++ {
-					out[t*rows+rr] = dot(w[rr*cols:(rr+1)*cols], x[t*cols:(t+1)*cols])
+					out[t*rows+rr] = rowDot(raw, f32, rr, cols, x[t*cols:(t+1)*cols])
 				}
 			}
 		}
 		for ; r < hi; r++ {
 			for t := t0; t < t1; t++ {
-				out[t*rows+r] = dot(w[r*cols:(r+1)*cols], x[t*cols:(t+1)*cols])
+				out[t*rows+r] = rowDot(raw, f32, r, cols, x[t*cols:(t+1)*cols])
 			}
 		}
 	}
+}
+
+// rowDot is weight row r (bf16 raw or f32) dotted with x.
+func rowDot(raw []uint16, f32 []float32, r, cols int, x []float32) float32 {
+	if raw != nil {
+		return DotBF16(raw[r*cols:(r+1)*cols], x)
+	}
+	return Dot(f32[r*cols:(r+1)*cols], x)
 }
 
 // MatMulT computes out[t*Cols+c] = sum_r x[t*Rows+r] * W[r,c]: y = x W, for

@@ -302,3 +302,41 @@ func TestForwardCancelled(t *testing.T) {
 		t.Errorf("EncodeImage with a cancelled context: %v", err)
 	}
 }
+
+// TestBatchedDecodeAllocatesNothing: a decode step of several sequences (a
+// forward pass over one token of each, then their logits) allocates
+// nothing, however many tokens and sequences.
+func TestBatchedDecodeAllocatesNothing(t *testing.T) {
+	m, g, _ := loadTiny(t, "tiny-medgemma-text")
+	pool, err := m.NewKVPool(PoolOptions{FullBlocks: 256, SlidingBlocks: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const seqs = 6
+	ws := m.NewWorkspace(64)
+	chunks := make([]Chunk, seqs)
+	for i := range chunks {
+		chunks[i].KV = pool.NewSeq()
+		if _, err := m.Forward(context.Background(), ws, []Chunk{{KV: chunks[i].KV, In: Input{IDs: g.InputIDs[:20+3*i]}}}); err != nil {
+			t.Fatal(err)
+		}
+		chunks[i].In.IDs = []int32{g.InputIDs[40+i]}
+	}
+	h, v := m.Config.Text.HiddenSize, m.Config.Text.VocabSize
+	logits := make([]float32, seqs*v)
+	rows := make([]float32, seqs*h)
+	step := func() {
+		hidden, err := m.Forward(context.Background(), ws, chunks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(rows, hidden)
+		m.Logits(logits, rows, seqs)
+	}
+	for range 40 { // past a few block boundaries, so blocks are taken while measured
+		step()
+	}
+	if n := testing.AllocsPerRun(100, step); n != 0 {
+		t.Errorf("a decode step of %d sequences allocates %v times", seqs, n)
+	}
+}

@@ -69,6 +69,9 @@ type Scheduler struct {
 	o    SchedulerOptions
 	pool *model.KVPool
 	ws   *model.Workspace
+	// maxPositions is what the pool's full-attention part holds (0: the
+	// model has no such layers).
+	maxPositions int
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -136,6 +139,8 @@ func NewScheduler(m *Model, o SchedulerOptions) (*Scheduler, error) {
 	}
 	s := &Scheduler{m: m, o: o, pool: pool, finished: make(chan struct{}),
 		ws: m.model.NewWorkspace(o.BatchTokens + max(m.model.Config.MMTokensPerImage, 0))}
+	s.maxPositions = pool.Stats().Full.Max * o.BlockSize
+	s.stats.Pool = pool.Stats()
 	s.cond = sync.NewCond(&s.mu)
 	go s.loop()
 	return s, nil
@@ -282,18 +287,17 @@ func (s *Scheduler) ChatN(ctx context.Context, msgs []chat.Message, opts ChatOpt
 			return nil, err
 		}
 	}
-	seqs, err := s.sequences(ctx, convs[0].p, len(convs[0].prompt.IDs), n, func(i int) (generate.Options, []int32) {
+	seqs, err := s.sequences(ctx, convs[0].p, len(convs[0].prompt.IDs), n, nil, func(i int) (generate.Options, []int32) {
 		return convs[i].o, convs[i].prompt.IDs
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.enqueue(seqs); err != nil {
+	if err := s.enqueue(seqs[:1]); err != nil {
 		return nil, err
 	}
-	results := make([]*Result, n)
+	ls := make([]*listener, n)
 	for i, q := range seqs {
-		res := &Result{PromptIDs: convs[i].prompt.IDs}
 		onToken := opts.OnToken
 		if i > 0 {
 			onToken = nil
@@ -301,15 +305,16 @@ func (s *Scheduler) ChatN(ctx context.Context, msgs []chat.Message, opts ChatOpt
 		if each != nil {
 			onToken = each.token(i, onToken)
 		}
-		g, err := s.consume(ctx, q, convs[i].onText, onToken)
-		if err != nil {
-			s.stopAll(seqs)
-			return nil, err
-		}
-		res.ReusedTokens = q.reused
-		convs[i].prefilled(res, q.prefilled.Sub(q.submitted))
-		if err := convs[i].finish(res, g); err != nil {
-			s.stopAll(seqs)
+		ls[i] = &listener{q: q, onText: convs[i].onText, onToken: onToken}
+	}
+	if err := s.consume(ctx, ls); err != nil {
+		return nil, err
+	}
+	results := make([]*Result, n)
+	for i, l := range ls {
+		res := &Result{PromptIDs: convs[i].prompt.IDs, ReusedTokens: l.q.reused}
+		convs[i].prefilled(res, l.q.prefilled.Sub(l.q.submitted))
+		if err := convs[i].finish(res, l.res); err != nil {
 			return nil, err
 		}
 		results[i] = res
@@ -367,49 +372,122 @@ func (c *conversation) again(opts ChatOptions) (*conversation, error) {
 // Complete continues a raw prompt as Model.Complete does, batched with the
 // others.
 func (s *Scheduler) Complete(ctx context.Context, ids []int32, opts CompleteOptions) (*CompletionResult, error) {
-	if err := s.m.checkRaw(ids, &opts); err != nil {
+	res, err := s.CompleteN(ctx, [][]int32{ids}, opts, 1, nil)
+	if err != nil {
 		return nil, err
+	}
+	return res[0], nil
+}
+
+// CompleteN continues raw prompts, n choices each, as one request: they
+// are queued together and run batched, each prompt prefilled once for its
+// choices. Result p*n+j is prompt p's choice j (OpenAI's order). opts'
+// callbacks follow the first; each, when set, receives every choice's
+// pieces with that index.
+func (s *Scheduler) CompleteN(ctx context.Context, prompts [][]int32, opts CompleteOptions, n int, each *ChoiceCallbacks) ([]*CompletionResult, error) {
+	if n < 1 || n > MaxChoices {
+		return nil, fmt.Errorf("%w: %d choices; want 1..%d", ErrInvalidOptions, n, MaxChoices)
+	}
+	if len(prompts) == 0 {
+		return nil, fmt.Errorf("%w: no prompt", ErrInvalidConversation)
 	}
 	o := opts.Generate
 	scoreOnly := o.MaxNewTokens == 0
 	if scoreOnly {
 		o.MaxNewTokens = 1
 	}
-	if len(ids) >= min(cmpOr(opts.Context, s.o.Context), s.o.Context) {
-		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, len(ids), s.o.Context)
+	limit := min(cmpOr(opts.Context, s.o.Context), s.o.Context)
+	var seqs, heads []*sequence
+	var wake chan struct{}
+	for pi, ids := range prompts {
+		if err := s.m.checkRaw(ids, &opts); err != nil {
+			return nil, promptError(err, pi, len(prompts))
+		}
+		if len(ids) >= limit {
+			return nil, promptError(fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, len(ids), limit), pi, len(prompts))
+		}
+		qs, err := s.sequences(ctx, &model.Prompt{IDs: ids}, len(ids), n, wake, func(j int) (generate.Options, []int32) {
+			oj := o
+			if j > 0 && oj.HasSeed {
+				oj.Seed += uint64(j) // distinct, reproducible choices
+			}
+			return oj, ids
+		})
+		if err != nil {
+			return nil, promptError(err, pi, len(prompts))
+		}
+		wake = qs[0].box.wake
+		qs[0].score, qs[0].topN = opts.Echo && o.Logprobs, o.TopLogprobs
+		if scoreOnly {
+			for _, q := range qs {
+				q.gen = nil // nothing to generate: the prompt is scored, or only counted
+			}
+			qs = qs[:1] // n copies of the one score
+		}
+		seqs = append(seqs, qs...)
+		heads = append(heads, qs[0])
 	}
-	seqs, err := s.sequences(ctx, &model.Prompt{IDs: ids}, len(ids), 1, func(int) (generate.Options, []int32) { return o, ids })
-	if err != nil {
+	if err := s.enqueue(heads); err != nil {
 		return nil, err
 	}
-	q := seqs[0]
-	q.score, q.topN = opts.Echo && o.Logprobs, o.TopLogprobs
-	if scoreOnly {
-		q.gen = nil // nothing to generate: the prompt is scored, or only counted
+	ls := make([]*listener, len(seqs))
+	for i, q := range seqs {
+		onText, onToken := opts.OnText, opts.OnToken
+		if i > 0 {
+			onText, onToken = nil, nil
+		}
+		if each != nil {
+			c := i // the choice's index, p*n+j
+			if scoreOnly {
+				c = i * n
+			}
+			onText, onToken = each.text(c, onText), each.token(c, onToken)
+		}
+		ls[i] = &listener{q: q, onText: onText, onToken: onToken}
 	}
-	if err := s.enqueue(seqs); err != nil {
+	if err := s.consume(ctx, ls); err != nil {
 		return nil, err
 	}
-	g, err := s.consume(ctx, q, opts.OnText, opts.OnToken)
-	if err != nil {
-		s.stopAll(seqs)
-		return nil, err
+	results := make([]*CompletionResult, 0, len(prompts)*n)
+	for _, l := range ls {
+		head := heads[len(results)/n]
+		ids := prompts[len(results)/n]
+		g := l.res
+		res := &CompletionResult{Result: Result{PromptIDs: ids, ReusedTokens: head.reused}, PromptLogprobs: head.scores}
+		res.Text, res.Tokens, res.Logprobs, res.FinishReason = g.Text, g.Tokens, g.Logprobs, g.FinishReason
+		res.Timings.PromptTokens = len(ids)
+		res.Timings.Prefill = head.prefilled.Sub(head.submitted)
+		res.Timings.Decode = g.DecodeTime
+		res.Timings.DecodeTokensPerS = g.TokensPerSecond()
+		results = append(results, res)
+		if scoreOnly {
+			for range n - 1 {
+				results = append(results, res)
+			}
+		}
 	}
-	res := &CompletionResult{Result: Result{PromptIDs: ids, ReusedTokens: q.reused}, PromptLogprobs: q.scores}
-	res.Text, res.Tokens, res.Logprobs, res.FinishReason = g.Text, g.Tokens, g.Logprobs, g.FinishReason
-	res.Timings.PromptTokens = len(ids)
-	res.Timings.Prefill = q.prefilled.Sub(q.submitted)
-	res.Timings.Decode = g.DecodeTime
-	res.Timings.DecodeTokensPerS = g.TokensPerSecond()
-	return res, nil
+	return results, nil
+}
+
+// promptError names the prompt an error is about, when there are several.
+func promptError(err error, i, of int) error {
+	if of == 1 {
+		return err
+	}
+	return fmt.Errorf("prompt %d: %w", i, err)
 }
 
 // sequences makes n sequences of one prompt: the first carries the prompt
 // through prefill, the others fork from it at its first sample.
-func (s *Scheduler) sequences(ctx context.Context, p *model.Prompt, promptLen, n int, opts func(i int) (generate.Options, []int32)) ([]*sequence, error) {
+// Their mailboxes share wake (nil: a new channel), which one consumer waits
+// on.
+func (s *Scheduler) sequences(ctx context.Context, p *model.Prompt, promptLen, n int, wake chan struct{}, opts func(i int) (generate.Options, []int32)) ([]*sequence, error) {
+	if wake == nil {
+		wake = make(chan struct{}, 1)
+	}
 	vocab := s.m.model.Config.Text.VocabSize
-	if limit := s.pool.Stats().Full.Max * s.o.BlockSize; s.pool.Stats().Full.Max > 0 && promptLen >= limit {
-		return nil, fmt.Errorf("%w: %d tokens; the KV cache holds %d", ErrPromptTooLong, promptLen, limit)
+	if s.maxPositions > 0 && promptLen >= s.maxPositions {
+		return nil, fmt.Errorf("%w: %d tokens; the KV cache holds %d", ErrPromptTooLong, promptLen, s.maxPositions)
 	}
 	seqs := make([]*sequence, n)
 	for i := range n {
@@ -420,7 +498,7 @@ func (s *Scheduler) sequences(ctx context.Context, p *model.Prompt, promptLen, n
 			return nil, err
 		}
 		q := &sequence{ctx: ctx, promptLen: promptLen, gen: gen, submitted: time.Now()}
-		q.box.wake = make(chan struct{}, 1)
+		q.box.wake = wake
 		if i == 0 {
 			q.p = &model.Prompt{IDs: append([]int32(nil), p.IDs...), Image: p.Image, ImageKeys: p.ImageKeys}
 			if p.TokenTypeIDs != nil {
@@ -435,8 +513,10 @@ func (s *Scheduler) sequences(ctx context.Context, p *model.Prompt, promptLen, n
 	return seqs, nil
 }
 
-// enqueue puts a request's first sequence in the queue.
-func (s *Scheduler) enqueue(seqs []*sequence) error {
+// enqueue puts a request's first sequences (one per prompt; the other
+// choices fork from them) in the queue, all or none. A request is taken
+// while fewer than MaxQueue sequences wait.
+func (s *Scheduler) enqueue(heads []*sequence) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -445,17 +525,9 @@ func (s *Scheduler) enqueue(seqs []*sequence) error {
 	case s.queuedLocked() >= s.o.MaxQueue:
 		return ErrQueueFull
 	}
-	s.waiting = append(s.waiting, seqs[0])
+	s.waiting = append(s.waiting, heads...)
 	s.cond.Signal()
 	return nil
-}
-
-// stopAll asks the scheduler to drop a request's sequences.
-func (s *Scheduler) stopAll(seqs []*sequence) {
-	for _, q := range seqs {
-		q.stopping.Store(true)
-	}
-	s.cond.Signal()
 }
 
 // mailbox carries a sequence's tokens and text from the scheduler's loop to
@@ -495,59 +567,93 @@ func (b *mailbox) close(err error) {
 	}
 }
 
-// consume runs a sequence's callbacks as its events come, until it ends.
-// When ctx ends first the sequence is stopped and the result so far is
-// returned (finish reason cancelled).
-func (s *Scheduler) consume(ctx context.Context, q *sequence, onText func(string) error, onToken func(generate.StepLogprobs) error) (*generate.Result, error) {
+// listener is the caller's side of one sequence: its callbacks and, once
+// it has ended, its result.
+type listener struct {
+	q       *sequence
+	onText  func(string) error
+	onToken func(generate.StepLogprobs) error
+	res     *generate.Result
+}
+
+// consume runs the callbacks of a request's sequences as their events come
+// (the choices of one request interleaved, as they are generated), until
+// all have ended. When ctx ends first they are stopped and the results so
+// far are kept (finish reason cancelled). A callback's error or a
+// sequence's stops them all.
+func (s *Scheduler) consume(ctx context.Context, ls []*listener) error {
+	wake := ls[0].q.box.wake // shared by a request's sequences
+	stop := func() {
+		for _, l := range ls {
+			l.q.stopping.Store(true)
+		}
+		s.cond.Signal()
+	}
 	var batch []event
 	for {
 		select {
-		case <-q.box.wake:
+		case <-wake:
 		case <-ctx.Done():
-			q.stopping.Store(true)
-			s.cond.Signal()
-			<-q.box.wake // the loop acknowledges within a step
-			for !q.boxDone() {
-				<-q.box.wake
+			stop()
+			for !allDone(ls) { // the loop acknowledges within a step
+				<-wake
 			}
 		}
-		q.box.mu.Lock()
-		batch, q.box.events = q.box.events, batch[:0]
-		done, err := q.box.done, q.box.err
-		q.box.mu.Unlock()
-		for _, e := range batch {
-			if e.hasToken && onToken != nil {
-				if err := onToken(e.token); err != nil {
-					q.stopping.Store(true)
-					s.cond.Signal()
-					return nil, err
+		open := 0
+		for _, l := range ls {
+			if l.res != nil {
+				continue
+			}
+			q := l.q
+			q.box.mu.Lock()
+			batch, q.box.events = q.box.events, batch[:0]
+			done, err := q.box.done, q.box.err
+			q.box.mu.Unlock()
+			for _, e := range batch {
+				if e.hasToken && l.onToken != nil {
+					if err := l.onToken(e.token); err != nil {
+						stop()
+						return err
+					}
+				}
+				if e.text != "" && l.onText != nil {
+					if err := l.onText(e.text); err != nil {
+						stop()
+						return err
+					}
 				}
 			}
-			if e.text != "" && onText != nil {
-				if err := onText(e.text); err != nil {
-					q.stopping.Store(true)
-					s.cond.Signal()
-					return nil, err
+			switch {
+			case !done:
+				open++
+			case err != nil:
+				stop()
+				return err
+			case ctx.Err() != nil && (q.gen == nil || q.gen.Tokens() == 0):
+				stop()
+				return ctx.Err() // stopped before its first token
+			case q.gen == nil:
+				l.res = &generate.Result{FinishReason: generate.FinishLength}
+			default:
+				l.res = q.gen.Result()
+				if !q.prefilled.IsZero() {
+					l.res.DecodeTime = q.ended.Sub(q.prefilled)
 				}
 			}
 		}
-		if done {
-			if err != nil {
-				return nil, err
-			}
-			if ctx.Err() != nil && (q.gen == nil || q.gen.Tokens() == 0) {
-				return nil, ctx.Err() // stopped before its first token
-			}
-			if q.gen == nil {
-				return &generate.Result{FinishReason: generate.FinishLength}, nil
-			}
-			res := q.gen.Result()
-			if !q.prefilled.IsZero() {
-				res.DecodeTime = q.ended.Sub(q.prefilled)
-			}
-			return res, nil
+		if open == 0 {
+			return nil
 		}
 	}
+}
+
+func allDone(ls []*listener) bool {
+	for _, l := range ls {
+		if !l.q.boxDone() {
+			return false
+		}
+	}
+	return true
 }
 
 func (q *sequence) boxDone() bool {

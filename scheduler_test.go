@@ -371,6 +371,69 @@ func TestSchedulerComplete(t *testing.T) {
 	}
 }
 
+// TestSchedulerCompleteN: several prompts with several choices each, in
+// one request, give what each prompt and seed gives alone, in OpenAI's
+// order (prompt by prompt), streamed and whole.
+func TestSchedulerCompleteN(t *testing.T) {
+	m, _, g := loadTiny(t, "tiny-medgemma-text")
+	s, err := NewScheduler(m, SchedulerOptions{Context: 1024, BatchTokens: 48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	prompts := [][]int32{g.InputIDs[:9], g.InputIDs, g.InputIDs[:30]}
+	o := m.Defaults()
+	o.Temperature, o.Seed, o.HasSeed, o.MaxNewTokens, o.Logprobs = 1, 11, true, 7, true
+	const n = 2
+	var mu sync.Mutex
+	streamed := map[int]string{}
+	res, err := s.CompleteN(context.Background(), prompts, CompleteOptions{Generate: o}, n, &ChoiceCallbacks{Text: func(i int, text string) error {
+		mu.Lock()
+		streamed[i] += text
+		mu.Unlock()
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(prompts)*n {
+		t.Fatalf("%d results for %d prompts x %d", len(res), len(prompts), n)
+	}
+	for i, r := range res {
+		p, j := i/n, i%n
+		oj := o
+		oj.Seed += uint64(j)
+		alone, err := s.Complete(context.Background(), prompts[p], CompleteOptions{Generate: oj})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r.Tokens, alone.Tokens) || r.Text != alone.Text || streamed[i] != r.Text || len(r.PromptIDs) != len(prompts[p]) {
+			t.Errorf("prompt %d choice %d: %v %q (streamed %q), alone %v %q", p, j, r.Tokens, r.Text, streamed[i], alone.Tokens, alone.Text)
+		}
+		for k, lp := range r.Logprobs {
+			if d := math.Abs(float64(lp.Logprob - alone.Logprobs[k].Logprob)); d > 1e-4 {
+				t.Errorf("prompt %d choice %d token %d: logprob off by %g", p, j, k, d)
+			}
+		}
+	}
+	// Scoring only: one pass per prompt, its scores in each of its n results.
+	o.MaxNewTokens = 0
+	res, err = s.CompleteN(context.Background(), prompts, CompleteOptions{Generate: o, Echo: true}, n, nil)
+	if err != nil || len(res) != len(prompts)*n {
+		t.Fatalf("scoring %d prompts x %d: %v, %d results", len(prompts), n, err, len(res))
+	}
+	for i, r := range res {
+		if len(r.Tokens) != 0 || len(r.PromptLogprobs) != len(prompts[i/n])-1 {
+			t.Errorf("score %d: %d tokens, %d scores for a prompt of %d", i, len(r.Tokens), len(r.PromptLogprobs), len(prompts[i/n]))
+		}
+	}
+	// A bad prompt among several is named.
+	_, err = s.CompleteN(context.Background(), [][]int32{g.InputIDs, {-1}}, CompleteOptions{Generate: o, Echo: true}, 1, nil)
+	if !errors.Is(err, ErrInvalidConversation) || !strings.Contains(err.Error(), "prompt 1") {
+		t.Errorf("a bad second prompt: %v", err)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {

@@ -71,9 +71,14 @@ type promptDetails struct {
 	CachedTokens int `json:"cached_tokens"`
 }
 
-func usageOf(res *medgemma.Result) *usage {
-	p, c := len(res.PromptIDs), len(res.Tokens)
-	return &usage{PromptTokens: p, CompletionTokens: c, TotalTokens: p + c, PromptTokensDetails: &promptDetails{CachedTokens: res.ReusedTokens}}
+// usageOf counts a request's choices: the prompt once (its choices share
+// it), the tokens of every choice.
+func usageOf(results []*medgemma.Result) *usage {
+	p, c := len(results[0].PromptIDs), 0
+	for _, r := range results {
+		c += len(r.Tokens)
+	}
+	return &usage{PromptTokens: p, CompletionTokens: c, TotalTokens: p + c, PromptTokensDetails: &promptDetails{CachedTokens: results[0].ReusedTokens}}
 }
 
 // tokenText names a token in logprobs: its text, or "token_id:N" as vLLM
@@ -144,6 +149,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalid("messages", "messages must hold at least one message"))
 		return
 	}
+	n, e := req.choices()
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	o, e := req.options(defaults, req.maxTokensOf(), 1)
 	if e != nil {
 		writeError(w, e)
@@ -153,15 +163,15 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		o.Logprobs = true
 	}
 	if req.TopLogprobs != nil {
-		switch n := *req.TopLogprobs; {
+		switch k := *req.TopLogprobs; {
 		case !o.Logprobs:
 			writeError(w, invalid("top_logprobs", "top_logprobs needs logprobs: true"))
 			return
-		case n < 0 || n > generate.MaxTopLogprobs:
-			writeError(w, invalid("top_logprobs", "top_logprobs %d must be in 0..%d", n, generate.MaxTopLogprobs))
+		case k < 0 || k > generate.MaxTopLogprobs:
+			writeError(w, invalid("top_logprobs", "top_logprobs %d must be in 0..%d", k, generate.MaxTopLogprobs))
 			return
 		default:
-			o.TopLogprobs = n
+			o.TopLogprobs = k
 		}
 	}
 	msgs := make([]chat.Message, len(req.Messages))
@@ -185,34 +195,35 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	rec.stream = req.Stream
 	var ttft time.Duration
 	first := sync.OnceFunc(func() { ttft = time.Since(start) })
-	prevToken := opts.OnToken
-	opts.OnToken = func(st generate.StepLogprobs) error {
-		first()
-		if prevToken != nil {
-			return prevToken(st)
-		}
-		return nil
-	}
-	var res *medgemma.Result
+	opts.OnToken = func(generate.StepLogprobs) error { first(); return nil }
+	var results []*medgemma.Result
 	var err error
 	if req.Stream {
-		res, err = s.streamChat(ctx, w, m, sched, msgs, opts, &req, id)
+		results, err = s.streamChat(ctx, w, m, sched, msgs, opts, n, first, &req, id)
 	} else {
-		res, err = sched.Chat(ctx, msgs, opts)
+		results, err = sched.ChatN(ctx, msgs, opts, n, nil)
 	}
-	if res != nil {
-		rec.promptTokens, rec.completionTokens, rec.reusedTokens = len(res.PromptIDs), len(res.Tokens), res.ReusedTokens
+	if results != nil {
+		res, use := results[0], usageOf(results)
+		rec.promptTokens, rec.completionTokens, rec.reusedTokens = use.PromptTokens, use.CompletionTokens, res.ReusedTokens
 		rec.imagesEncoded, rec.imagesCached, rec.finishReason, rec.ttft = res.ImagesEncoded, res.ImagesCached, res.FinishReason, ttft
-		s.metrics.finished(len(res.PromptIDs), len(res.Tokens), res.ImagesEncoded, res.ImagesCached, ttft, res.Timings.Decode, time.Since(start))
-		if s.opts.LogContent {
-			rec.content = append(rec.content, slog.String("answer", res.Text), slog.String("thinking", res.Thinking))
+		s.metrics.finished(use.PromptTokens, res.ImagesEncoded, res.ImagesCached, ttft, time.Since(start))
+		for _, r := range results {
+			s.metrics.decoded(len(r.Tokens), r.Timings.Decode)
+			if s.opts.LogContent {
+				rec.content = append(rec.content, slog.String("answer", r.Text), slog.String("thinking", r.Thinking))
+			}
 		}
 	}
 	if req.Stream {
 		return // the stream has been answered, errors included
 	}
-	if err == nil && res.FinishReason == generate.FinishCancelled {
-		err = ctx.Err()
+	if err == nil {
+		for _, r := range results {
+			if r.FinishReason == generate.FinishCancelled {
+				err = ctx.Err()
+			}
+		}
 	}
 	if err != nil {
 		if clientGone(ctx) {
@@ -227,78 +238,90 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := m.Tokenizer()
-	msg := &chatOut{Role: chat.RoleAssistant, Content: &res.Text}
-	if think && res.Thinking != "" {
-		msg.ReasoningContent = &res.Thinking
-	}
-	choice := chatChoice{Message: msg, FinishReason: finishReason(res.FinishReason)}
-	if o.Logprobs {
-		choice.Logprobs = &chatLogprobs{Content: chatLogprobsOf(tok, res.Logprobs, req.ReturnTokensAsTokenIDs)}
+	choices := make([]chatChoice, len(results))
+	for i, res := range results {
+		msg := &chatOut{Role: chat.RoleAssistant, Content: &res.Text}
+		if think && res.Thinking != "" {
+			msg.ReasoningContent = &res.Thinking
+		}
+		choices[i] = chatChoice{Index: i, Message: msg, FinishReason: finishReason(res.FinishReason)}
+		if o.Logprobs {
+			choices[i].Logprobs = &chatLogprobs{Content: chatLogprobsOf(tok, res.Logprobs, req.ReturnTokensAsTokenIDs)}
+		}
 	}
 	writeJSON(w, http.StatusOK, chatResponse{ID: id, Object: "chat.completion", Created: time.Now().Unix(), Model: s.opts.ModelName,
-		Choices: []chatChoice{choice}, Usage: usageOf(res)})
+		Choices: choices, Usage: usageOf(results)})
 }
 
-// streamChat runs a chat as Server-Sent Events: the role first, then the
-// content (and reasoning_content) as it is generated, with the logprobs of
-// the tokens generated since the previous chunk, a last chunk with the
-// finish reason, the usage when asked, and [DONE]. Nothing is sent before
-// the first token, so that a request refused on its way in (queue full, a
-// bad image, a prompt over the context) still gets its status.
+// streamChat runs a chat as Server-Sent Events: for each choice its role
+// first, then its content (and reasoning_content) as it is generated, with
+// the logprobs of the tokens generated since its previous chunk, and a
+// chunk with its finish reason; the choices interleaved as they come,
+// each chunk naming its index. Then the usage when asked, and [DONE].
+// Nothing is sent before the first token, so that a request refused on
+// its way in (queue full, a bad image, a prompt over the context) still
+// gets its status.
 func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, m *medgemma.Model, sched *medgemma.Scheduler,
-	msgs []chat.Message, opts medgemma.ChatOptions, req *chatRequest, id string) (*medgemma.Result, error) {
+	msgs []chat.Message, opts medgemma.ChatOptions, n int, first func(), req *chatRequest, id string) ([]*medgemma.Result, error) {
 	out := newSSE(w)
 	tok := m.Tokenizer()
 	created := time.Now().Unix()
-	chunk := func(delta chatOut, lps []generate.StepLogprobs, finish *string) error {
-		c := chatChoice{Delta: &delta, FinishReason: finish}
+	chunk := func(i int, delta chatOut, lps []generate.StepLogprobs, finish *string) error {
+		c := chatChoice{Index: i, Delta: &delta, FinishReason: finish}
 		if lps != nil {
 			c.Logprobs = &chatLogprobs{Content: chatLogprobsOf(tok, lps, req.ReturnTokensAsTokenIDs)}
 		}
 		return out.send(chatResponse{ID: id, Object: "chat.completion.chunk", Created: created, Model: s.opts.ModelName, Choices: []chatChoice{c}})
 	}
-	var pending []generate.StepLogprobs // logprobs not yet sent
-	begin := func() error {
-		if out.started {
+	started := make([]bool, n)
+	pending := make([][]generate.StepLogprobs, n) // logprobs not yet sent
+	begin := func(i int) error {
+		if started[i] {
 			return nil
 		}
+		started[i] = true
 		empty := ""
-		return chunk(chatOut{Role: chat.RoleAssistant, Content: &empty}, nil, nil)
+		return chunk(i, chatOut{Role: chat.RoleAssistant, Content: &empty}, nil, nil)
 	}
-	opts.OnText = func(text string) error {
-		if err := begin(); err != nil {
-			return err
-		}
-		var lps []generate.StepLogprobs
-		if opts.Generate.Logprobs {
-			lps, pending = pending, nil
-			if lps == nil {
-				lps = []generate.StepLogprobs{}
+	logprobs := opts.Generate.Logprobs
+	each := &medgemma.ChoiceCallbacks{
+		Token: func(i int, st generate.StepLogprobs) error {
+			first()
+			if logprobs {
+				pending[i] = append(pending[i], st)
 			}
-		}
-		return chunk(chatOut{Content: &text}, lps, nil)
-	}
-	if opts.Thinking {
-		opts.OnThinking = func(text string) error {
-			if err := begin(); err != nil {
+			return begin(i)
+		},
+		Text: func(i int, text string) error {
+			if err := begin(i); err != nil {
 				return err
 			}
-			return chunk(chatOut{ReasoningContent: &text}, nil, nil)
+			var lps []generate.StepLogprobs
+			if logprobs {
+				lps, pending[i] = pending[i], nil
+				if lps == nil {
+					lps = []generate.StepLogprobs{}
+				}
+			}
+			return chunk(i, chatOut{Content: &text}, lps, nil)
+		},
+	}
+	if opts.Thinking {
+		each.Thinking = func(i int, text string) error {
+			if err := begin(i); err != nil {
+				return err
+			}
+			return chunk(i, chatOut{ReasoningContent: &text}, nil, nil)
 		}
 	}
-	prevToken := opts.OnToken
-	opts.OnToken = func(st generate.StepLogprobs) error {
-		if err := prevToken(st); err != nil {
-			return err
+	opts.OnText, opts.OnThinking, opts.OnToken = nil, nil, nil
+	results, err := sched.ChatN(ctx, msgs, opts, n, each)
+	if err == nil {
+		for _, r := range results {
+			if r.FinishReason == generate.FinishCancelled {
+				err = ctx.Err()
+			}
 		}
-		if opts.Generate.Logprobs {
-			pending = append(pending, st)
-		}
-		return begin()
-	}
-	res, err := sched.Chat(ctx, msgs, opts)
-	if err == nil && res.FinishReason == generate.FinishCancelled {
-		err = ctx.Err()
 	}
 	if err != nil {
 		if !clientGone(ctx) {
@@ -309,22 +332,24 @@ func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, m *medge
 			}
 			out.fail(ae)
 		}
-		return res, err
+		return results, err
 	}
-	if err := begin(); err != nil {
-		return res, err
+	for i, res := range results {
+		if err := begin(i); err != nil {
+			return results, err
+		}
+		if len(pending[i]) > 0 {
+			empty := ""
+			chunk(i, chatOut{Content: &empty}, pending[i], nil)
+		}
+		chunk(i, chatOut{}, nil, finishReason(res.FinishReason))
 	}
-	if len(pending) > 0 {
-		empty := ""
-		chunk(chatOut{Content: &empty}, pending, nil)
-	}
-	chunk(chatOut{}, nil, finishReason(res.FinishReason))
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		out.send(chatResponse{ID: id, Object: "chat.completion.chunk", Created: created, Model: s.opts.ModelName,
-			Choices: []chatChoice{}, Usage: usageOf(res)})
+			Choices: []chatChoice{}, Usage: usageOf(results)})
 	}
 	out.done()
-	return res, nil
+	return results, nil
 }
 
 // clientGone reports whether a request's context ended because its client

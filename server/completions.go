@@ -109,6 +109,11 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	n, e := req.choices()
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	defaults.MaxNewTokens = defaultCompletionTokens
 	o, e := req.options(defaults, req.MaxTokens, 0)
 	if e != nil {
@@ -142,51 +147,65 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	id := newID("cmpl-")
 	rec.stream = req.Stream
-	var out *sse
-	if req.Stream {
-		out = newSSE(w)
-	}
 	created := time.Now().Unix()
-	var choices []completionChoice
-	total := usage{PromptTokensDetails: &promptDetails{}}
+	var ttft time.Duration
+	first := sync.OnceFunc(func() { ttft = time.Since(start) })
+	prompts := make([][]int32, len(jobs))
 	for i, job := range jobs {
-		var ttft time.Duration
-		first := sync.OnceFunc(func() { ttft = time.Since(start) })
-		opts := medgemma.CompleteOptions{Generate: o, Echo: req.Echo, Context: s.opts.Context,
-			OnToken: func(generate.StepLogprobs) error { first(); return nil }}
-		var lps *completionLogprobs
-		var echo func() error
-		if req.Stream {
-			echo = s.streamCompletion(out, &opts, &req, id, created, i, job)
+		prompts[i] = job.ids
+	}
+	opts := medgemma.CompleteOptions{Generate: o, Echo: req.Echo, Context: s.opts.Context}
+	var st *completionStream
+	each := &medgemma.ChoiceCallbacks{Token: func(int, generate.StepLogprobs) error { first(); return nil }}
+	if req.Stream {
+		st = &completionStream{s: s, out: newSSE(w), id: id, created: created, jobs: jobs, n: n, echoing: req.Echo, echoed: make([]bool, len(jobs)*n)}
+		each = st.callbacks(first)
+	}
+	results, err := sched.CompleteN(ctx, prompts, opts, n, each)
+	if err == nil {
+		for _, r := range results {
+			if r.FinishReason == generate.FinishCancelled {
+				err = ctx.Err()
+			}
 		}
-		res, err := sched.Complete(ctx, job.ids, opts)
-		if err == nil && res.FinishReason == generate.FinishCancelled {
-			err = ctx.Err()
-		}
-		if err != nil {
-			if clientGone(ctx) {
-				return
-			}
-			ae := errorFor(err, "prompt")
-			rec.errMessage = ae.Message
-			if ae.status == http.StatusTooManyRequests {
-				ae.retryAfter = int(sched.RetryAfter().Seconds())
-			}
-			if req.Stream {
-				out.fail(ae)
-			} else {
-				writeError(w, ae)
-			}
+	}
+	if err != nil {
+		if clientGone(ctx) {
 			return
 		}
+		ae := errorFor(err, "prompt")
+		rec.errMessage = ae.Message
+		if ae.status == http.StatusTooManyRequests {
+			ae.retryAfter = int(sched.RetryAfter().Seconds())
+		}
+		if req.Stream {
+			st.out.fail(ae)
+		} else {
+			writeError(w, ae)
+		}
+		return
+	}
+	total := usage{PromptTokensDetails: &promptDetails{}}
+	for p := range jobs {
+		res := results[p*n]
 		total.PromptTokens += len(res.PromptIDs)
-		total.CompletionTokens += len(res.Tokens)
 		total.PromptTokensDetails.CachedTokens += res.ReusedTokens
-		rec.promptTokens, rec.completionTokens, rec.finishReason, rec.ttft = total.PromptTokens, total.CompletionTokens, res.FinishReason, ttft
-		s.metrics.finished(len(res.PromptIDs), len(res.Tokens), 0, 0, ttft, res.Timings.Decode, time.Since(start))
+	}
+	for _, res := range results {
+		total.CompletionTokens += len(res.Tokens)
+		s.metrics.decoded(len(res.Tokens), res.Timings.Decode)
 		if s.opts.LogContent {
 			rec.content = append(rec.content, slog.String("answer", res.Text))
 		}
+	}
+	total.TotalTokens = total.PromptTokens + total.CompletionTokens
+	rec.promptTokens, rec.completionTokens, rec.finishReason, rec.ttft = total.PromptTokens, total.CompletionTokens, results[0].FinishReason, ttft
+	rec.reusedTokens = total.PromptTokensDetails.CachedTokens
+	s.metrics.finished(total.PromptTokens, 0, 0, ttft, time.Since(start))
+	choices := make([]completionChoice, len(results))
+	for c, res := range results {
+		job := jobs[c/n]
+		var lps *completionLogprobs
 		if o.Logprobs {
 			lps = &completionLogprobs{Tokens: []string{}, TokenLogprobs: []*float64{}, TopLogprobs: []map[string]float64{}, TextOffset: []int{}}
 			if req.Echo {
@@ -196,58 +215,67 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 			lps.add(tok, res.Logprobs, req.ReturnTokensAsTokenIDs)
 		}
 		if req.Stream {
-			echo() // a prompt scored without generating has sent nothing yet
+			st.echo(c) // a prompt scored without generating has sent nothing yet
 			// The logprobs (the prompt's, then the generated tokens') come
 			// with the last chunk.
-			out.send(completionResponse{ID: id, Object: "text_completion", Created: created, Model: s.opts.ModelName,
-				Choices: []completionChoice{{Index: i, Logprobs: lps, FinishReason: finishReason(res.FinishReason)}}})
+			st.send(completionChoice{Index: c, Logprobs: lps, FinishReason: finishReason(res.FinishReason)})
 			continue
 		}
 		text := res.Text
 		if req.Echo {
 			text = job.text + text
 		}
-		choices = append(choices, completionChoice{Index: i, Text: text, Logprobs: lps, FinishReason: finishReason(res.FinishReason)})
+		choices[c] = completionChoice{Index: c, Text: text, Logprobs: lps, FinishReason: finishReason(res.FinishReason)}
 	}
-	total.TotalTokens = total.PromptTokens + total.CompletionTokens
 	if req.Stream {
 		if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-			out.send(completionResponse{ID: id, Object: "text_completion", Created: created, Model: s.opts.ModelName, Choices: []completionChoice{}, Usage: &total})
+			st.out.send(completionResponse{ID: id, Object: "text_completion", Created: created, Model: s.opts.ModelName, Choices: []completionChoice{}, Usage: &total})
 		}
-		out.done()
+		st.out.done()
 		return
 	}
 	writeJSON(w, http.StatusOK, completionResponse{ID: id, Object: "text_completion", Created: created, Model: s.opts.ModelName, Choices: choices, Usage: &total})
 }
 
-// streamCompletion sets a prompt's callbacks to stream its text as chunks;
-// with echo, the prompt goes first, at its first generated token. It
-// returns the function that sends the echo (once).
-func (s *Server) streamCompletion(out *sse, opts *medgemma.CompleteOptions, req *completionRequest, id string, created int64, index int, job completionJob) func() error {
-	send := func(text string) error {
-		return out.send(completionResponse{ID: id, Object: "text_completion", Created: created, Model: s.opts.ModelName,
-			Choices: []completionChoice{{Index: index, Text: text}}})
+// completionStream sends a completions request's choices as chunks, each
+// naming its index (prompt p's choice j is p*n+j), interleaved as they are
+// generated; with echo, a choice's prompt goes first, at its first token.
+type completionStream struct {
+	s       *Server
+	out     *sse
+	id      string
+	created int64
+	jobs    []completionJob
+	n       int
+	echoing bool   // echo the prompts
+	echoed  []bool // per choice
+}
+
+func (st *completionStream) send(c completionChoice) error {
+	return st.out.send(completionResponse{ID: st.id, Object: "text_completion", Created: st.created, Model: st.s.opts.ModelName,
+		Choices: []completionChoice{c}})
+}
+
+// echo sends choice c's prompt, once, when echo is asked.
+func (st *completionStream) echo(c int) error {
+	if !st.echoing || st.echoed[c] {
+		return nil
 	}
-	echoed := !req.Echo
-	echo := func() error {
-		if echoed {
-			return nil
-		}
-		echoed = true
-		return send(job.text)
+	st.echoed[c] = true
+	return st.send(completionChoice{Index: c, Text: st.jobs[c/st.n].text})
+}
+
+func (st *completionStream) callbacks(first func()) *medgemma.ChoiceCallbacks {
+	return &medgemma.ChoiceCallbacks{
+		Token: func(c int, _ generate.StepLogprobs) error {
+			first()
+			return st.echo(c)
+		},
+		Text: func(c int, text string) error {
+			if err := st.echo(c); err != nil {
+				return err
+			}
+			return st.send(completionChoice{Index: c, Text: text})
+		},
 	}
-	prevToken := opts.OnToken
-	opts.OnToken = func(st generate.StepLogprobs) error {
-		if err := prevToken(st); err != nil {
-			return err
-		}
-		return echo()
-	}
-	opts.OnText = func(text string) error {
-		if err := echo(); err != nil {
-			return err
-		}
-		return send(text)
-	}
-	return echo
 }

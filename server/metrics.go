@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/medgemma/medgemma/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -50,9 +51,9 @@ func newMetrics(s *Server) *metrics {
 			}
 			return 0
 		}),
-		gauge("medgemma_kv_cache_bytes", "Memory of the KV caches held (running and kept for the next turn).", func() float64 {
-			if m, _, _, e := s.engine(); e == nil {
-				return float64(m.KVBytes())
+		gauge("medgemma_kv_cache_bytes", "Memory of the KV caches: the scheduler's pool of blocks and any held outside it.", func() float64 {
+			if m, sched := s.loaded(); m != nil {
+				return float64(sched.Stats().Pool.Bytes + m.KVBytes())
 			}
 			return 0
 		}),
@@ -68,6 +69,7 @@ func newMetrics(s *Server) *metrics {
 			}
 			return 0
 		}),
+		schedulerCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -80,17 +82,65 @@ func (m *metrics) request(endpoint string, status int) {
 	m.requests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
 }
 
-// finished records a model request's tokens and times.
-func (m *metrics) finished(prompt, generated, encoded, cached int, ttft, decode, took time.Duration) {
+// finished records a model request's prompt, images and times.
+func (m *metrics) finished(prompt, encoded, cached int, ttft, took time.Duration) {
 	m.promptTokens.Add(float64(prompt))
-	m.generated.Add(float64(generated))
 	m.imageEncodes.Add(float64(encoded))
 	m.imageCacheHits.Add(float64(cached))
 	if ttft > 0 {
 		m.ttft.Observe(ttft.Seconds())
 	}
+	m.duration.Observe(took.Seconds())
+}
+
+// decoded records one choice's generated tokens and decoding time.
+func (m *metrics) decoded(generated int, decode time.Duration) {
+	m.generated.Add(float64(generated))
 	if generated > 1 && decode > 0 {
 		m.tpot.Observe(decode.Seconds() / float64(generated-1))
 	}
-	m.duration.Observe(took.Seconds())
+}
+
+// schedulerCollector exports the scheduler's counters and its KV pool's
+// blocks, read when scraped.
+type schedulerCollector struct{ s *Server }
+
+var (
+	kvBlocksDesc = prometheus.NewDesc("medgemma_kv_blocks", "KV cache blocks by part (full-attention or sliding-window layers) and state "+
+		"(in_use by running sequences, cached for prefix reuse, free).", []string{"part", "state"}, nil)
+	kvBlockSizeDesc    = prometheus.NewDesc("medgemma_kv_block_tokens", "Positions per KV cache block.", nil, nil)
+	kvTokenBytesDesc   = prometheus.NewDesc("medgemma_kv_bytes_per_token", "KV cache memory of one position (every layer's key and value).", nil, nil)
+	prefixHitsDesc     = prometheus.NewDesc("medgemma_prefix_cache_hit_tokens_total", "Prompt tokens found in the KV cache instead of prefilled.", nil, nil)
+	preemptionsDesc    = prometheus.NewDesc("medgemma_preemptions_total", "Running sequences preempted (their blocks freed, recomputed later) when the KV cache ran out.", nil, nil)
+	schedulerStepsDesc = prometheus.NewDesc("medgemma_scheduler_steps_total", "Forward passes of the batch scheduler.", nil, nil)
+)
+
+func (c schedulerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{kvBlocksDesc, kvBlockSizeDesc, kvTokenBytesDesc, prefixHitsDesc, preemptionsDesc, schedulerStepsDesc} {
+		ch <- d
+	}
+}
+
+func (c schedulerCollector) Collect(ch chan<- prometheus.Metric) {
+	_, sched := c.s.loaded()
+	if sched == nil {
+		return
+	}
+	st := sched.Stats()
+	for _, p := range []struct {
+		part string
+		ps   model.PartStats
+	}{{"full", st.Pool.Full}, {"sliding", st.Pool.Sliding}} {
+		if p.ps.Max == 0 {
+			continue // the model has no such layers
+		}
+		ch <- prometheus.MustNewConstMetric(kvBlocksDesc, prometheus.GaugeValue, float64(p.ps.InUse), p.part, "in_use")
+		ch <- prometheus.MustNewConstMetric(kvBlocksDesc, prometheus.GaugeValue, float64(p.ps.Cached), p.part, "cached")
+		ch <- prometheus.MustNewConstMetric(kvBlocksDesc, prometheus.GaugeValue, float64(p.ps.Free), p.part, "free")
+	}
+	ch <- prometheus.MustNewConstMetric(kvBlockSizeDesc, prometheus.GaugeValue, float64(sched.Options().BlockSize))
+	ch <- prometheus.MustNewConstMetric(kvTokenBytesDesc, prometheus.GaugeValue, float64(sched.BytesPerToken()))
+	ch <- prometheus.MustNewConstMetric(prefixHitsDesc, prometheus.CounterValue, float64(st.PrefixHitTokens))
+	ch <- prometheus.MustNewConstMetric(preemptionsDesc, prometheus.CounterValue, float64(st.Preemptions))
+	ch <- prometheus.MustNewConstMetric(schedulerStepsDesc, prometheus.CounterValue, float64(st.Steps))
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/medgemma/medgemma"
 	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
 )
@@ -223,12 +224,20 @@ func fieldOf(err error) string {
 	return ""
 }
 
+// choices is n: how many choices to generate for each prompt (default 1).
+func (r *samplingRequest) choices() (int, *apiError) {
+	if r.N == nil {
+		return 1, nil
+	}
+	if n := *r.N; n < 1 || n > medgemma.MaxChoices {
+		return 0, invalid("n", "n %d must be in 1..%d", n, medgemma.MaxChoices)
+	}
+	return *r.N, nil
+}
+
 // options applies a request's sampling fields over the server's defaults,
 // checking each against its range (named by its JSON name).
 func (r *samplingRequest) options(o generate.Options, maxTokens *int, minTokens int) (generate.Options, *apiError) {
-	if r.N != nil && *r.N != 1 {
-		return o, invalid("n", "n=%d: only one choice per request is served (n=1)", *r.N)
-	}
 	if maxTokens != nil {
 		if *maxTokens < minTokens || *maxTokens > generate.MaxNewTokens {
 			return o, invalid("max_tokens", "max_tokens %d must be in %d..%d", *maxTokens, minTokens, generate.MaxNewTokens)

@@ -110,6 +110,17 @@ func (s *Server) engine() (*medgemma.Model, *medgemma.Scheduler, generate.Option
 	return s.model, s.sched, s.defaults, nil
 }
 
+// loaded returns the model and scheduler once ready, draining or not (nil
+// before): for metrics, which go on while a server drains.
+func (s *Server) loaded() (*medgemma.Model, *medgemma.Scheduler) {
+	if !s.ready.Load() {
+		return nil, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.model, s.sched
+}
+
 // route is one path: its handlers by method, and whether it needs the key.
 type route struct {
 	methods map[string]http.HandlerFunc

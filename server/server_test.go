@@ -552,7 +552,8 @@ func TestErrors(t *testing.T) {
 		{"temperature", "POST", "/v1/chat/completions", greedy(ok, map[string]any{"temperature": -1}), auth, 400, "temperature", ""},
 		{"top_p", "POST", "/v1/chat/completions", greedy(ok, map[string]any{"top_p": 0}), auth, 400, "top_p", ""},
 		{"max_tokens", "POST", "/v1/chat/completions", greedy(ok, map[string]any{"max_tokens": 0}), auth, 400, "max_tokens", ""},
-		{"n", "POST", "/v1/chat/completions", greedy(ok, map[string]any{"n": 2}), auth, 400, "n", ""},
+		{"n", "POST", "/v1/chat/completions", greedy(ok, map[string]any{"n": 17}), auth, 400, "n", ""},
+		{"completions n", "POST", "/v1/completions", map[string]any{"prompt": "x", "n": 0}, auth, 400, "n", ""},
 		{"top_logprobs alone", "POST", "/v1/chat/completions", greedy(ok, map[string]any{"top_logprobs": 2}), auth, 400, "top_logprobs", ""},
 		{"stop", "POST", "/v1/chat/completions", greedy(ok, map[string]any{"stop": []string{""}}), auth, 400, "stop", ""},
 		{"stop type", "POST", "/v1/chat/completions", greedy(ok, map[string]any{"stop": 5}), auth, 400, "stop", ""},
@@ -775,6 +776,9 @@ func TestMetrics(t *testing.T) {
 		"medgemma_time_to_first_token_seconds_count 1", "medgemma_time_per_output_token_seconds_count 1",
 		"medgemma_queue_depth 0", "medgemma_running_sequences 0", "medgemma_ready 1", "medgemma_kv_cache_bytes ",
 		"# TYPE medgemma_time_to_first_token_seconds histogram", "go_goroutines ",
+		`medgemma_kv_blocks{part="full",state="free"} `, `medgemma_kv_blocks{part="sliding",state="in_use"} 0`,
+		`medgemma_kv_blocks{part="full",state="cached"} `, "medgemma_kv_block_tokens 16", "medgemma_kv_bytes_per_token ",
+		"medgemma_prefix_cache_hit_tokens_total 0", "medgemma_preemptions_total 0", "medgemma_scheduler_steps_total ",
 	} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)

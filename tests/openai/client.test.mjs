@@ -126,6 +126,24 @@ test('seeded sampling is reproducible', async () => {
   assert.notEqual(a.choices[0].message.content, c.choices[0].message.content);
 });
 
+test('n choices, streamed, accumulate into the whole answer', async () => {
+  const body = { model: 'medgemma-tiny', messages, temperature: 1, seed: 21, max_tokens: 10, n: 3 };
+  const whole = await client.chat.completions.create(body);
+  assert.deepEqual(whole.choices.map((c) => c.index), [0, 1, 2]);
+  const final = await client.chat.completions.stream(body).finalChatCompletion();
+  assert.deepEqual(final.choices.map((c) => c.message.content), whole.choices.map((c) => c.message.content));
+  assert.deepEqual(final.choices.map((c) => c.finish_reason), whole.choices.map((c) => c.finish_reason));
+});
+
+test('concurrent requests, batched, answer as each alone', async () => {
+  const ask = (i) => client.chat.completions.create({ model: 'medgemma-tiny', temperature: 0, max_tokens: 8 + i,
+    messages: [{ role: 'user', content: `Question ${i}: what does a chest X-ray show?` }] });
+  const alone = [];
+  for (let i = 0; i < 6; i++) alone.push((await ask(i)).choices[0].message.content);
+  const together = await Promise.all([0, 1, 2, 3, 4, 5].map(ask));
+  assert.deepEqual(together.map((r) => r.choices[0].message.content), alone);
+});
+
 test('completions with echo score the prompt', async () => {
   const res = await client.completions.create({ model: 'medgemma-tiny', prompt: 'The lungs are clear', max_tokens: 1, temperature: 0, echo: true, logprobs: 1 });
   const lp = res.choices[0].logprobs;

@@ -104,10 +104,7 @@ func (p *KVPool) BlockSize() int { return p.blockSize }
 
 // BytesPerToken is the KV memory of one position: every layer's key and
 // value, float32.
-func (p *KVPool) BytesPerToken() int64 {
-	t := &p.m.Config.Text
-	return int64(t.NumHiddenLayers) * int64(t.NumKeyValueHeads*t.HeadDim) * 2 * 4
-}
+func (p *KVPool) BytesPerToken() int64 { return p.m.Config.KVBytesPerToken() }
 
 // PoolStats counts blocks by state, per part.
 type PoolStats struct {

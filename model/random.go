@@ -135,6 +135,28 @@ func (c *Config) Params() map[string]int64 {
 
 // KVCacheBytes is the float32 KV cache of one sequence of ctx tokens: every
 // position for full-attention layers, the window for sliding ones.
+// KVBytesPerToken is the KV memory of one position in every layer (key and
+// value, float32): what a token costs while it is inside the sliding
+// window; past it only the full-attention layers keep it
+// (KVBytesPerTokenPastWindow).
+func (c *Config) KVBytesPerToken() int64 {
+	t := c.Text
+	return int64(t.NumHiddenLayers) * int64(2*t.NumKeyValueHeads*t.HeadDim*4)
+}
+
+// KVBytesPerTokenPastWindow is the KV memory of a position the sliding
+// layers no longer keep.
+func (c *Config) KVBytesPerTokenPastWindow() int64 {
+	t := c.Text
+	full := 0
+	for i := range t.NumHiddenLayers {
+		if !t.Sliding(i) {
+			full++
+		}
+	}
+	return int64(full) * int64(2*t.NumKeyValueHeads*t.HeadDim*4)
+}
+
 func (c *Config) KVCacheBytes(ctx int) int64 {
 	t := c.Text
 	per := int64(2 * t.NumKeyValueHeads * t.HeadDim * 4)

@@ -33,7 +33,11 @@ type inspectResult struct {
 	WeightBytes  int64               `json:"weight_bytes"`
 	Context      int                 `json:"context_tokens"`
 	KVCacheBytes int64               `json:"kv_cache_bytes"`
-	ImageTokens  int                 `json:"image_tokens,omitempty"`
+	// KVBytesPerToken is every layer's; past the sliding window only the
+	// full-attention layers keep a token (KVBytesPerTokenPastWindow).
+	KVBytesPerToken           int64 `json:"kv_bytes_per_token"`
+	KVBytesPerTokenPastWindow int64 `json:"kv_bytes_per_token_past_window"`
+	ImageTokens               int   `json:"image_tokens,omitempty"`
 }
 
 func runInspect(args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -83,6 +87,7 @@ func runInspect(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	r.Architecture, r.ModelType, r.Text, r.Vision = cfg.Architecture, cfg.ModelType, cfg.Text, cfg.Vision
 	r.Params = cfg.Params()
 	r.KVCacheBytes = cfg.KVCacheBytes(*ctx)
+	r.KVBytesPerToken, r.KVBytesPerTokenPastWindow = cfg.KVBytesPerToken(), cfg.KVBytesPerTokenPastWindow()
 	r.ImageTokens = cfg.MMTokensPerImage
 	var full []string
 	for i, lt := range cfg.Text.LayerTypes {
@@ -124,5 +129,6 @@ func runInspect(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "dtypes         %s\n", strings.Join(dts, ", "))
 	fmt.Fprintf(stdout, "weights        %.2f GB (memory-mapped, as stored)\n", float64(r.WeightBytes)/1e9)
 	fmt.Fprintf(stdout, "kv cache       %.2f GB at %d tokens (float32; sliding layers keep %d)\n", float64(r.KVCacheBytes)/1e9, r.Context, t.SlidingWindow)
+	fmt.Fprintf(stdout, "kv per token   %d KiB (%d KiB past the sliding window)\n", r.KVBytesPerToken>>10, r.KVBytesPerTokenPastWindow>>10)
 	return nil
 }

@@ -402,3 +402,35 @@ func TestChatSession(t *testing.T) {
 		t.Errorf("first answers differ: %q vs %q", again, lines[0])
 	}
 }
+
+// TestInspectKV: inspect sizes the KV cache of the real shapes: every
+// layer's key and value per token (float32), only the full-attention
+// layers' past the sliding window.
+func TestInspectKV(t *testing.T) {
+	for _, c := range []struct {
+		shape                      string
+		perToken, pastWindow, at8K int64
+	}{
+		// 34 layers (5 full), 4 KV heads x 256: 2 x 4 x 256 x 4 bytes = 8 KiB a layer.
+		{"medgemma-4b-it", 34 * 8192, 5 * 8192, 5*8192*8192 + 29*8192*1024},
+		// 62 layers (10 full), 16 KV heads x 128: 16 KiB a layer.
+		{"medgemma-27b-text-it", 62 * 16384, 10 * 16384, 10*16384*8192 + 52*16384*1024},
+	} {
+		out, errs, code := runCLI(t, "", "inspect", "--json", c.shape)
+		if code != 0 {
+			t.Fatalf("%s: %d %s", c.shape, code, errs)
+		}
+		var r inspectResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.KVBytesPerToken != c.perToken || r.KVBytesPerTokenPastWindow != c.pastWindow || r.KVCacheBytes != c.at8K {
+			t.Errorf("%s: %d bytes per token (%d past the window), %d at 8K; want %d (%d), %d",
+				c.shape, r.KVBytesPerToken, r.KVBytesPerTokenPastWindow, r.KVCacheBytes, c.perToken, c.pastWindow, c.at8K)
+		}
+		out, _, _ = runCLI(t, "", "inspect", c.shape)
+		if want := fmt.Sprintf("kv per token   %d KiB (%d KiB past the sliding window)", c.perToken>>10, c.pastWindow>>10); !strings.Contains(out, want) {
+			t.Errorf("%s: no %q in\n%s", c.shape, want, out)
+		}
+	}
+}

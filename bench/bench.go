@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,13 @@ type Options struct {
 	Prefill int    // prompt tokens
 	Decode  int    // generated tokens
 	Image   bool   // encode one image
+	// Batch lists batch sizes to decode at: that many sequences (forked
+	// from the prefilled prompt, so they share its blocks) each decode
+	// Decode tokens, one forward pass per step over all of them, as the
+	// server's scheduler runs them.
+	Batch []int
+	// BlockSize is the KV block size of the batched decode (0: the default).
+	BlockSize int
 	// Resident reads the weights into memory instead of mapping them.
 	Resident bool
 	TempDir  string // where random weights are written; "" for the system's
@@ -69,7 +77,25 @@ type Result struct {
 	PrefillChunkTokens   int     `json:"prefill_chunk_tokens"`
 	ImageTokensPerImage  int     `json:"image_tokens,omitempty"`
 	VisionPatchesPerSide int     `json:"vision_patches_per_side,omitempty"`
+	Batch                []Batch `json:"batch_decode,omitempty"`
 }
+
+// Batch is the decode of several sequences at once.
+type Batch struct {
+	Sequences int `json:"sequences"`
+	// TokensPerS counts every sequence's tokens: the server's throughput.
+	TokensPerS float64 `json:"tokens_per_s"`
+	// StepSeconds is one step (a token of each sequence): what each
+	// stream waits per token.
+	StepSeconds float64 `json:"step_s"`
+	// Speedup is TokensPerS over one sequence's (batch 1 of this run, or
+	// else the single-sequence decode).
+	Speedup   float64 `json:"speedup"`
+	BlockSize int     `json:"kv_block_size"`
+}
+
+// MaxBatch bounds a batch size.
+const MaxBatch = 256
 
 const prefillChunk = 512
 
@@ -90,7 +116,11 @@ func Run(o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := checkFits(cfg, o.Prefill+o.Decode, o.TempDir); err != nil {
+		batched := 0 // the batched decode's tokens past the shared prompt
+		for _, b := range o.Batch {
+			batched = max(batched, b*(o.Decode+1))
+		}
+		if err := checkFits(cfg, o.Prefill+o.Decode+batched, o.TempDir); err != nil {
 			return nil, err
 		}
 		tmp, err := os.MkdirTemp(o.TempDir, "medgemma-bench-")
@@ -189,8 +219,108 @@ func Run(o Options) (*Result, error) {
 		r.DecodeFractionFloor = r.DecodeTokensPerS / r.DecodeFloorTokensPS
 	}
 	r.KVCacheBytes = s.KVBytes()
+	if len(o.Batch) > 0 {
+		if r.Batch, err = batchDecode(m, o, ids, logf); err != nil {
+			return nil, err
+		}
+		base := r.DecodeTokensPerS
+		for _, b := range r.Batch {
+			if b.Sequences == 1 {
+				base = b.TokensPerS
+			}
+		}
+		for i := range r.Batch {
+			if base > 0 {
+				r.Batch[i].Speedup = r.Batch[i].TokensPerS / base
+			}
+		}
+	}
 	r.PeakRSSBytes = peakRSS()
 	return r, nil
+}
+
+// batchDecode prefills the prompt once in a paged KV pool, then for each
+// batch size forks that many sequences from it and times Decode steps of
+// one forward pass over a token of each, with their logits and a greedy
+// pick: what the scheduler does per step, without the server around it.
+func batchDecode(m *model.Model, o Options, prompt []int32, logf func(string, ...any)) ([]Batch, error) {
+	for _, b := range o.Batch {
+		if b < 1 || b > MaxBatch {
+			return nil, fmt.Errorf("batch size %d: want 1..%d", b, MaxBatch)
+		}
+	}
+	if o.Decode < 1 {
+		return nil, fmt.Errorf("a batched decode needs tokens to decode")
+	}
+	cfg := m.Config.Text
+	maxB := slices.Max(o.Batch)
+	bs := cmp.Or(o.BlockSize, model.DefaultBlockSize)
+	perSeq := (len(prompt)+o.Decode+3)/bs + 2
+	pool, err := m.NewKVPool(model.PoolOptions{BlockSize: bs, FullBlocks: (maxB + 1) * perSeq, SlidingBlocks: (maxB + 1) * perSeq})
+	if err != nil {
+		return nil, err
+	}
+	ws := m.NewWorkspace(max(maxB, prefillChunk))
+	ctx := context.Background()
+	root := pool.NewSeq()
+	defer root.Release()
+	for pos := 0; pos < len(prompt); pos += prefillChunk {
+		in := model.Input{IDs: prompt[pos:min(pos+prefillChunk, len(prompt))]}
+		if _, err := m.Forward(ctx, ws, []model.Chunk{{KV: root, In: in}}); err != nil {
+			return nil, err
+		}
+	}
+	h, vocab := cfg.HiddenSize, cfg.VocabSize
+	rows := make([]float32, maxB*h)
+	logits := make([]float32, maxB*vocab)
+	ids := make([]int32, maxB)
+	chunks := make([]model.Chunk, maxB)
+	var out []Batch
+	for _, b := range o.Batch {
+		logf("decode of %d tokens in %d sequences at once", o.Decode, b)
+		for i := range b {
+			ids[i] = int32(3 + i) // distinct tokens: the sequences differ from their first step
+			chunks[i] = model.Chunk{KV: root.Fork(), In: model.Input{IDs: ids[i : i+1]}}
+		}
+		step := func() error {
+			hidden, err := m.Forward(ctx, ws, chunks[:b])
+			if err != nil {
+				return err
+			}
+			copy(rows, hidden[:b*h])
+			m.Logits(logits, rows, b)
+			for i := range b {
+				ids[i] = int32(argmax(logits[i*vocab : (i+1)*vocab]))
+			}
+			return nil
+		}
+		if err := step(); err != nil { // warm: first touches of new blocks and workspace
+			return nil, err
+		}
+		start := time.Now()
+		for range o.Decode {
+			if err := step(); err != nil {
+				return nil, err
+			}
+		}
+		took := time.Since(start).Seconds()
+		out = append(out, Batch{Sequences: b, TokensPerS: float64(b*o.Decode) / took, StepSeconds: took / float64(o.Decode), BlockSize: bs})
+		for i := range b {
+			chunks[i].KV.Release()
+			chunks[i] = model.Chunk{}
+		}
+	}
+	return out, nil
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 // checkFits refuses a shape whose weights, cache and scratch would not fit in

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +15,28 @@ import (
 func TestRunOnTinyCheckpoint(t *testing.T) {
 	dir := filepath.Join("..", "testdata", "models", "tiny-medgemma")
 	for _, resident := range []bool{false, true} {
-		r, err := Run(Options{Shape: dir, Threads: 1, Prefill: 40, Decode: 5, Image: true, Resident: resident, BandwidthBytes: 32 << 20})
+		r, err := Run(Options{Shape: dir, Threads: 1, Prefill: 40, Decode: 5, Image: true, Resident: resident, BandwidthBytes: 32 << 20, Batch: []int{1, 3}, BlockSize: 8})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(r.Batch) != 2 || r.Batch[0].Sequences != 1 || r.Batch[0].Speedup != 1 || r.Batch[1].Sequences != 3 || r.Batch[1].TokensPerS <= 0 ||
+			r.Batch[1].StepSeconds <= 0 || r.Batch[1].BlockSize != 8 {
+			t.Errorf("batched decode %+v", r.Batch)
 		}
 		if r.PrefillTokensPerS <= 0 || r.DecodeTokensPerS <= 0 || r.ImageSeconds <= 0 || r.ReadBandwidthGBs <= 0 ||
 			r.DecodeFractionFloor <= 0 || r.WeightBytes <= 0 || r.ImageTokensPerImage != 16 || r.WeightsResident != resident {
 			t.Errorf("result %+v", r)
+		}
+	}
+}
+
+// TestBatchSizes: a batch size out of range is refused with its value.
+func TestBatchSizes(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "models", "tiny-medgemma-text")
+	for _, b := range []int{0, MaxBatch + 1} {
+		_, err := Run(Options{Shape: dir, Threads: 1, Prefill: 4, Decode: 2, BandwidthBytes: 1 << 20, Batch: []int{2, b}})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("batch size %d", b)) {
+			t.Errorf("batch size %d: %v", b, err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 
 	"github.com/medgemma/medgemma/bench"
@@ -13,10 +14,13 @@ import (
 )
 
 const benchUsage = `Usage:
-  medgemma bench --shape NAME|DIR [--threads N] [--prefill N] [--decode N] [--image] [--json]
+  medgemma bench --shape NAME|DIR [--threads N] [--prefill N] [--decode N] [--image]
+                 [--batch 1,4,8,16] [--json]
 
 Measures load time, image encoding, prefill and decode speed, peak memory and
-this machine's memory bandwidth. NAME is a published shape (%s): random bf16
+this machine's memory bandwidth. --batch also decodes that many sequences at
+once (one forward pass per step over a token of each, as "medgemma serve"
+batches requests) and reports their total tokens/s against one sequence's. NAME is a published shape (%s): random bf16
 weights of that shape are written to a temporary directory and removed after.
 DIR is a checkpoint directory. A shape that does not fit in memory is refused
 up front with the memory it needs.
@@ -33,6 +37,8 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Decode, "decode", 128, "tokens to decode")
 	fs.BoolVar(&o.Image, "image", false, "also encode one image through the vision tower")
 	fs.BoolVar(&o.Resident, "resident", false, "read the weights into memory instead of mapping them (faster where page faults are costly, e.g. some VMs)")
+	batch := fs.String("batch", "", "also decode `SIZES` (comma-separated) sequences at once")
+	fs.IntVar(&o.BlockSize, "block-size", 0, "KV block size of the batched decode (default 16)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
@@ -47,6 +53,21 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return usagef("--shape NAME|DIR is required (%s, or a checkpoint directory)", strings.Join(model.ShapeNames(), ", "))
 	case o.Prefill < 0 || o.Decode < 0 || o.Threads < 0:
 		return usagef("--prefill, --decode and --threads must not be negative")
+	}
+	if *batch != "" {
+		for _, f := range strings.Split(*batch, ",") {
+			b, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || b < 1 || b > bench.MaxBatch {
+				return usagef("--batch %q: want sizes 1..%d separated by commas", *batch, bench.MaxBatch)
+			}
+			o.Batch = append(o.Batch, b)
+		}
+		if o.Decode < 1 {
+			return usagef("--batch needs --decode of at least 1")
+		}
+	}
+	if o.BlockSize < 0 || o.BlockSize > 1024 {
+		return usagef("--block-size %d: want 1..1024", o.BlockSize)
 	}
 	if _, known := model.Shapes[o.Shape]; !known {
 		if st, err := os.Stat(o.Shape); err != nil || !st.IsDir() {
@@ -94,6 +115,10 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		[2]string{"kv cache", gb(r.KVCacheBytes)},
 		[2]string{"peak rss", gb(r.PeakRSSBytes)},
 	)
+	for _, b := range r.Batch {
+		rows = append(rows, [2]string{fmt.Sprintf("batch decode %d", b.Sequences),
+			fmt.Sprintf("%.2f tokens/s (%.0f ms a step), %.2fx one sequence", b.TokensPerS, 1000*b.StepSeconds, b.Speedup)})
+	}
 	for _, row := range rows {
 		fmt.Fprintf(stdout, "%-17s %s\n", row[0], row[1])
 	}

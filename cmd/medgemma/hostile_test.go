@@ -37,6 +37,9 @@ func TestHostileArguments(t *testing.T) {
 		{[]string{"tokenize", "--tokenizer", tok, "--chat", msgs, "--image-tokens", "1000000000"}, 2, "", "--image-tokens must be in 1..65536"},
 		{[]string{"tokenize", "--tokenizer", tok, "--chat", msgs, "--crops", "100000000"}, 2, "", "--crops: 100000000 crops; at most 64 per image"},
 		{[]string{"inspect", "--context", "9223372036854775807", "medgemma-4b-it"}, 2, "", "--context 9223372036854775807 is over the model's 131072 positions"},
+		{[]string{"bench", "--shape", tiny, "--batch", "1,0"}, 2, "", `--batch "1,0": want sizes 1..256`},
+		{[]string{"bench", "--shape", tiny, "--batch", "99999999999999999999"}, 2, "", "want sizes 1..256"},
+		{[]string{"bench", "--shape", tiny, "--batch", "4", "--decode", "0"}, 2, "", "--batch needs --decode of at least 1"},
 		{[]string{"preprocess", "--model", "/nonexistent", "--image", img, "--out", filepath.Join(dir, "x")}, 1, "", "--model /nonexistent is not a checkpoint directory"},
 		{[]string{"preprocess", "--model", tiny, "--image", img, "--frame", "-1", "--out", filepath.Join(dir, "x")}, 2, "", "--frame must be 0 or more"},
 	} {

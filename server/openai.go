@@ -19,7 +19,7 @@ import (
 
 // The request bodies, as OpenAI defines them, with the extensions vLLM and
 // llama.cpp accept (top_k, min_p, repetition_penalty,
-// return_tokens_as_token_ids) and think (reasoning_content). Fields the
+// return_tokens_as_token_ids, ignore_eos) and think (reasoning_content). Fields the
 // server does not know are ignored; a known field of the wrong type is a
 // 400 naming it.
 
@@ -40,6 +40,10 @@ type samplingRequest struct {
 	MinP                   *float64       `json:"min_p"`
 	RepetitionPenalty      *float64       `json:"repetition_penalty"`
 	ReturnTokensAsTokenIDs bool           `json:"return_tokens_as_token_ids"`
+	// IgnoreEOS generates max_tokens whatever the model says (vLLM's and
+	// llama.cpp's extension, for benchmarks): the end-of-turn and
+	// end-of-text tokens are generated as any other.
+	IgnoreEOS bool `json:"ignore_eos"`
 }
 
 type streamOptions struct {
@@ -283,6 +287,9 @@ func (r *samplingRequest) options(o generate.Options, maxTokens *int, minTokens 
 	}
 	if r.Seed != nil {
 		o.Seed, o.HasSeed = uint64(*r.Seed), true
+	}
+	if r.IgnoreEOS {
+		o.StopTokens = nil
 	}
 	if r.Stop != nil {
 		if len(r.Stop) > generate.MaxStopStrings {

@@ -15,6 +15,7 @@
 //	preprocess an image (PNG, JPEG, DICOM, ...) as the model sees it
 //	inspect    architecture, parameters, dtypes and memory of a checkpoint
 //	bench      speed and memory on a checkpoint or random weights of a shape
+//	loadgen    load an OpenAI-compatible server and measure it
 //	version    print the version
 //
 // Exit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted
@@ -58,6 +59,7 @@ func commands() []command {
 		{"preprocess", "an image (PNG, JPEG, DICOM, ...) as the model sees it", runPreprocess},
 		{"inspect", "architecture, parameters, dtypes and memory of a checkpoint", runInspect},
 		{"bench", "speed and memory on a checkpoint or random weights of a published shape", runBench},
+		{"loadgen", "load an OpenAI-compatible server with concurrent streams and measure it", runLoadgen},
 		{"version", "print the version", func(_ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "medgemma", version)
 			return err

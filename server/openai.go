@@ -19,9 +19,9 @@ import (
 
 // The request bodies, as OpenAI defines them, with the extensions vLLM and
 // llama.cpp accept (top_k, min_p, repetition_penalty,
-// return_tokens_as_token_ids, ignore_eos) and think (reasoning_content). Fields the
-// server does not know are ignored; a known field of the wrong type is a
-// 400 naming it.
+// return_tokens_as_token_ids, ignore_eos) and think (reasoning_content).
+// Fields the server does not know are ignored; a known field of the wrong
+// type is a 400 naming it.
 
 // samplingRequest holds the fields chat and completions share.
 type samplingRequest struct {

@@ -41,6 +41,9 @@ type Options struct {
 	Batch []int
 	// BlockSize is the KV block size of the batched decode (0: the default).
 	BlockSize int
+	// Rounds repeats the batched decodes, the sizes interleaved, and keeps
+	// each size's median (0: 1): these machines drift.
+	Rounds int
 	// Resident reads the weights into memory instead of mapping them.
 	Resident bool
 	TempDir  string // where random weights are written; "" for the system's
@@ -92,6 +95,8 @@ type Batch struct {
 	// else the single-sequence decode).
 	Speedup   float64 `json:"speedup"`
 	BlockSize int     `json:"kv_block_size"`
+	// Rounds is how many times it was measured (StepSeconds the median).
+	Rounds int `json:"rounds"`
 }
 
 // MaxBatch bounds a batch size.
@@ -253,6 +258,9 @@ func batchDecode(m *model.Model, o Options, prompt []int32, logf func(string, ..
 		return nil, fmt.Errorf("a batched decode needs tokens to decode")
 	}
 	cfg := m.Config.Text
+	if o.Rounds < 0 || o.Rounds > 100 {
+		return nil, fmt.Errorf("rounds %d: want 1..100", o.Rounds)
+	}
 	maxB := slices.Max(o.Batch)
 	bs := cmp.Or(o.BlockSize, model.DefaultBlockSize)
 	perSeq := (len(prompt)+o.Decode+3)/bs + 2
@@ -275,42 +283,64 @@ func batchDecode(m *model.Model, o Options, prompt []int32, logf func(string, ..
 	logits := make([]float32, maxB*vocab)
 	ids := make([]int32, maxB)
 	chunks := make([]model.Chunk, maxB)
-	var out []Batch
-	for _, b := range o.Batch {
-		logf("decode of %d tokens in %d sequences at once", o.Decode, b)
-		for i := range b {
-			ids[i] = int32(3 + i) // distinct tokens: the sequences differ from their first step
-			chunks[i] = model.Chunk{KV: root.Fork(), In: model.Input{IDs: ids[i : i+1]}}
-		}
-		step := func() error {
-			hidden, err := m.Forward(ctx, ws, chunks[:b])
+	steps := make([][]float64, len(o.Batch)) // seconds a step, per round
+	for round := range max(o.Rounds, 1) {
+		for bi, b := range o.Batch {
+			logf("decode of %d tokens in %d sequences at once (round %d)", o.Decode, b, round+1)
+			took, err := decodeSteps(m, ws, root, b, o.Decode, chunks, ids, rows, logits)
 			if err != nil {
-				return err
-			}
-			copy(rows, hidden[:b*h])
-			m.Logits(logits, rows, b)
-			for i := range b {
-				ids[i] = int32(argmax(logits[i*vocab : (i+1)*vocab]))
-			}
-			return nil
-		}
-		if err := step(); err != nil { // warm: first touches of new blocks and workspace
-			return nil, err
-		}
-		start := time.Now()
-		for range o.Decode {
-			if err := step(); err != nil {
 				return nil, err
 			}
+			steps[bi] = append(steps[bi], took/float64(o.Decode))
 		}
-		took := time.Since(start).Seconds()
-		out = append(out, Batch{Sequences: b, TokensPerS: float64(b*o.Decode) / took, StepSeconds: took / float64(o.Decode), BlockSize: bs})
+	}
+	out := make([]Batch, len(o.Batch))
+	for bi, b := range o.Batch {
+		slices.Sort(steps[bi])
+		step := steps[bi][len(steps[bi])/2]
+		out[bi] = Batch{Sequences: b, TokensPerS: float64(b) / step, StepSeconds: step, BlockSize: bs, Rounds: len(steps[bi])}
+	}
+	return out, nil
+}
+
+// decodeSteps forks b sequences from root and times n steps of one forward
+// pass over a token of each, their logits and a greedy pick (after one
+// step untimed: the first touches of new blocks).
+func decodeSteps(m *model.Model, ws *model.Workspace, root *model.SeqKV, b, n int, chunks []model.Chunk, ids []int32, rows, logits []float32) (float64, error) {
+	ctx := context.Background()
+	h, vocab := m.Config.Text.HiddenSize, m.Config.Text.VocabSize
+	for i := range b {
+		ids[i] = int32(3 + i) // distinct tokens: the sequences differ from their first step
+		chunks[i] = model.Chunk{KV: root.Fork(), In: model.Input{IDs: ids[i : i+1]}}
+	}
+	defer func() {
 		for i := range b {
 			chunks[i].KV.Release()
 			chunks[i] = model.Chunk{}
 		}
+	}()
+	step := func() error {
+		hidden, err := m.Forward(ctx, ws, chunks[:b])
+		if err != nil {
+			return err
+		}
+		copy(rows, hidden[:b*h])
+		m.Logits(logits, rows, b)
+		for i := range b {
+			ids[i] = int32(argmax(logits[i*vocab : (i+1)*vocab]))
+		}
+		return nil
 	}
-	return out, nil
+	if err := step(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for range n {
+		if err := step(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start).Seconds(), nil
 }
 
 func argmax(v []float32) int {

@@ -15,12 +15,12 @@ import (
 func TestRunOnTinyCheckpoint(t *testing.T) {
 	dir := filepath.Join("..", "testdata", "models", "tiny-medgemma")
 	for _, resident := range []bool{false, true} {
-		r, err := Run(Options{Shape: dir, Threads: 1, Prefill: 40, Decode: 5, Image: true, Resident: resident, BandwidthBytes: 32 << 20, Batch: []int{1, 3}, BlockSize: 8})
+		r, err := Run(Options{Shape: dir, Threads: 1, Prefill: 40, Decode: 5, Image: true, Resident: resident, BandwidthBytes: 32 << 20, Batch: []int{1, 3}, BlockSize: 8, Rounds: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(r.Batch) != 2 || r.Batch[0].Sequences != 1 || r.Batch[0].Speedup != 1 || r.Batch[1].Sequences != 3 || r.Batch[1].TokensPerS <= 0 ||
-			r.Batch[1].StepSeconds <= 0 || r.Batch[1].BlockSize != 8 {
+			r.Batch[1].StepSeconds <= 0 || r.Batch[1].BlockSize != 8 || r.Batch[1].Rounds != 3 {
 			t.Errorf("batched decode %+v", r.Batch)
 		}
 		if r.PrefillTokensPerS <= 0 || r.DecodeTokensPerS <= 0 || r.ImageSeconds <= 0 || r.ReadBandwidthGBs <= 0 ||

@@ -34,10 +34,10 @@ type Options struct {
 	// Concurrency is how many requests are in flight at once; Requests how
 	// many are sent in all.
 	Concurrency, Requests int
-	// PromptWords is the length of each prompt, in words (about a token
-	// each; the usage the server reports is what counts). Each request's
-	// prompt differs from its first word, so no prefix is shared.
-	PromptWords int
+	// PromptTokens is the length of each question in Gemma's tokens (the
+	// chat template adds its own; the usage the server reports is what
+	// counts). No two questions share their first block.
+	PromptTokens int
 	// MaxTokens is each answer's max_tokens; with IgnoreEOS the server
 	// generates all of them (vLLM's and llama.cpp's ignore_eos).
 	MaxTokens int
@@ -86,10 +86,10 @@ type Stats struct {
 
 // Limits on the options.
 const (
-	MaxConcurrency = 1024
-	MaxRequests    = 1 << 20
-	MaxPromptWords = 1 << 20
-	MaxTokens      = 8192
+	MaxConcurrency  = 1024
+	MaxRequests     = 1 << 20
+	MaxPromptTokens = 1 << 20
+	MaxTokens       = 8192
 	// maxEvent bounds one Server-Sent Event line read from the server.
 	maxEvent = 4 << 20
 )
@@ -110,8 +110,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("concurrency %d: want 1..%d", o.Concurrency, MaxConcurrency)
 	case o.Requests < 1 || o.Requests > MaxRequests:
 		return nil, fmt.Errorf("requests %d: want 1..%d", o.Requests, MaxRequests)
-	case o.PromptWords < 1 || o.PromptWords > MaxPromptWords:
-		return nil, fmt.Errorf("prompt words %d: want 1..%d", o.PromptWords, MaxPromptWords)
+	case o.PromptTokens < 1 || o.PromptTokens > MaxPromptTokens:
+		return nil, fmt.Errorf("prompt tokens %d: want 1..%d", o.PromptTokens, MaxPromptTokens)
 	case o.MaxTokens < 1 || o.MaxTokens > MaxTokens:
 		return nil, fmt.Errorf("max tokens %d: want 1..%d", o.MaxTokens, MaxTokens)
 	case len(o.Image) > 0 && !strings.HasPrefix(o.ImageType, "image/") && o.ImageType != "application/dicom":
@@ -139,8 +139,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		c.o.Model = m
 	}
-	logf("%d requests to %s (%s), %d at a time, prompts of %d words, up to %d tokens each",
-		o.Requests, c.base, c.o.Model, o.Concurrency, o.PromptWords, o.MaxTokens)
+	logf("%d requests to %s (%s), %d at a time, questions of %d tokens, up to %d tokens each",
+		o.Requests, c.base, c.o.Model, o.Concurrency, o.PromptTokens, o.MaxTokens)
 	samples := make([]sample, o.Requests)
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -271,22 +271,29 @@ func (c *client) firstModel(ctx context.Context) (string, error) {
 	return list.Data[0].ID, nil
 }
 
-// words make up the prompts.
+// words make up the prompts: each is one token of Gemma's vocabulary
+// after a space (tested), so a prompt of n words is n tokens.
 var words = strings.Fields(`patient presents with chest pain shortness of breath fever cough
-history hypertension diabetes smoking radiograph shows opacity lower lobe right left
-consolidation effusion cardiomegaly normal heart size clear lungs no acute findings
+history hypertension diabetes smoking film shows opacity lower lobe right left
+consolidation effusion mass normal heart size clear lungs no acute findings
 recommend follow up imaging laboratory results white blood cell count elevated
-examination reveals tenderness swelling lesion margin density nodule calcified`)
+examination reveals tenderness swelling lesion margin density scan bone`)
 
-// prompt is request i's question of n words: its number first, so that no
-// two share a prefix, then words drawn from a generator seeded by i.
+// prompt is request i's question of n tokens: "Case", then i in words
+// (base len(words), four digits), so that no two prompts share a prefix
+// as long as a KV block, then words drawn from a generator seeded by i.
 func prompt(i, n int) string {
 	rng := rand.New(rand.NewPCG(uint64(i), 7))
 	var b strings.Builder
-	fmt.Fprintf(&b, "#%d", i)
-	for range n - 1 {
+	b.WriteString("Case")
+	for k := 1; k < n; k++ {
+		w := words[rng.IntN(len(words))]
+		if k <= 4 {
+			w = words[i%len(words)]
+			i /= len(words)
+		}
 		b.WriteByte(' ')
-		b.WriteString(words[rng.IntN(len(words))])
+		b.WriteString(w)
 	}
 	return b.String()
 }
@@ -295,7 +302,7 @@ func prompt(i, n int) string {
 func (c *client) chat(ctx context.Context, i int) sample {
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
-	var content any = prompt(i, c.o.PromptWords)
+	var content any = prompt(i, c.o.PromptTokens)
 	if len(c.o.Image) > 0 {
 		content = []map[string]any{
 			{"type": "image_url", "image_url": map[string]string{"url": "data:" + c.o.ImageType + ";base64," + base64.StdEncoding.EncodeToString(c.o.Image)}},

@@ -45,7 +45,7 @@ func serve(t *testing.T, name, key string) string {
 // order (p50 <= p90 <= p99 <= max, first token before the last).
 func TestRun(t *testing.T) {
 	url := serve(t, "tiny-medgemma-text", "")
-	o := loadgen.Options{URL: url + "/v1", Concurrency: 3, Requests: 7, PromptWords: 20, MaxTokens: 5, IgnoreEOS: true, Timeout: time.Minute}
+	o := loadgen.Options{URL: url + "/v1", Concurrency: 3, Requests: 7, PromptTokens: 20, MaxTokens: 5, IgnoreEOS: true, Timeout: time.Minute}
 	r, err := loadgen.Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -71,12 +71,12 @@ func TestRunImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := loadgen.Options{URL: url, Concurrency: 2, Requests: 2, PromptWords: 3, MaxTokens: 2, IgnoreEOS: true, Image: img, ImageType: "image/png"}
+	o := loadgen.Options{URL: url, Concurrency: 2, Requests: 2, PromptTokens: 3, MaxTokens: 2, IgnoreEOS: true, Image: img, ImageType: "image/png"}
 	r, err := loadgen.Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := loadgen.Run(context.Background(), loadgen.Options{URL: url, Concurrency: 2, Requests: 2, PromptWords: 3, MaxTokens: 2, IgnoreEOS: true})
+	text, err := loadgen.Run(context.Background(), loadgen.Options{URL: url, Concurrency: 2, Requests: 2, PromptTokens: 3, MaxTokens: 2, IgnoreEOS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,26 +89,26 @@ func TestRunImage(t *testing.T) {
 // when none succeeds, Run says so.
 func TestRunFailures(t *testing.T) {
 	url := serve(t, "tiny-medgemma-text", "sekret")
-	_, err := loadgen.Run(context.Background(), loadgen.Options{URL: url, Concurrency: 2, Requests: 3, PromptWords: 3, MaxTokens: 2})
+	_, err := loadgen.Run(context.Background(), loadgen.Options{URL: url, Concurrency: 2, Requests: 3, PromptTokens: 3, MaxTokens: 2})
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("no key, no model named: %v", err)
 	}
-	r, err := loadgen.Run(context.Background(), loadgen.Options{URL: url, Model: "tiny", Concurrency: 2, Requests: 3, PromptWords: 3, MaxTokens: 2})
+	r, err := loadgen.Run(context.Background(), loadgen.Options{URL: url, Model: "tiny", Concurrency: 2, Requests: 3, PromptTokens: 3, MaxTokens: 2})
 	if err == nil || r == nil || r.Failed != 3 || !strings.Contains(r.FirstError, "401") {
 		t.Errorf("no key: %+v, %v", r, err)
 	}
 	for _, o := range []loadgen.Options{
-		{URL: url, Concurrency: 0, Requests: 1, PromptWords: 1, MaxTokens: 1},
-		{URL: url, Concurrency: 1, Requests: 1, PromptWords: 1, MaxTokens: loadgen.MaxTokens + 1},
-		{URL: "ftp://x", Concurrency: 1, Requests: 1, PromptWords: 1, MaxTokens: 1},
-		{URL: url, Concurrency: 1, Requests: 1, PromptWords: 1, MaxTokens: 1, Image: []byte("x"), ImageType: "text/plain"},
+		{URL: url, Concurrency: 0, Requests: 1, PromptTokens: 1, MaxTokens: 1},
+		{URL: url, Concurrency: 1, Requests: 1, PromptTokens: 1, MaxTokens: loadgen.MaxTokens + 1},
+		{URL: "ftp://x", Concurrency: 1, Requests: 1, PromptTokens: 1, MaxTokens: 1},
+		{URL: url, Concurrency: 1, Requests: 1, PromptTokens: 1, MaxTokens: 1, Image: []byte("x"), ImageType: "text/plain"},
 	} {
 		if _, err := loadgen.Run(context.Background(), o); err == nil {
 			t.Errorf("%+v: no error", o)
 		}
 	}
 	// A server that is not there fails each request, bounded in time.
-	r, err = loadgen.Run(context.Background(), loadgen.Options{URL: "http://127.0.0.1:1", Model: "x", Concurrency: 1, Requests: 2, PromptWords: 1, MaxTokens: 1, Timeout: 5 * time.Second})
+	r, err = loadgen.Run(context.Background(), loadgen.Options{URL: "http://127.0.0.1:1", Model: "x", Concurrency: 1, Requests: 2, PromptTokens: 1, MaxTokens: 1, Timeout: 5 * time.Second})
 	if err == nil || r.Failed != 2 {
 		t.Errorf("no server: %+v, %v", r, err)
 	}

@@ -1,9 +1,13 @@
 package loadgen
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/medgemma/medgemma/internal/testenv"
+	"github.com/medgemma/medgemma/tokenizer"
 )
 
 // TestStats: nearest-rank percentiles and the per-request measures.
@@ -40,11 +44,29 @@ func (testError) Error() string { return "boom" }
 
 var errTest = testError{}
 
-// TestPrompts: prompts differ from their first word, and have the words
-// asked for.
+// TestPrompts: a prompt of n tokens is n tokens of Gemma's vocabulary, and
+// no two of the first thousands share their first 5 tokens.
 func TestPrompts(t *testing.T) {
-	a, b := prompt(1, 50), prompt(2, 50)
-	if a[:7] == b[:7] || len(strings.Fields(a)) != 50 || prompt(1, 50) != a {
-		t.Errorf("prompts %q / %q", a, b)
+	tok, err := tokenizer.Load(filepath.Join(testenv.TokenizerDir(t), "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 2, 5, 16, 100} {
+		for _, i := range []int{0, 1, 49, 50, 2500, 123456} {
+			if ids := tok.Encode(prompt(i, n), false); len(ids) != n {
+				t.Errorf("prompt(%d, %d) = %q is %d tokens", i, n, prompt(i, n), len(ids))
+			}
+		}
+	}
+	seen := map[string]int{}
+	for i := range 5000 {
+		head := strings.Join(strings.Fields(prompt(i, 20))[:5], " ")
+		if j, ok := seen[head]; ok {
+			t.Fatalf("prompts %d and %d start alike: %q", j, i, head)
+		}
+		seen[head] = i
+	}
+	if prompt(7, 30) != prompt(7, 30) || prompt(7, 30) == prompt(8, 30) {
+		t.Error("prompts are not a function of their number")
 	}
 }

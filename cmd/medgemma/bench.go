@@ -39,6 +39,7 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Resident, "resident", false, "read the weights into memory instead of mapping them (faster where page faults are costly, e.g. some VMs)")
 	batch := fs.String("batch", "", "also decode `SIZES` (comma-separated) sequences at once")
 	fs.IntVar(&o.BlockSize, "block-size", 0, "KV block size of the batched decode (default 16)")
+	fs.IntVar(&o.Rounds, "rounds", 1, "measure each batch size `N` times, interleaved, and keep the median")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
@@ -65,6 +66,9 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		if o.Decode < 1 {
 			return usagef("--batch needs --decode of at least 1")
 		}
+	}
+	if o.Rounds < 1 || o.Rounds > 100 {
+		return usagef("--rounds %d: want 1..100", o.Rounds)
 	}
 	if o.BlockSize < 0 || o.BlockSize > 1024 {
 		return usagef("--block-size %d: want 1..1024", o.BlockSize)
@@ -117,7 +121,7 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	)
 	for _, b := range r.Batch {
 		rows = append(rows, [2]string{fmt.Sprintf("batch decode %d", b.Sequences),
-			fmt.Sprintf("%.2f tokens/s (%.0f ms a step), %.2fx one sequence", b.TokensPerS, 1000*b.StepSeconds, b.Speedup)})
+			fmt.Sprintf("%.2f tokens/s (%.0f ms a step, median of %d), %.2fx one sequence", b.TokensPerS, 1000*b.StepSeconds, b.Rounds, b.Speedup)})
 	}
 	for _, row := range rows {
 		fmt.Fprintf(stdout, "%-17s %s\n", row[0], row[1])

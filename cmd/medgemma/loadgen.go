@@ -13,15 +13,16 @@ import (
 )
 
 const loadgenUsage = `Usage:
-  medgemma loadgen --url URL [--concurrency N] [--requests N] [--prompt-words N]
+  medgemma loadgen --url URL [--concurrency N] [--requests N] [--prompt-tokens N]
                    [--max-tokens N] [--image FILE] [--api-key KEY] [--json]
 
 Sends streamed chat requests to an OpenAI-compatible server ("medgemma
 serve", vLLM, llama.cpp's server), --concurrency at a time, and reports the
 output throughput (every answer's tokens over the wall time), time to first
 token, time per output token after it and latency (mean, p50, p90, p99).
-Every prompt differs from its first word, so none shares a prefix; answers
-are greedy and, with --ignore-eos (the default), --max-tokens long.
+No two questions share their first KV block (nothing is reused from the
+prefix cache); answers are greedy and, with --ignore-eos (the default),
+--max-tokens long.
 
 Flags:
 `
@@ -34,7 +35,7 @@ func runLoadgen(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Model, "model", "", "model `NAME` (default: the first the server lists)")
 	fs.IntVar(&o.Concurrency, "concurrency", 1, "requests in flight at once")
 	fs.IntVar(&o.Requests, "requests", 0, "requests in all (default 4 x concurrency)")
-	fs.IntVar(&o.PromptWords, "prompt-words", 128, "words per prompt (about a token each)")
+	fs.IntVar(&o.PromptTokens, "prompt-tokens", 128, "tokens of each question (the chat template adds a few)")
 	fs.IntVar(&o.MaxTokens, "max-tokens", 64, "max_tokens of each answer")
 	fs.BoolVar(&o.IgnoreEOS, "ignore-eos", true, "ask for max_tokens whatever the model says (ignore_eos)")
 	image := fs.String("image", "", "send image `FILE` with every request")
@@ -56,8 +57,8 @@ func runLoadgen(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return usagef("--concurrency %d: want 1..%d", o.Concurrency, loadgen.MaxConcurrency)
 	case o.Requests < 1 || o.Requests > loadgen.MaxRequests:
 		return usagef("--requests %d: want 1..%d", o.Requests, loadgen.MaxRequests)
-	case o.PromptWords < 1 || o.PromptWords > loadgen.MaxPromptWords:
-		return usagef("--prompt-words %d: want 1..%d", o.PromptWords, loadgen.MaxPromptWords)
+	case o.PromptTokens < 1 || o.PromptTokens > loadgen.MaxPromptTokens:
+		return usagef("--prompt-tokens %d: want 1..%d", o.PromptTokens, loadgen.MaxPromptTokens)
 	case o.MaxTokens < 1 || o.MaxTokens > loadgen.MaxTokens:
 		return usagef("--max-tokens %d: want 1..%d", o.MaxTokens, loadgen.MaxTokens)
 	case o.Timeout <= 0:

@@ -271,7 +271,7 @@ func TestServeBatchesExactly(t *testing.T) {
 	if steps <= 0 || steps >= generated {
 		t.Errorf("%v steps for %v tokens: the requests were not batched", steps, generated)
 	}
-	out, errs, c := runCLI(t, "", "loadgen", "--url", addr, "--concurrency", "3", "--requests", "5", "--prompt-words", "10", "--max-tokens", "3", "--json", "--quiet")
+	out, errs, c := runCLI(t, "", "loadgen", "--url", addr, "--concurrency", "3", "--requests", "5", "--prompt-tokens", "10", "--max-tokens", "3", "--json", "--quiet")
 	var r struct {
 		Requests         int `json:"requests"`
 		Failed           int `json:"failed"`

@@ -113,19 +113,14 @@ func dot4x4BF16(out *[16]float32, w []uint16, wstride int, x []float32, xstride,
 		return
 	}
 	head := n &^ 15
-	var acc [256]float32
-	dot4x4BF16AVX512(&w[0], wstride, &x[0], xstride, head, &acc)
-	for i := range 16 {
-		v := acc[i*16 : i*16+16]
-		var s float32
-		for _, a := range v {
-			s += a
+	dot4x4BF16AVX512(&w[0], wstride, &x[0], xstride, head, out)
+	if head < n {
+		for i := range out {
+			r, t := i/4, i%4
+			for c := head; c < n; c++ {
+				out[i] += BF16ToF32(w[r*wstride+c]) * x[t*xstride+c]
+			}
 		}
-		r, t := i/4, i%4
-		for c := head; c < n; c++ {
-			s += BF16ToF32(w[r*wstride+c]) * x[t*xstride+c]
-		}
-		out[i] = s
 	}
 }
 
@@ -133,27 +128,21 @@ func dot4x4BF16(out *[16]float32, w []uint16, wstride int, x []float32, xstride,
 func dot4x4F32(out *[16]float32, w []float32, wstride int, x []float32, xstride, n int) {
 	_ = w[3*wstride+n-1]
 	_ = x[3*xstride+n-1]
-	head := 0
-	var acc [256]float32
-	if hasAVX512 && n >= 16 {
-		head = n &^ 15
-		dot4x4F32AVX512(&w[0], wstride, &x[0], xstride, head, &acc)
+	if !hasAVX512 || n < 16 {
+		for i := range out {
+			r, t := i/4, i%4
+			out[i] = Dot(w[r*wstride:r*wstride+n], x[t*xstride:t*xstride+n])
+		}
+		return
 	}
-	for i := range 16 {
-		r, t := i/4, i%4
-		var s float32
-		if head > 0 {
-			for _, a := range acc[i*16 : i*16+16] {
-				s += a
-			}
-		}
-		if head == 0 {
-			s = Dot(w[r*wstride:r*wstride+n], x[t*xstride:t*xstride+n])
-		} else {
+	head := n &^ 15
+	dot4x4F32AVX512(&w[0], wstride, &x[0], xstride, head, out)
+	if head < n {
+		for i := range out {
+			r, t := i/4, i%4
 			for c := head; c < n; c++ {
-				s += w[r*wstride+c] * x[t*xstride+c]
+				out[i] += w[r*wstride+c] * x[t*xstride+c]
 			}
 		}
-		out[i] = s
 	}
 }

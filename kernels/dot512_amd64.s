@@ -137,10 +137,48 @@ zqdone:
 	VZEROUPPER
 	RET
 
-// func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride int, n int, acc *[256]float32)
+// REDUCE16 stores at (ptr) the 16 sums of Z0..Z15, sum i being the total of
+// Zi's 16 lanes: pairs are interleaved and added (Z0+Z1 by floats, then by
+// float pairs), which leaves each 128-bit lane holding four partial sums,
+// then 128-bit lanes are shuffled together and added twice. 45 instructions
+// instead of 256 scalar additions.
+#define PAIR_PS(a, b) \
+	VUNPCKLPS b, a, Z16 \
+	VUNPCKHPS b, a, Z17 \
+	VADDPS    Z17, Z16, a
+
+#define PAIR_PD(a, b) \
+	VUNPCKLPD b, a, Z16 \
+	VUNPCKHPD b, a, Z17 \
+	VADDPS    Z17, Z16, a
+
+#define LANES(a, b, dst) \
+	VSHUFF32X4 $0x88, b, a, Z16 \
+	VSHUFF32X4 $0xDD, b, a, Z17 \
+	VADDPS     Z17, Z16, dst
+
+#define REDUCE16(ptr) \
+	PAIR_PS(Z0, Z1)   \
+	PAIR_PS(Z2, Z3)   \
+	PAIR_PS(Z4, Z5)   \
+	PAIR_PS(Z6, Z7)   \
+	PAIR_PS(Z8, Z9)   \
+	PAIR_PS(Z10, Z11) \
+	PAIR_PS(Z12, Z13) \
+	PAIR_PS(Z14, Z15) \
+	PAIR_PD(Z0, Z2)   \
+	PAIR_PD(Z4, Z6)   \
+	PAIR_PD(Z8, Z10)  \
+	PAIR_PD(Z12, Z14) \
+	LANES(Z0, Z4, Z18)  \
+	LANES(Z8, Z12, Z19) \
+	LANES(Z18, Z19, Z0) \
+	VMOVUPS Z0, (ptr)
+
+// func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride int, n int, sums *[16]float32)
 // Four bf16 weight rows (w, w+wstride, ...) against four float32 rows (x,
-// x+xstride, ...), strides in elements, n a multiple of 16. acc receives the
-// 16 partial-sum vectors, acc[(r*4+t)*16 : ...], for the caller to reduce.
+// x+xstride, ...), strides in elements, n a multiple of 16. sums[r*4+t]
+// receives the dot product of weight row r and x row t.
 TEXT ·dot4x4BF16AVX512(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ wstride+8(FP), DX
@@ -149,7 +187,7 @@ TEXT ·dot4x4BF16AVX512(SB), NOSPLIT, $0-48
 	MOVQ xstride+24(FP), BX
 	SHLQ $2, BX
 	MOVQ n+32(FP), CX
-	MOVQ acc+40(FP), R8
+	MOVQ sums+40(FP), R8
 	LEAQ (SI)(DX*1), R12
 	LEAQ (R12)(DX*1), R13
 	LEAQ (R13)(DX*1), R14
@@ -216,26 +254,11 @@ b16:
 	JMP  b16
 
 bdone:
-	VMOVUPS Z0, (R8)
-	VMOVUPS Z1, 64(R8)
-	VMOVUPS Z2, 128(R8)
-	VMOVUPS Z3, 192(R8)
-	VMOVUPS Z4, 256(R8)
-	VMOVUPS Z5, 320(R8)
-	VMOVUPS Z6, 384(R8)
-	VMOVUPS Z7, 448(R8)
-	VMOVUPS Z8, 512(R8)
-	VMOVUPS Z9, 576(R8)
-	VMOVUPS Z10, 640(R8)
-	VMOVUPS Z11, 704(R8)
-	VMOVUPS Z12, 768(R8)
-	VMOVUPS Z13, 832(R8)
-	VMOVUPS Z14, 896(R8)
-	VMOVUPS Z15, 960(R8)
+	REDUCE16(R8)
 	VZEROUPPER
 	RET
 
-// func dot4x4F32AVX512(w *float32, wstride int, x *float32, xstride int, n int, acc *[256]float32)
+// func dot4x4F32AVX512(w *float32, wstride int, x *float32, xstride int, n int, sums *[16]float32)
 // As dot4x4BF16AVX512 with float32 weights.
 TEXT ·dot4x4F32AVX512(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
@@ -245,7 +268,7 @@ TEXT ·dot4x4F32AVX512(SB), NOSPLIT, $0-48
 	MOVQ xstride+24(FP), BX
 	SHLQ $2, BX
 	MOVQ n+32(FP), CX
-	MOVQ acc+40(FP), R8
+	MOVQ sums+40(FP), R8
 	LEAQ (SI)(DX*1), R12
 	LEAQ (R12)(DX*1), R13
 	LEAQ (R13)(DX*1), R14
@@ -308,21 +331,6 @@ f16:
 	JMP  f16
 
 fdone4:
-	VMOVUPS Z0, (R8)
-	VMOVUPS Z1, 64(R8)
-	VMOVUPS Z2, 128(R8)
-	VMOVUPS Z3, 192(R8)
-	VMOVUPS Z4, 256(R8)
-	VMOVUPS Z5, 320(R8)
-	VMOVUPS Z6, 384(R8)
-	VMOVUPS Z7, 448(R8)
-	VMOVUPS Z8, 512(R8)
-	VMOVUPS Z9, 576(R8)
-	VMOVUPS Z10, 640(R8)
-	VMOVUPS Z11, 704(R8)
-	VMOVUPS Z12, 768(R8)
-	VMOVUPS Z13, 832(R8)
-	VMOVUPS Z14, 896(R8)
-	VMOVUPS Z15, 960(R8)
+	REDUCE16(R8)
 	VZEROUPPER
 	RET

@@ -21,12 +21,12 @@ const (
 )
 
 // gemmMinTokens is the smallest product that takes the gemm path: below it
-// the 4x4 micro-kernels (blocked) are faster, about twice at the 8 to 64
-// tokens of a batched decode step (BenchmarkMatMulBatch: on a 10240x2560
-// bf16 matrix, one core of an AVX-512 EPYC, blocked 1196 tokens/s at 16
-// tokens against gemm's 522, 1420 against 1061 at 64, 1377 against 1449
-// at 128).
-const gemmMinTokens = 128
+// the 4x4 micro-kernels (blocked) are as fast or faster, by 2x at the 8 to
+// 64 tokens of a batched decode step (BenchmarkMatMulBatch: on a
+// 10240x2560 bf16 matrix, one core of an AVX-512 EPYC, blocked against
+// gemm in tokens/s: 1342/522 at 16, 1697/1501 at 128, 1678/1646 at 256,
+// 1727/1848 at 512).
+const gemmMinTokens = 256
 
 // gemmScratch is one worker's buffers, reused across calls.
 type gemmScratch struct {

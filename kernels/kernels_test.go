@@ -329,7 +329,7 @@ func BenchmarkMatMulBatch(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	rows, cols := 10240, 2560
 	w := &Mat{Rows: rows, Cols: cols, DType: BF16, Raw: randBF16(rng, rows*cols)}
-	for _, n := range []int{4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256} {
+	for _, n := range []int{4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512} {
 		x, out := randF32(rng, n*cols), make([]float32, n*rows)
 		b.Run(fmt.Sprintf("blocked/%d", n), func(b *testing.B) {
 			for b.Loop() {

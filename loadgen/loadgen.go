@@ -46,6 +46,9 @@ type Options struct {
 	// ImageType.
 	Image     []byte
 	ImageType string
+	// Seed picks the prompts: runs with different seeds share no prefix
+	// (0: a random seed).
+	Seed uint64
 	// Timeout bounds each request (0: 10 minutes).
 	Timeout time.Duration
 	// Client makes the requests (nil: a client of its own).
@@ -123,6 +126,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
+	}
+	if o.Seed == 0 {
+		o.Seed = rand.Uint64() | 1
 	}
 	if o.Client == nil {
 		o.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency, ResponseHeaderTimeout: o.Timeout}}
@@ -279,18 +285,24 @@ consolidation effusion mass normal heart size clear lungs no acute findings
 recommend follow up imaging laboratory results white blood cell count elevated
 examination reveals tenderness swelling lesion margin density scan bone`)
 
-// prompt is request i's question of n tokens: "Case", then i in words
-// (base len(words), four digits), so that no two prompts share a prefix
-// as long as a KV block, then words drawn from a generator seeded by i.
-func prompt(i, n int) string {
-	rng := rand.New(rand.NewPCG(uint64(i), 7))
+// prompt is request i's question of n tokens: "Case", two words for the
+// run (from its seed) and i in four words (base len(words)), so that no two
+// prompts of a run, nor of runs with different seeds, share a prefix as long
+// as a KV block; then words drawn from a generator seeded by the seed and i.
+func prompt(seed uint64, i, n int) string {
+	rng := rand.New(rand.NewPCG(seed, uint64(i)))
+	nw := uint64(len(words))
+	id := []int{int(seed % nw), int(seed / nw % nw)}
+	for range 4 {
+		id = append(id, i%len(words))
+		i /= len(words)
+	}
 	var b strings.Builder
 	b.WriteString("Case")
 	for k := 1; k < n; k++ {
 		w := words[rng.IntN(len(words))]
-		if k <= 4 {
-			w = words[i%len(words)]
-			i /= len(words)
+		if k <= len(id) {
+			w = words[id[k-1]]
 		}
 		b.WriteByte(' ')
 		b.WriteString(w)
@@ -302,7 +314,7 @@ func prompt(i, n int) string {
 func (c *client) chat(ctx context.Context, i int) sample {
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
-	var content any = prompt(i, c.o.PromptTokens)
+	var content any = prompt(c.o.Seed, i, c.o.PromptTokens)
 	if len(c.o.Image) > 0 {
 		content = []map[string]any{
 			{"type": "image_url", "image_url": map[string]string{"url": "data:" + c.o.ImageType + ";base64," + base64.StdEncoding.EncodeToString(c.o.Image)}},

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,8 +45,8 @@ func (testError) Error() string { return "boom" }
 
 var errTest = testError{}
 
-// TestPrompts: a prompt of n tokens is n tokens of Gemma's vocabulary, and
-// no two of the first thousands share their first 5 tokens.
+// TestPrompts: a prompt of n tokens is n tokens of Gemma's vocabulary; no
+// two of a run, nor of runs with different seeds, share their first 7.
 func TestPrompts(t *testing.T) {
 	tok, err := tokenizer.Load(filepath.Join(testenv.TokenizerDir(t), "tokenizer.json"))
 	if err != nil {
@@ -53,20 +54,23 @@ func TestPrompts(t *testing.T) {
 	}
 	for _, n := range []int{1, 2, 5, 16, 100} {
 		for _, i := range []int{0, 1, 49, 50, 2500, 123456} {
-			if ids := tok.Encode(prompt(i, n), false); len(ids) != n {
-				t.Errorf("prompt(%d, %d) = %q is %d tokens", i, n, prompt(i, n), len(ids))
+			if ids := tok.Encode(prompt(99, i, n), false); len(ids) != n {
+				t.Errorf("prompt(99, %d, %d) = %q is %d tokens", i, n, prompt(99, i, n), len(ids))
 			}
 		}
 	}
-	seen := map[string]int{}
-	for i := range 5000 {
-		head := strings.Join(strings.Fields(prompt(i, 20))[:5], " ")
-		if j, ok := seen[head]; ok {
-			t.Fatalf("prompts %d and %d start alike: %q", j, i, head)
+	seen := map[string]string{}
+	for _, seed := range []uint64{1, 2, 53, 1 << 40} {
+		for i := range 3000 {
+			head := strings.Join(strings.Fields(prompt(seed, i, 20))[:7], " ")
+			at := fmt.Sprint(seed, "/", i)
+			if other, ok := seen[head]; ok {
+				t.Fatalf("prompts %s and %s start alike: %q", other, at, head)
+			}
+			seen[head] = at
 		}
-		seen[head] = i
 	}
-	if prompt(7, 30) != prompt(7, 30) || prompt(7, 30) == prompt(8, 30) {
-		t.Error("prompts are not a function of their number")
+	if prompt(5, 7, 30) != prompt(5, 7, 30) || prompt(5, 7, 30) == prompt(5, 8, 30) {
+		t.Error("prompts are not a function of their seed and number")
 	}
 }

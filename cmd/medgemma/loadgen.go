@@ -20,8 +20,8 @@ Sends streamed chat requests to an OpenAI-compatible server ("medgemma
 serve", vLLM, llama.cpp's server), --concurrency at a time, and reports the
 output throughput (every answer's tokens over the wall time), time to first
 token, time per output token after it and latency (mean, p50, p90, p99).
-No two questions share their first KV block (nothing is reused from the
-prefix cache); answers are greedy and, with --ignore-eos (the default),
+No two questions share their first KV block, within a run or with another
+run (nothing is reused from the prefix cache; --seed repeats a run's); answers are greedy and, with --ignore-eos (the default),
 --max-tokens long.
 
 Flags:
@@ -40,6 +40,7 @@ func runLoadgen(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.IgnoreEOS, "ignore-eos", true, "ask for max_tokens whatever the model says (ignore_eos)")
 	image := fs.String("image", "", "send image `FILE` with every request")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "bound on each request")
+	fs.Uint64Var(&o.Seed, "seed", 0, "pick the prompts from `N` (default random: no prefix shared with another run)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	pos, err := parseFlags(fs, args)

@@ -297,14 +297,8 @@ func TestSchedulerChoices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	streamed := map[int]string{}
-	res, err := s.ChatN(context.Background(), msgs, ChatOptions{Generate: o}, 3, &ChoiceCallbacks{Text: func(i int, text string) error {
-		mu.Lock()
-		streamed[i] += text
-		mu.Unlock()
-		return nil
-	}})
+	streamed, each := collectChoices()
+	res, err := s.ChatN(context.Background(), msgs, ChatOptions{Generate: o}, 3, each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,14 +379,8 @@ func TestSchedulerCompleteN(t *testing.T) {
 	o := m.Defaults()
 	o.Temperature, o.Seed, o.HasSeed, o.MaxNewTokens, o.Logprobs = 1, 11, true, 7, true
 	const n = 2
-	var mu sync.Mutex
-	streamed := map[int]string{}
-	res, err := s.CompleteN(context.Background(), prompts, CompleteOptions{Generate: o}, n, &ChoiceCallbacks{Text: func(i int, text string) error {
-		mu.Lock()
-		streamed[i] += text
-		mu.Unlock()
-		return nil
-	}})
+	streamed, each := collectChoices()
+	res, err := s.CompleteN(context.Background(), prompts, CompleteOptions{Generate: o}, n, each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,6 +420,15 @@ func TestSchedulerCompleteN(t *testing.T) {
 	if !errors.Is(err, ErrInvalidConversation) || !strings.Contains(err.Error(), "prompt 1") {
 		t.Errorf("a bad second prompt: %v", err)
 	}
+}
+
+// collectChoices gathers the text each choice streams.
+func collectChoices() (map[int]string, *ChoiceCallbacks) {
+	streamed := map[int]string{}
+	return streamed, &ChoiceCallbacks{Text: func(i int, text string) error {
+		streamed[i] += text // callbacks run on the caller's goroutine, one at a time
+		return nil
+	}}
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -309,6 +309,7 @@ func batchDecode(m *model.Model, o Options, prompt []int32, logf func(string, ..
 func decodeSteps(m *model.Model, ws *model.Workspace, root *model.SeqKV, b, n int, chunks []model.Chunk, ids []int32, rows, logits []float32) (float64, error) {
 	ctx := context.Background()
 	h, vocab := m.Config.Text.HiddenSize, m.Config.Text.VocabSize
+	greedy := generate.NewSampler(generate.Options{}, vocab, nil)
 	for i := range b {
 		ids[i] = int32(3 + i) // distinct tokens: the sequences differ from their first step
 		chunks[i] = model.Chunk{KV: root.Fork(), In: model.Input{IDs: ids[i : i+1]}}
@@ -327,7 +328,7 @@ func decodeSteps(m *model.Model, ws *model.Workspace, root *model.SeqKV, b, n in
 		copy(rows, hidden[:b*h])
 		m.Logits(logits, rows, b)
 		for i := range b {
-			ids[i] = int32(argmax(logits[i*vocab : (i+1)*vocab]))
+			ids[i] = greedy.Sample(logits[i*vocab : (i+1)*vocab])
 		}
 		return nil
 	}
@@ -341,16 +342,6 @@ func decodeSteps(m *model.Model, ws *model.Workspace, root *model.SeqKV, b, n in
 		}
 	}
 	return time.Since(start).Seconds(), nil
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // checkFits refuses a shape whose weights, cache and scratch would not fit in

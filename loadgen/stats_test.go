@@ -70,7 +70,7 @@ func TestPrompts(t *testing.T) {
 			seen[head] = at
 		}
 	}
-	if prompt(5, 7, 30) != prompt(5, 7, 30) || prompt(5, 7, 30) == prompt(5, 8, 30) {
+	if a, b := prompt(5, 7, 30), prompt(5, 7, 30); a != b || a == prompt(5, 8, 30) {
 		t.Error("prompts are not a function of their seed and number")
 	}
 }

@@ -218,23 +218,10 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	if req.Stream {
 		return // the stream has been answered, errors included
 	}
-	if err == nil {
-		for _, r := range results {
-			if r.FinishReason == generate.FinishCancelled {
-				err = ctx.Err()
-			}
+	if err := outcome(ctx, err, len(results), func(i int) string { return results[i].FinishReason }); err != nil {
+		if ae := refusal(ctx, sched, err, "messages"); ae != nil {
+			writeError(w, ae)
 		}
-	}
-	if err != nil {
-		if clientGone(ctx) {
-			return
-		}
-		ae := errorFor(err, "messages")
-		rec.errMessage = ae.Message
-		if ae.status == http.StatusTooManyRequests {
-			ae.retryAfter = int(sched.RetryAfter().Seconds())
-		}
-		writeError(w, ae)
 		return
 	}
 	tok := m.Tokenizer()
@@ -316,20 +303,8 @@ func (s *Server) streamChat(ctx context.Context, w http.ResponseWriter, m *medge
 	}
 	opts.OnText, opts.OnThinking, opts.OnToken = nil, nil, nil
 	results, err := sched.ChatN(ctx, msgs, opts, n, each)
-	if err == nil {
-		for _, r := range results {
-			if r.FinishReason == generate.FinishCancelled {
-				err = ctx.Err()
-			}
-		}
-	}
-	if err != nil {
-		if !clientGone(ctx) {
-			ae := errorFor(err, "messages")
-			logOf(ctx).errMessage = ae.Message
-			if ae.status == http.StatusTooManyRequests {
-				ae.retryAfter = int(sched.RetryAfter().Seconds())
-			}
+	if err := outcome(ctx, err, len(results), func(i int) string { return results[i].FinishReason }); err != nil {
+		if ae := refusal(ctx, sched, err, "messages"); ae != nil {
 			out.fail(ae)
 		}
 		return results, err

@@ -82,19 +82,7 @@ func TestChoices(t *testing.T) {
 	}
 
 	// Completions: two prompts, two choices each: index p*2+j.
-	post := func(body map[string]any) completionResult {
-		t.Helper()
-		body["model"] = "medgemma-tiny"
-		status, data, _ := ts.do(t, "POST", "/v1/completions", body)
-		if status != 200 {
-			t.Fatalf("%d %s", status, data)
-		}
-		var r completionResult
-		if err := json.Unmarshal(data, &r); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	post := func(body map[string]any) completionResult { t.Helper(); return ts.complete(t, body) }
 	prompts := []string{"The chest X-ray shows", "Pneumonia is"}
 	r := post(map[string]any{"prompt": prompts, "n": 2, "max_tokens": 5, "temperature": 1, "seed": 3})
 	if len(r.Choices) != 4 {

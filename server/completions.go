@@ -162,25 +162,12 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		each = st.callbacks(first)
 	}
 	results, err := sched.CompleteN(ctx, prompts, opts, n, each)
-	if err == nil {
-		for _, r := range results {
-			if r.FinishReason == generate.FinishCancelled {
-				err = ctx.Err()
-			}
-		}
-	}
-	if err != nil {
-		if clientGone(ctx) {
-			return
-		}
-		ae := errorFor(err, "prompt")
-		rec.errMessage = ae.Message
-		if ae.status == http.StatusTooManyRequests {
-			ae.retryAfter = int(sched.RetryAfter().Seconds())
-		}
-		if req.Stream {
+	if err := outcome(ctx, err, len(results), func(i int) string { return results[i].FinishReason }); err != nil {
+		switch ae := refusal(ctx, sched, err, "prompt"); {
+		case ae == nil:
+		case req.Stream:
 			st.out.fail(ae)
-		} else {
+		default:
 			writeError(w, ae)
 		}
 		return

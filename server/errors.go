@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/medgemma/medgemma"
+	"github.com/medgemma/medgemma/generate"
 )
 
 // apiError is an error in OpenAI's shape, with its HTTP status.
@@ -93,4 +94,34 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.Encode(v)
+}
+
+// outcome is a request's error: the scheduler's, or, when one of its n
+// choices ended cancelled (reason gives each one's finish reason), the
+// context's: the client left or the request timed out.
+func outcome(ctx context.Context, err error, n int, reason func(i int) string) error {
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if reason(i) == generate.FinishCancelled {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// refusal is the answer to a request that failed with err, logged, with a
+// Retry-After when the queue was full; nil when its client has left and
+// nobody is there to answer.
+func refusal(ctx context.Context, sched *medgemma.Scheduler, err error, param string) *apiError {
+	if clientGone(ctx) {
+		return nil
+	}
+	ae := errorFor(err, param)
+	logOf(ctx).errMessage = ae.Message
+	if ae.status == http.StatusTooManyRequests {
+		ae.retryAfter = int(sched.RetryAfter().Seconds())
+	}
+	return ae
 }

@@ -47,7 +47,7 @@ func TestLoad(t *testing.T) {
 					if try > 0 {
 						time.Sleep(time.Duration(10+c) * time.Millisecond)
 					}
-					res = outcome(t, client, ts.url, i, c, stream, cancel)
+					res = sendOne(t, client, ts.url, i, c, stream, cancel)
 				}
 				switch res {
 				case "complete":
@@ -84,9 +84,9 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// outcome sends request i and says how it ended: complete, 429, cancelled,
+// sendOne sends request i and says how it ended: complete, 429, cancelled,
 // or a description of what went wrong.
-func outcome(t *testing.T, client *http.Client, url string, i, c int, stream, cancel bool) string {
+func sendOne(t *testing.T, client *http.Client, url string, i, c int, stream, cancel bool) string {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	body, _ := json.Marshal(greedy(userText(strings.Repeat("word ", i%7+1)), map[string]any{"max_tokens": 4, "stream": stream, "temperature": 0.5, "seed": i}))

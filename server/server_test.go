@@ -441,6 +441,22 @@ type completionResult struct {
 	Object string `json:"object"`
 }
 
+// complete posts a completions request (for the tiny model) that must
+// succeed.
+func (ts *testServer) complete(t testing.TB, body map[string]any) completionResult {
+	t.Helper()
+	body["model"] = "medgemma-tiny"
+	status, data, _ := ts.do(t, "POST", "/v1/completions", body)
+	if status != 200 {
+		t.Fatalf("%d %s", status, data)
+	}
+	var r completionResult
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestCompletions: a raw prompt (text, ids, lists of them), echo with
 // logprobs in the shape lm-evaluation-harness reads (null first, the chosen
 // token among the top ones, offsets), equal to the library's scores.
@@ -449,19 +465,7 @@ func TestCompletions(t *testing.T) {
 	tok := ts.m.Tokenizer()
 	text := "The chest X-ray shows"
 	ids := tok.Encode(text, true)
-	post := func(body map[string]any) completionResult {
-		t.Helper()
-		body["model"] = "medgemma-tiny"
-		status, data, _ := ts.do(t, "POST", "/v1/completions", body)
-		if status != 200 {
-			t.Fatalf("%d %s", status, data)
-		}
-		var r completionResult
-		if err := json.Unmarshal(data, &r); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	post := func(body map[string]any) completionResult { t.Helper(); return ts.complete(t, body) }
 	r := post(map[string]any{"prompt": text, "max_tokens": 1, "temperature": 0, "echo": true, "logprobs": 1})
 	o := ts.m.Defaults()
 	o.Temperature, o.MaxNewTokens, o.Logprobs, o.TopLogprobs = 0, 1, true, 1

@@ -98,14 +98,7 @@ func TestServeDrains(t *testing.T) {
 	if !strings.Contains(string(rest), `"finish_reason":"length"`) || !strings.HasSuffix(strings.TrimSpace(string(rest)), "data: [DONE]") {
 		t.Errorf("the running stream did not finish: %s", rest)
 	}
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Errorf("exit %d", c)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit")
-	}
+	waitExit(t, code)
 }
 
 // TestServeGraceOver: a request still running when the grace is over is
@@ -119,14 +112,7 @@ func TestServeGraceOver(t *testing.T) {
 	if strings.Contains(string(rest), "[DONE]") {
 		t.Errorf("an 8000-token stream finished within a 100 ms grace")
 	}
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Errorf("exit %d", c)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit")
-	}
+	waitExit(t, code)
 }
 
 func TestServeFlags(t *testing.T) {
@@ -284,14 +270,7 @@ func TestServeBatchesExactly(t *testing.T) {
 		t.Errorf("loadgen: exit %d, %v, %+v, stderr %s", c, err, r, errs)
 	}
 	syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Errorf("exit %d", c)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit")
-	}
+	waitExit(t, code)
 }
 
 // metric reads one series of the server's /metrics.
@@ -314,4 +293,17 @@ func metric(t *testing.T, addr, name string) float64 {
 	}
 	t.Fatalf("no %s in /metrics", name)
 	return 0
+}
+
+// waitExit waits for serve to exit 0.
+func waitExit(t *testing.T, code chan int) {
+	t.Helper()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("exit %d", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not exit")
+	}
 }

@@ -100,8 +100,10 @@ func AxpyRef(a float32, x, y []float32) {
 
 // dot4x4BF16 computes out[r*4+t] = dot(w row r, x row t) for four consecutive
 // weight rows (w[r*wstride:], len n) and four x rows (x[t*xstride:]). It uses
-// the AVX-512 micro-kernel when present, else four dot4BF16.
-func dot4x4BF16(out *[16]float32, w []uint16, wstride int, x []float32, xstride, n int) {
+// the AVX-512 micro-kernel when present, else four dot4BF16. The AVX-512
+// kernel also prefetches into L2 up to lines 64-byte lines from pf (an
+// address only, never dereferenced by Go; 0 lines for none).
+func dot4x4BF16(out *[16]float32, w []uint16, wstride int, x []float32, xstride, n int, pf uintptr, lines int) {
 	_ = w[3*wstride+n-1]
 	_ = x[3*xstride+n-1]
 	if !hasAVX512 || n < 16 {
@@ -113,7 +115,7 @@ func dot4x4BF16(out *[16]float32, w []uint16, wstride int, x []float32, xstride,
 		return
 	}
 	head := n &^ 15
-	dot4x4BF16AVX512(&w[0], wstride, &x[0], xstride, head, out)
+	dot4x4BF16AVX512(&w[0], wstride, &x[0], xstride, head, out, pf, lines)
 	if head < n {
 		for i := range out {
 			r, t := i/4, i%4

@@ -175,11 +175,14 @@ zqdone:
 	LANES(Z18, Z19, Z0) \
 	VMOVUPS Z0, (ptr)
 
-// func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride int, n int, sums *[16]float32)
+// func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride int, n int, sums *[16]float32, pf uintptr, lines int)
 // Four bf16 weight rows (w, w+wstride, ...) against four float32 rows (x,
 // x+xstride, ...), strides in elements, n a multiple of 16. sums[r*4+t]
-// receives the dot product of weight row r and x row t.
-TEXT ·dot4x4BF16AVX512(SB), NOSPLIT, $0-48
+// receives the dot product of weight row r and x row t. Meanwhile the first
+// lines 64-byte lines from address pf are prefetched into L2, two per 16
+// columns: the caller points pf at weights it will need next, so that their
+// reads from memory overlap this tile's arithmetic on cached data.
+TEXT ·dot4x4BF16AVX512(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), SI
 	MOVQ wstride+8(FP), DX
 	SHLQ $1, DX
@@ -188,9 +191,11 @@ TEXT ·dot4x4BF16AVX512(SB), NOSPLIT, $0-48
 	SHLQ $2, BX
 	MOVQ n+32(FP), CX
 	MOVQ sums+40(FP), R8
+	MOVQ pf+48(FP), AX
 	LEAQ (SI)(DX*1), R12
 	LEAQ (R12)(DX*1), R13
 	LEAQ (R13)(DX*1), R14
+	MOVQ lines+56(FP), DX
 	LEAQ (DI)(BX*1), R9
 	LEAQ (R9)(BX*1), R10
 	LEAQ (R10)(BX*1), R11
@@ -214,6 +219,14 @@ TEXT ·dot4x4BF16AVX512(SB), NOSPLIT, $0-48
 b16:
 	CMPQ CX, $16
 	JL   bdone
+	CMPQ DX, $0
+	JLE  bnopf
+	PREFETCHT1 (AX)
+	PREFETCHT1 64(AX)
+	ADDQ $128, AX
+	SUBQ $2, DX
+
+bnopf:
 	VMOVUPS (DI), Z20
 	VMOVUPS (R9), Z21
 	VMOVUPS (R10), Z22
@@ -334,3 +347,4 @@ fdone4:
 	REDUCE16(R8)
 	VZEROUPPER
 	RET
+

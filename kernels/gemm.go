@@ -20,12 +20,13 @@ const (
 	gemmDepth  = 384 // columns (k) per pass: the operands stay in L1 and L2
 )
 
-// gemmMinTokens is the smallest product that takes the gemm path: below it
-// the 4x4 micro-kernels (blocked) are as fast or faster, by 2x at the 8 to
-// 64 tokens of a batched decode step (BenchmarkMatMulBatch: on a
-// 10240x2560 bf16 matrix, one core of an AVX-512 EPYC, blocked against
-// gemm in tokens/s: 1342/522 at 16, 1697/1501 at 128, 1678/1646 at 256,
-// 1727/1848 at 512).
+// gemmMinTokens is the smallest product of float32 weights that takes the
+// gemm path: below it the 4x4 micro-kernels (blocked) are as fast or faster.
+// bf16 weights always take blocked, whose tiles prefetch the next weight
+// rows: on one core of an AVX-512 EPYC it beats gemm at every size measured
+// (BenchmarkMatMulBatch, tokens/s blocked/gemm on 10240x2560: 1948/1035 at
+// 16, 2009/1750 at 128, 2005/1867 at 256, 2007/1833 at 512, 1984/1934 at
+// 1024; on 2560x10240 2015/2010 at 256, 1986/1976 at 1024).
 const gemmMinTokens = 256
 
 // gemmScratch is one worker's buffers, reused across calls.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 func randBF16(rng *rand.Rand, n int) []uint16 {
@@ -68,7 +69,7 @@ func testDots(t *testing.T) {
 		}
 		w4 := randBF16(rng, 4*n)
 		var o16 [16]float32
-		dot4x4BF16(&o16, w4, n, x, n, n)
+		dot4x4BF16(&o16, w4, n, x, n, n, uintptr(unsafe.Pointer(&w4[0])), 4) // prefetching its own rows
 		for i, v := range o16 {
 			r, tk := i/4, i%4
 			if want := DotBF16Ref(w4[r*n:(r+1)*n], x[tk*n:(tk+1)*n]); !close32(v, want, float64(n)) {
@@ -96,7 +97,7 @@ func testDots(t *testing.T) {
 func TestMatMulAgainstReference(t *testing.T) {
 	saved := hasAVX512
 	defer func() { hasAVX512 = saved }()
-	for _, simd := range []bool{saved, false} { // the gemm path, then dot4x4 only
+	for _, simd := range []bool{saved, false} { // AVX-512 (and gemm for f32), then dot4x4 only
 		hasAVX512 = simd
 		testMatMul(t)
 	}
@@ -116,6 +117,15 @@ func testMatMul(t *testing.T) {
 			for i := range got {
 				if !close32(got[i], want[i], float64(c.cols)) {
 					t.Fatalf("threads %d %+v: out[%d] = %v, reference %v", threads, c, i, got[i], want[i])
+				}
+			}
+			if hasAVX512 { // bf16 products never take gemm through MatMul
+				clear(got)
+				gemmRowsRange(got, x, c.n, c.rows, c.cols, 0, c.rows, w.Raw, nil)
+				for i := range got {
+					if !close32(got[i], want[i], float64(c.cols)) {
+						t.Fatalf("gemm %+v: out[%d] = %v, reference %v", c, i, got[i], want[i])
+					}
 				}
 			}
 			wf := &Mat{Rows: c.rows, Cols: c.cols, DType: F32, F32: randF32(rng, c.rows*c.cols)}
@@ -322,28 +332,31 @@ func TestPoolRun(t *testing.T) {
 }
 
 // BenchmarkMatMulBatch multiplies the few tokens of a batched decode step
-// (one per sequence) by a bf16 matrix of Gemma 3 4B's MLP, on one core,
-// through each path: the 4x4 micro-kernels (blocked) and the gemm tiles.
-// Where gemm overtakes blocked is gemmMinTokens.
+// (one per sequence), up to a prefill's chunk, by the bf16 matrices of Gemma
+// 3 4B's MLP (up: 10240x2560, down: 2560x10240), on one core, through each
+// path: the 4x4 micro-kernels (blocked) and the gemm tiles. Where gemm
+// overtakes blocked is gemmMinTokens.
 func BenchmarkMatMulBatch(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	rows, cols := 10240, 2560
-	w := &Mat{Rows: rows, Cols: cols, DType: BF16, Raw: randBF16(rng, rows*cols)}
-	for _, n := range []int{4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512} {
-		x, out := randF32(rng, n*cols), make([]float32, n*rows)
-		b.Run(fmt.Sprintf("blocked/%d", n), func(b *testing.B) {
-			for b.Loop() {
-				blocked(out, x, n, rows, cols, 0, rows, w.Raw, nil)
-			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
-		})
-		if hasAVX512 {
-			b.Run(fmt.Sprintf("gemm/%d", n), func(b *testing.B) {
+	for _, shape := range [][2]int{{10240, 2560}, {2560, 10240}} {
+		rows, cols := shape[0], shape[1]
+		w := &Mat{Rows: rows, Cols: cols, DType: BF16, Raw: randBF16(rng, rows*cols)}
+		for _, n := range []int{4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512, 1024} {
+			x, out := randF32(rng, n*cols), make([]float32, n*rows)
+			b.Run(fmt.Sprintf("%dx%d/blocked/%d", rows, cols, n), func(b *testing.B) {
 				for b.Loop() {
-					gemmRowsRange(out, x, n, rows, cols, 0, rows, w.Raw, nil)
+					blocked(out, x, n, rows, cols, 0, rows, w.Raw, nil)
 				}
 				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 			})
+			if hasAVX512 {
+				b.Run(fmt.Sprintf("%dx%d/gemm/%d", rows, cols, n), func(b *testing.B) {
+					for b.Loop() {
+						gemmRowsRange(out, x, n, rows, cols, 0, rows, w.Raw, nil)
+					}
+					b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+				})
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package kernels
 import (
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // maxThreads bounds the worker pool.
@@ -120,7 +121,7 @@ const tokenBlock = 64
 // matMulRows computes rows lo..hi of the product.
 func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	cols, rows := w.Cols, w.Rows
-	if hasAVX512 && n >= gemmMinTokens && w.DType != F16 {
+	if hasAVX512 && n >= gemmMinTokens && w.DType == F32 {
 		gemmRowsRange(out, x, n, rows, cols, lo, hi, w.Raw, w.F32)
 		return
 	}
@@ -156,16 +157,29 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 // share their loads (dot4x4); the edges use a plain dot. The kernels are
 // called directly, not through function values, so the 4x4 tile stays on the
 // stack: a decode step allocates nothing.
+//
+// The weights are read from memory only by the first tile of each group of
+// four rows; the other tiles find them in cache. So that memory is not idle
+// meanwhile, each tile prefetches a share of the next four rows (bf16 only).
 func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []float32) {
 	var o [16]float32
 	for t0 := 0; t0 < n; t0 += tokenBlock {
 		t1 := min(t0+tokenBlock, n)
+		var base uintptr
+		lines := 0
+		if raw != nil {
+			base = uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
+			// The next group's 4 rows of bf16, split among the block's tiles.
+			lines = (8*cols/64 + (t1-t0)/4 - 1) / max((t1-t0)/4, 1)
+		}
 		r := lo
 		for ; r+4 <= hi; r += 4 {
 			t := t0
+			pf := base + uintptr((r+4)*cols*2)
 			for ; t+4 <= t1; t += 4 {
 				if raw != nil {
-					dot4x4BF16(&o, raw[r*cols:], cols, x[t*cols:], cols, cols)
+					dot4x4BF16(&o, raw[r*cols:], cols, x[t*cols:], cols, cols, pf, lines)
+					pf += uintptr(lines * 64)
 				} else {
 					dot4x4F32(&o, f32[r*cols:], cols, x[t*cols:], cols, cols)
 				}

@@ -13,7 +13,7 @@ func axpyAVX2(a float32, x, y *float32, n int)                           { panic
 
 func dotBF16AVX512(w *uint16, x *float32, n int) float32                   { panic("no assembly") }
 func dot4BF16AVX512(w *uint16, x *float32, stride, n int, out *[4]float32) { panic("no assembly") }
-func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride, n int, sums *[16]float32) {
+func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride, n int, sums *[16]float32, pf uintptr, lines int) {
 	panic("no assembly")
 }
 func dot4x4F32AVX512(w *float32, wstride int, x *float32, xstride, n int, sums *[16]float32) {

@@ -126,6 +126,31 @@ func dot4x4BF16(out *[16]float32, w []uint16, wstride int, x []float32, xstride,
 	}
 }
 
+// dot4x1BF16 computes out[r] = dot(w row r, x) for four consecutive weight
+// rows (w[r*wstride:], len n): the AVX-512 kernel sums as dot4x4BF16 does
+// for its first token, bitwise, and prefetches likewise; without it, four
+// DotBF16.
+func dot4x1BF16(out *[4]float32, w []uint16, wstride int, x []float32, n int, pf uintptr, lines int) {
+	_ = w[3*wstride+n-1]
+	_ = x[n-1]
+	if !hasAVX512 || n < 16 {
+		for r := range out {
+			out[r] = DotBF16(w[r*wstride:r*wstride+n], x[:n])
+		}
+		return
+	}
+	var sums [16]float32
+	head := n &^ 15
+	dot4x1BF16AVX512(&w[0], wstride, &x[0], head, &sums, pf, lines)
+	for r := range out {
+		s := sums[r*4]
+		for c := head; c < n; c++ {
+			s += BF16ToF32(w[r*wstride+c]) * x[c]
+		}
+		out[r] = s
+	}
+}
+
 // dot4x4F32 is dot4x4BF16 for float32 weights.
 func dot4x4F32(out *[16]float32, w []float32, wstride int, x []float32, xstride, n int) {
 	_ = w[3*wstride+n-1]

@@ -348,3 +348,77 @@ fdone4:
 	VZEROUPPER
 	RET
 
+
+// func dot4x1BF16AVX512(w *uint16, wstride int, x *float32, n int, sums *[16]float32, pf uintptr, lines int)
+// dot4x4BF16AVX512 for one float32 row x: sums[r*4] receives the dot product
+// of weight row r, summed in the same order as the 4x4 kernel's (the same
+// accumulator registers, the same REDUCE16), so a token's products are
+// bitwise the same whichever kernel it went through. It prefetches as the
+// 4x4 kernel does, two lines per 16 columns: the whole next group of four
+// rows when pf points at it, which keeps a single-token decode's reads ahead
+// of its arithmetic.
+TEXT ·dot4x1BF16AVX512(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ wstride+8(FP), DX
+	SHLQ $1, DX
+	MOVQ x+16(FP), DI
+	MOVQ n+24(FP), CX
+	MOVQ sums+32(FP), R8
+	MOVQ pf+40(FP), AX
+	LEAQ (SI)(DX*1), R12
+	LEAQ (R12)(DX*1), R13
+	LEAQ (R13)(DX*1), R14
+	MOVQ lines+48(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+r16:
+	CMPQ CX, $16
+	JL   rdone
+	CMPQ DX, $0
+	JLE  rnopf
+	PREFETCHT1 (AX)
+	PREFETCHT1 64(AX)
+	ADDQ $128, AX
+	SUBQ $2, DX
+
+rnopf:
+	VMOVUPS (DI), Z20
+	VPMOVZXWD (SI), Z16
+	VPSLLD    $16, Z16, Z16
+	VFMADD231PS Z20, Z16, Z0
+	VPMOVZXWD (R12), Z17
+	VPSLLD    $16, Z17, Z17
+	VFMADD231PS Z20, Z17, Z4
+	VPMOVZXWD (R13), Z18
+	VPSLLD    $16, Z18, Z18
+	VFMADD231PS Z20, Z18, Z8
+	VPMOVZXWD (R14), Z19
+	VPSLLD    $16, Z19, Z19
+	VFMADD231PS Z20, Z19, Z12
+	ADDQ $32, SI
+	ADDQ $32, R12
+	ADDQ $32, R13
+	ADDQ $32, R14
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  r16
+
+rdone:
+	REDUCE16(R8)
+	VZEROUPPER
+	RET

@@ -76,6 +76,13 @@ func testDots(t *testing.T) {
 				t.Errorf("dot4x4BF16 n=%d [%d]: %v, reference %v", n, i, v, want)
 			}
 		}
+		var o4 [4]float32
+		dot4x1BF16(&o4, w4, n, x, n, uintptr(unsafe.Pointer(&w4[0])), n/8)
+		for r, v := range o4 {
+			if want := DotBF16Ref(w4[r*n:(r+1)*n], x[:n]); !close32(v, want, float64(n)) {
+				t.Errorf("dot4x1BF16 n=%d row %d: %v, reference %v", n, r, v, want)
+			}
+		}
 		wf := randF32(rng, 4*n)
 		dot4x4F32(&o16, wf, n, x, n, n)
 		for i, v := range o16 {
@@ -134,6 +141,32 @@ func testMatMul(t *testing.T) {
 			for i := range got {
 				if !close32(got[i], want[i], float64(c.cols)*3) {
 					t.Fatalf("f32 threads %d %+v: out[%d] = %v, reference %v", threads, c, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulTokenAloneOrBatched: with AVX-512 (and rows of 16 or more) a
+// token's products are bitwise the same whether it is multiplied alone
+// (dot4x1) or with others, in any place of a 4x4 tile or among a block's
+// last tokens; otherwise within rounding.
+func TestMatMulTokenAloneOrBatched(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []struct{ rows, cols int }{{37, 200}, {64, 2560}, {9, 15}} {
+		w := &Mat{Rows: c.rows, Cols: c.cols, DType: BF16, Raw: randBF16(rng, c.rows*c.cols)}
+		for _, n := range []int{2, 3, 4, 5, 8, 13, 70} {
+			x := randF32(rng, n*c.cols)
+			batched := make([]float32, n*c.rows)
+			NewPool(2).MatMul(batched, x, n, w)
+			alone := make([]float32, c.rows)
+			for tk := range n {
+				NewPool(2).MatMul(alone, x[tk*c.cols:(tk+1)*c.cols], 1, w)
+				for r, v := range alone {
+					got := batched[tk*c.rows+r]
+					if hasAVX512 && c.cols >= 16 && got != v || !close32(got, v, float64(c.cols)) {
+						t.Fatalf("%+v n=%d token %d row %d: batched %v, alone %v", c, n, tk, r, got, v)
+					}
 				}
 			}
 		}
@@ -358,5 +391,31 @@ func BenchmarkMatMulBatch(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkMatMulDecodeStep is a batched decode step's products as the
+// model runs them: all threads, eight 10240x2560 bf16 matrices (420 MB, so
+// the weights come from memory as a layer's do), 1 to 16 tokens. One token
+// is bound by memory bandwidth; 16 come near the FMA peak (GFLOP/s).
+func BenchmarkMatMulDecodeStep(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rows, cols := 10240, 2560
+	ws := make([]*Mat, 8)
+	for i := range ws {
+		ws[i] = &Mat{Rows: rows, Cols: cols, DType: BF16, Raw: randBF16(rng, rows*cols)}
+	}
+	for _, n := range []int{1, 4, 8, 16} {
+		x, out := randF32(rng, n*cols), make([]float32, n*rows)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				for _, w := range ws {
+					MatMul(out, x, n, w)
+				}
+			}
+			flops := 2 * float64(rows) * float64(cols) * float64(n) * float64(len(ws))
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(float64(len(ws)*rows*cols*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "weight-GB/s")
+		})
 	}
 }

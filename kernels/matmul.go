@@ -127,12 +127,6 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	}
 	switch w.DType {
 	case BF16:
-		if n == 1 {
-			for r := lo; r < hi; r++ {
-				out[r] = DotBF16(w.Raw[r*cols:(r+1)*cols], x[:cols])
-			}
-			return
-		}
 		blocked(out, x, n, rows, cols, lo, hi, w.Raw, nil)
 	case F32:
 		blocked(out, x, n, rows, cols, lo, hi, nil, w.F32)
@@ -151,26 +145,31 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	}
 }
 
-// blocked computes rows lo..hi of a product over n > 1 rows of x, the
-// weights in bf16 (raw) or f32: blocks of tokens stay in cache while the
-// weight rows stream past, and inside a block 4 rows x 4 tokens at a time
-// share their loads (dot4x4); the edges use a plain dot. The kernels are
-// called directly, not through function values, so the 4x4 tile stays on the
-// stack: a decode step allocates nothing.
+// blocked computes rows lo..hi of a product over n rows of x, the weights
+// in bf16 (raw) or f32: blocks of tokens stay in cache while the weight rows
+// stream past, and inside a block 4 rows x 4 tokens at a time share their
+// loads (dot4x4); a block's last tokens (all of a single-token decode's) go
+// 4 rows x 1 token (dot4x1, summing as dot4x4 does, so a token's products
+// are bitwise the same batched or alone); the last rows use a plain dot.
+// The kernels are called directly, not through function values, so the
+// tiles stay on the stack: a decode step allocates nothing.
 //
-// The weights are read from memory only by the first tile of each group of
-// four rows; the other tiles find them in cache. So that memory is not idle
-// meanwhile, each tile prefetches a share of the next four rows (bf16 only).
+// The weights are read from memory only by the first call on each group of
+// four rows; the block's other calls find them in cache. So that memory is
+// not idle meanwhile, each bf16 call prefetches its share of the next four
+// rows into L2 (for one token, all of them: the reads stay a group ahead).
 func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []float32) {
 	var o [16]float32
+	var o4 [4]float32
 	for t0 := 0; t0 < n; t0 += tokenBlock {
 		t1 := min(t0+tokenBlock, n)
 		var base uintptr
 		lines := 0
 		if raw != nil {
 			base = uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
-			// The next group's 4 rows of bf16, split among the block's tiles.
-			lines = (8*cols/64 + (t1-t0)/4 - 1) / max((t1-t0)/4, 1)
+			// The next group's 4 rows of bf16, split among the block's calls.
+			calls := (t1-t0)/4 + (t1-t0)%4
+			lines = (cols/8 + calls - 1) / calls
 		}
 		r := lo
 		for ; r+4 <= hi; r += 4 {
@@ -188,6 +187,12 @@ func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []fl
 				}
 			}
 			for ; t < t1; t++ {
+				if raw != nil {
+					dot4x1BF16(&o4, raw[r*cols:], cols, x[t*cols:], cols, pf, lines)
+					pf += uintptr(lines * 64)
+					copy(out[t*rows+r:t*rows+r+4], o4[:])
+					continue
+				}
 				for rr := r; rr < r+4; rr++ {
 					out[t*rows+rr] = rowDot(raw, f32, rr, cols, x[t*cols:(t+1)*cols])
 				}

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"unsafe"
 
+	"github.com/medgemma/medgemma/internal/mapped"
 	"github.com/medgemma/medgemma/kernels"
 )
 
@@ -102,24 +102,9 @@ func Open(path string) (*File, error) { return open(context.Background(), path, 
 func OpenResident(path string) (*File, error) { return open(context.Background(), path, true) }
 
 func open(ctx context.Context, path string, resident bool) (*File, error) {
-	f, err := os.Open(path)
+	data, unmap, err := mapped.Open(ctx, path, resident)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	var data []byte
-	var unmap func() error
-	if resident {
-		data, unmap, err = readResident(ctx, f, st.Size())
-	} else {
-		data, unmap, err = mapFile(f, st.Size())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	sf, err := parse(data)
 	if err != nil {

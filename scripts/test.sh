@@ -37,5 +37,6 @@ fuzz FuzzParse ./tokenizer 80000
 fuzz FuzzDecode ./imageproc 30000
 fuzz FuzzJPEG ./imageproc/jpeg 200000
 fuzz FuzzParse ./safetensors 200000
+fuzz FuzzParse ./gguf 200000
 fuzz FuzzChat . 300
 fuzz FuzzDecodeRequest ./server 50000

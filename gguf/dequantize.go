@@ -1,12 +1,22 @@
 package gguf
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/medgemma/medgemma/kernels"
 )
+
+var dtypes = map[Type]kernels.DType{
+	F32: kernels.F32, F16: kernels.F16, BF16: kernels.BF16, Q8_0: kernels.Q8_0,
+	Q4_0: kernels.Q4_0, Q4_K: kernels.Q4_K, Q5_K: kernels.Q5_K, Q6_K: kernels.Q6_K,
+}
+
+// DType is the kernels' dtype of a tensor type (ok false for a type not read
+// here).
+func (t Type) DType() (kernels.DType, bool) {
+	d, ok := dtypes[t]
+	return d, ok
+}
 
 // Float32s returns the tensor's weights widened to float32 (a copy),
 // dequantized exactly as ggml does.
@@ -20,37 +30,7 @@ func (t *Tensor) Float32s() ([]float32, error) {
 		return nil, fmt.Errorf("tensor %s: %d bytes of data, %s %v needs %d", t.Name, len(t.Data), t.Type, t.Dims, want)
 	}
 	out := make([]float32, n)
-	Dequantize(t.Type, out, t.Data)
+	d, _ := t.Type.DType()
+	kernels.Dequantize(d, out, t.Data)
 	return out, nil
-}
-
-// Dequantize widens len(dst) weights of type t stored in src (which holds
-// them whole: see Type.RowBytes) into dst.
-func Dequantize(t Type, dst []float32, src []byte) {
-	switch t {
-	case F32:
-		for i := range dst {
-			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-		}
-	case F16:
-		for i := range dst {
-			dst[i] = kernels.F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
-	case BF16:
-		for i := range dst {
-			dst[i] = kernels.BF16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
-	case Q8_0:
-		kernels.DequantizeQ8_0(dst, src)
-	case Q4_0:
-		kernels.DequantizeQ4_0(dst, src)
-	case Q4_K:
-		kernels.DequantizeQ4_K(dst, src)
-	case Q5_K:
-		kernels.DequantizeQ5_K(dst, src)
-	case Q6_K:
-		kernels.DequantizeQ6_K(dst, src)
-	default:
-		panic(fmt.Sprintf("gguf.Dequantize: %s", t))
-	}
 }

@@ -3,6 +3,7 @@ package gguf
 import (
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // ValueType is a metadata value's type (enum gguf_type).
@@ -176,11 +177,13 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
-// asFloat is a numeric value as float64.
+// asFloat is a numeric value as float64; a float32 becomes the float64 of
+// its shortest decimal (1e-6, not 9.99999997e-07), as it was written.
 func asFloat(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float32:
-		return float64(x), true
+		d, err := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+		return d, err == nil
 	case float64:
 		return x, true
 	}

@@ -1,6 +1,6 @@
 // Package kernels holds the numerical building blocks of the model: matrix
-// products over weights in their stored dtype (bf16, f16 or f32) with float32
-// accumulation, normalizations, activations, rotary embeddings and softmax.
+// products over weights in their stored dtype (bf16, f16, f32, or ggml's
+// quantized blocks) with float32 accumulation, normalizations, activations, rotary embeddings and softmax.
 //
 // Every kernel has a plain-Go reference (the *Ref functions) that defines
 // what it computes; faster versions are tested against it on the same inputs.
@@ -13,21 +13,40 @@ import (
 // DType is the stored element type of a weight matrix.
 type DType uint8
 
-// Weight dtypes.
+// Weight dtypes: float types, and ggml's block formats (quant.go).
 const (
 	F32 DType = iota
 	BF16
 	F16
+	Q8_0
+	Q4_0
+	Q4_K
+	Q5_K
+	Q6_K
 )
 
+var dtypeNames = [...]string{"F32", "BF16", "F16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"}
+
+func (d DType) String() string {
+	if int(d) < len(dtypeNames) {
+		return dtypeNames[d]
+	}
+	return "unknown dtype"
+}
+
+// Quantized reports whether d is a block format (the weights in Mat.Q).
+func (d DType) Quantized() bool { return d >= Q8_0 && d <= Q6_K }
+
 // Mat is a weight matrix of Rows x Cols, row-major, in its stored dtype. Raw
-// holds BF16 or F16 bits; F32 holds float32 weights. It aliases the
+// holds BF16 or F16 bits; F32 holds float32 weights; Q holds the blocks of a
+// quantized type, each row RowBytes(DType, Cols) long. It aliases the
 // memory-mapped checkpoint: nothing is converted at load.
 type Mat struct {
 	Rows, Cols int
 	DType      DType
 	Raw        []uint16
 	F32        []float32
+	Q          []byte
 }
 
 // BF16ToF32 widens a bfloat16 (exact).
@@ -70,6 +89,9 @@ func (m *Mat) Row(dst []float32, r int) {
 		for i, h := range src {
 			dst[i] = F16ToF32(h)
 		}
+	default:
+		rb := RowBytes(m.DType, m.Cols)
+		Dequantize(m.DType, dst, m.Q[r*rb:(r+1)*rb])
 	}
 }
 
@@ -100,8 +122,10 @@ func DotRef(a, b []float32) float32 {
 }
 
 // RMSNorm normalizes each of the n rows of x (len dim) into out as Gemma
-// does, in float32: x / sqrt(mean(x^2) + eps) * (1 + w).
-func RMSNorm(out, x, w []float32, dim int, eps float32) {
+// does, in float32: x / sqrt(mean(x^2) + eps) * scale, where scale is
+// Gemma's 1 + w (the model adds the one when it loads w; GGUF files store
+// the sum).
+func RMSNorm(out, x, scale []float32, dim int, eps float32) {
 	for off := 0; off < len(x); off += dim {
 		xs := x[off : off+dim]
 		var ss float32
@@ -111,7 +135,7 @@ func RMSNorm(out, x, w []float32, dim int, eps float32) {
 		inv := float32(1 / math.Sqrt(float64(ss/float32(dim)+eps)))
 		o := out[off : off+dim]
 		for i, v := range xs {
-			o[i] = v * inv * (1 + w[i])
+			o[i] = v * inv * scale[i]
 		}
 	}
 }

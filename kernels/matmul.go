@@ -130,6 +130,8 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 		blocked(out, x, n, rows, cols, lo, hi, w.Raw, nil)
 	case F32:
 		blocked(out, x, n, rows, cols, lo, hi, nil, w.F32)
+	case Q8_0, Q4_0, Q4_K, Q5_K, Q6_K:
+		dotQuantRows(out, x, n, w, lo, hi)
 	case F16:
 		for r := lo; r < hi; r++ {
 			row := w.Raw[r*cols : (r+1)*cols]

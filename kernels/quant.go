@@ -1,6 +1,9 @@
 package kernels
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // The block formats of ggml (llama.cpp), in which GGUF files store
 // quantized weights: each block of 32 (Q8_0, Q4_0) or 256 (the K types)
@@ -23,3 +26,94 @@ const (
 )
 
 func f16At(b []byte) float32 { return F16ToF32(binary.LittleEndian.Uint16(b)) }
+
+// BlockSize is the weights per block of a quantized dtype (1 for the float
+// types).
+func BlockSize(d DType) int {
+	switch d {
+	case Q8_0, Q4_0:
+		return 32
+	case Q4_K, Q5_K, Q6_K:
+		return QKK
+	}
+	return 1
+}
+
+// RowBytes is the bytes of n weights of dtype d (n a multiple of its block
+// size).
+func RowBytes(d DType, n int) int {
+	switch d {
+	case F32:
+		return 4 * n
+	case BF16, F16:
+		return 2 * n
+	case Q8_0:
+		return n / QK8_0 * Q8_0Bytes
+	case Q4_0:
+		return n / QK4_0 * Q4_0Bytes
+	case Q4_K:
+		return n / QKK * Q4_KBytes
+	case Q5_K:
+		return n / QKK * Q5_KBytes
+	case Q6_K:
+		return n / QKK * Q6_KBytes
+	}
+	return 0
+}
+
+// Dequantize widens len(dst) weights of dtype d stored little-endian in src
+// into dst, as ggml does.
+func Dequantize(d DType, dst []float32, src []byte) {
+	switch d {
+	case F32:
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	case BF16:
+		for i := range dst {
+			dst[i] = BF16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+	case F16:
+		for i := range dst {
+			dst[i] = F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+	case Q8_0:
+		DequantizeQ8_0(dst, src)
+	case Q4_0:
+		DequantizeQ4_0(dst, src)
+	case Q4_K:
+		DequantizeQ4_K(dst, src)
+	case Q5_K:
+		DequantizeQ5_K(dst, src)
+	case Q6_K:
+		DequantizeQ6_K(dst, src)
+	default:
+		panic("kernels.Dequantize: " + d.String())
+	}
+}
+
+// dotQuantRows computes, for weight rows lo..hi of a quantized matrix and n
+// tokens of x, out[t*rows+r] = dot(row r, x row t): each block of a row is
+// widened once into a buffer on the stack and dotted with every token's
+// slice of x, the blocks' sums added in order, so a token's result does not
+// depend on the tokens beside it. (The reference path; per-format SIMD dot
+// products are to come.)
+func dotQuantRows(out, x []float32, n int, w *Mat, lo, hi int) {
+	var buf [QKK]float32
+	bs := BlockSize(w.DType)
+	bb := RowBytes(w.DType, bs)
+	rb := RowBytes(w.DType, w.Cols)
+	for r := lo; r < hi; r++ {
+		row := w.Q[r*rb : (r+1)*rb]
+		for t := range n {
+			out[t*w.Rows+r] = 0
+		}
+		for b := 0; b < w.Cols/bs; b++ {
+			blk := buf[:bs]
+			Dequantize(w.DType, blk, row[b*bb:(b+1)*bb])
+			for t := range n {
+				out[t*w.Rows+r] += Dot(blk, x[t*w.Cols+b*bs:t*w.Cols+(b+1)*bs])
+			}
+		}
+	}
+}

@@ -42,7 +42,7 @@ func loadText(b *binder, cfg TextConfig) (*textModel, error) {
 	m := &textModel{
 		cfg:         cfg,
 		embedTokens: e.mat(b, "embed_tokens.weight", cfg.VocabSize, h),
-		norm:        e.vec(b, "norm.weight", h),
+		norm:        e.norm(b, "norm.weight", h),
 		embedScale:  float32(math.Sqrt(float64(h))),
 		scaling:     float32(math.Pow(cfg.QueryPreAttnScalar, -0.5)),
 	}
@@ -53,19 +53,19 @@ func loadText(b *binder, cfg TextConfig) (*textModel, error) {
 		p := fmt.Sprintf("layers.%d.", i)
 		m.layers = append(m.layers, decoderLayer{
 			sliding:                  cfg.Sliding(i),
-			inputLayernorm:           e.vec(b, p+"input_layernorm.weight", h),
+			inputLayernorm:           e.norm(b, p+"input_layernorm.weight", h),
 			qProj:                    e.mat(b, p+"self_attn.q_proj.weight", qDim, h),
 			kProj:                    e.mat(b, p+"self_attn.k_proj.weight", kvDim, h),
 			vProj:                    e.mat(b, p+"self_attn.v_proj.weight", kvDim, h),
-			qNorm:                    e.vec(b, p+"self_attn.q_norm.weight", cfg.HeadDim),
-			kNorm:                    e.vec(b, p+"self_attn.k_norm.weight", cfg.HeadDim),
+			qNorm:                    e.norm(b, p+"self_attn.q_norm.weight", cfg.HeadDim),
+			kNorm:                    e.norm(b, p+"self_attn.k_norm.weight", cfg.HeadDim),
 			oProj:                    e.mat(b, p+"self_attn.o_proj.weight", h, qDim),
-			postAttentionLayernorm:   e.vec(b, p+"post_attention_layernorm.weight", h),
-			preFeedforwardLayernorm:  e.vec(b, p+"pre_feedforward_layernorm.weight", h),
+			postAttentionLayernorm:   e.norm(b, p+"post_attention_layernorm.weight", h),
+			preFeedforwardLayernorm:  e.norm(b, p+"pre_feedforward_layernorm.weight", h),
 			gateProj:                 e.mat(b, p+"mlp.gate_proj.weight", inter, h),
 			upProj:                   e.mat(b, p+"mlp.up_proj.weight", inter, h),
 			downProj:                 e.mat(b, p+"mlp.down_proj.weight", h, inter),
-			postFeedforwardLayernorm: e.vec(b, p+"post_feedforward_layernorm.weight", h),
+			postFeedforwardLayernorm: e.norm(b, p+"post_feedforward_layernorm.weight", h),
 		})
 	}
 	if e.err != nil {
@@ -75,10 +75,10 @@ func loadText(b *binder, cfg TextConfig) (*textModel, error) {
 	m.ropeGlobal = newRope(cfg.HeadDim, cfg.RopeTheta, cfg.RopeScalingFactor)
 	m.lmHead = m.embedTokens
 	for _, name := range lmHeadNames {
-		if b.ckpt.Tensor(name) == nil {
+		if b.src.tensor(name) == nil {
 			continue
 		}
-		head := &binder{ckpt: b.ckpt, prefixes: []string{""}, used: b.used}
+		head := &binder{src: b.src, prefixes: []string{""}, used: b.used}
 		lm, err := head.mat(name, cfg.VocabSize, h)
 		if err != nil {
 			return nil, err

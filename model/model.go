@@ -19,9 +19,10 @@ import (
 // Model is a loaded checkpoint.
 type Model struct {
 	Config *Config
-	Dir    string
+	Dir    string // the checkpoint's directory
+	Path   string // the GGUF file, for a GGUF model
 
-	ckpt      *safetensors.Checkpoint
+	src       source
 	pool      kernels.Pool
 	text      *textModel
 	vision    *visionModel // nil for text-only checkpoints
@@ -38,7 +39,8 @@ type LoadOptions struct {
 }
 
 // Load reads config.json and binds the safetensors weights of a checkpoint
-// directory, memory-mapped. Missing tensors and wrong shapes are errors naming
+// directory, memory-mapped; or, for a path ending in .gguf, a GGUF text
+// model (configuration from its metadata). Missing tensors and wrong shapes are errors naming
 // the tensor.
 func Load(dir string) (*Model, error) { return LoadWith(dir, LoadOptions{}) }
 
@@ -52,6 +54,9 @@ func LoadWith(dir string, opts LoadOptions) (*Model, error) {
 func LoadContext(ctx context.Context, dir string, opts LoadOptions) (*Model, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("threads must be 0 (GOMAXPROCS) or more, got %d", opts.Threads)
+	}
+	if IsGGUF(dir) {
+		return loadGGUF(ctx, dir, opts)
 	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
@@ -70,7 +75,7 @@ func LoadContext(ctx context.Context, dir string, opts LoadOptions) (*Model, err
 		ckpt.Close()
 		return nil, err
 	}
-	m, err := bind(dir, cfg, ckpt)
+	m, err := bind(dir, cfg, safetensorsSource{ckpt})
 	if err != nil {
 		ckpt.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -79,18 +84,18 @@ func LoadContext(ctx context.Context, dir string, opts LoadOptions) (*Model, err
 	return m, nil
 }
 
-func bind(dir string, cfg *Config, ckpt *safetensors.Checkpoint) (*Model, error) {
+func bind(dir string, cfg *Config, src source) (*Model, error) {
 	used := map[string]bool{}
-	m := &Model{Config: cfg, Dir: dir, ckpt: ckpt}
+	m := &Model{Config: cfg, Dir: dir, src: src}
 	var err error
-	if m.text, err = loadText(&binder{ckpt: ckpt, prefixes: textPrefixes, used: used}, cfg.Text); err != nil {
+	if m.text, err = loadText(&binder{src: src, prefixes: src.prefixes("text"), used: used}, cfg.Text); err != nil {
 		return nil, err
 	}
 	if cfg.Vision != nil {
-		if m.vision, err = loadVision(&binder{ckpt: ckpt, prefixes: visionPrefixes, used: used}, *cfg.Vision); err != nil {
+		if m.vision, err = loadVision(&binder{src: src, prefixes: src.prefixes("vision"), used: used}, *cfg.Vision); err != nil {
 			return nil, err
 		}
-		if m.projector, err = loadProjector(&binder{ckpt: ckpt, prefixes: projectorPrefixes, used: used}, cfg); err != nil {
+		if m.projector, err = loadProjector(&binder{src: src, prefixes: src.prefixes("projector"), used: used}, cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -98,7 +103,7 @@ func bind(dir string, cfg *Config, ckpt *safetensors.Checkpoint) (*Model, error)
 }
 
 // Close releases the mapped weights; the model must not be used afterwards.
-func (m *Model) Close() error { return m.ckpt.Close() }
+func (m *Model) Close() error { return m.src.Close() }
 
 // HasVision reports whether the checkpoint takes images.
 func (m *Model) HasVision() bool { return m.vision != nil }

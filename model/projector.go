@@ -27,7 +27,7 @@ func loadProjector(b *binder, c *Config) (*projector, error) {
 		eps:           float32(v.LayerNormEps),
 	}
 	var e errs
-	p.mmSoftEmbNorm = e.vec(b, "mm_soft_emb_norm.weight", v.HiddenSize)
+	p.mmSoftEmbNorm = e.norm(b, "mm_soft_emb_norm.weight", v.HiddenSize)
 	p.mmInputProjection = e.mat(b, "mm_input_projection_weight", v.HiddenSize, c.Text.HiddenSize)
 	return p, e.err
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/safetensors"
@@ -23,33 +24,97 @@ var (
 	projectorPrefixes = []string{"multi_modal_projector.", "model.multi_modal_projector."}
 )
 
+// stored is a tensor as a checkpoint holds it, its shape in transformers'
+// order (rows first).
+type stored struct {
+	name  string // its name in the file, for errors
+	shape []int
+	dtype kernels.DType
+	known bool   // dtype is one the kernels take
+	kind  string // the stored type's name, for errors
+	data  []byte
+}
+
+// source is where a checkpoint's tensors come from: safetensors files named
+// as transformers names them, or GGUF files named as llama.cpp does.
+type source interface {
+	// tensor returns the tensor of a transformers name, nil if absent.
+	tensor(name string) *stored
+	// normPlusOne reports whether RMSNorm weights are stored as the factor
+	// 1 + w (llama.cpp's converter adds the one) rather than as w.
+	normPlusOne() bool
+	// fileName is what the tensor of a transformers name is called in the
+	// file, for errors.
+	fileName(name string) string
+	// prefixes are the prefixes the names of a part (text, vision,
+	// projector) may take.
+	prefixes(part string) []string
+	Close() error
+}
+
+// safetensorsSource is a Hugging Face checkpoint.
+type safetensorsSource struct{ ckpt *safetensors.Checkpoint }
+
+func (s safetensorsSource) tensor(name string) *stored {
+	t := s.ckpt.Tensor(name)
+	if t == nil {
+		return nil
+	}
+	st := &stored{name: name, shape: t.Shape, kind: string(t.DType), data: t.Data, known: true}
+	switch t.DType {
+	case safetensors.BF16:
+		st.dtype = kernels.BF16
+	case safetensors.F16:
+		st.dtype = kernels.F16
+	case safetensors.F32:
+		st.dtype = kernels.F32
+	default:
+		st.known = false
+	}
+	return st
+}
+
+func (safetensorsSource) normPlusOne() bool           { return false }
+func (safetensorsSource) fileName(name string) string { return name }
+
+func (safetensorsSource) prefixes(part string) []string {
+	switch part {
+	case "vision":
+		return visionPrefixes
+	case "projector":
+		return projectorPrefixes
+	}
+	return textPrefixes
+}
+func (s safetensorsSource) Close() error { return s.ckpt.Close() }
+
 // binder looks up tensors by logical name and checks their shapes.
 type binder struct {
-	ckpt     *safetensors.Checkpoint
+	src      source
 	prefixes []string
 	used     map[string]bool
 }
 
-func (b *binder) find(name string) (*safetensors.Tensor, string, error) {
+func (b *binder) find(name string) (*stored, string, error) {
 	var tried []string
 	for _, p := range b.prefixes {
 		full := p + name
-		if t := b.ckpt.Tensor(full); t != nil {
+		if t := b.src.tensor(full); t != nil {
 			b.used[full] = true
-			return t, full, nil
+			return t, t.name, nil
 		}
-		tried = append(tried, full)
+		tried = append(tried, b.src.fileName(full))
 	}
 	return nil, "", fmt.Errorf("tensor %s is missing (looked for %s)", name, strings.Join(tried, ", "))
 }
 
-func checkShape(full string, t *safetensors.Tensor, want ...int) error {
-	ok := len(t.Shape) == len(want)
+func checkShape(full string, t *stored, want ...int) error {
+	ok := len(t.shape) == len(want)
 	for i := 0; ok && i < len(want); i++ {
-		ok = t.Shape[i] == want[i]
+		ok = t.shape[i] == want[i]
 	}
 	if !ok {
-		return fmt.Errorf("tensor %s has shape %v, want %v", full, t.Shape, want)
+		return fmt.Errorf("tensor %s has shape %v, want %v", full, t.shape, want)
 	}
 	return nil
 }
@@ -64,28 +129,41 @@ func (b *binder) mat(name string, shape ...int) (kernels.Mat, error) {
 	if err := checkShape(full, t, shape...); err != nil {
 		return kernels.Mat{}, err
 	}
+	if !t.known {
+		return kernels.Mat{}, fmt.Errorf("tensor %s: dtype %s is not supported (BF16, F16, F32, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)", full, t.kind)
+	}
 	cols := 1
 	for _, d := range shape[1:] {
 		cols *= d
 	}
-	m := kernels.Mat{Rows: shape[0], Cols: cols}
-	switch t.DType {
-	case safetensors.BF16:
-		m.DType = kernels.BF16
-		m.Raw, err = t.BF16()
-	case safetensors.F16:
-		m.DType = kernels.F16
-		m.Raw, err = t.F16()
-	case safetensors.F32:
-		m.DType = kernels.F32
-		m.F32, err = t.F32()
+	m := kernels.Mat{Rows: shape[0], Cols: cols, DType: t.dtype}
+	if cols%kernels.BlockSize(t.dtype) != 0 || len(t.data) != shape[0]*kernels.RowBytes(t.dtype, cols) {
+		return kernels.Mat{}, fmt.Errorf("tensor %s: %d bytes for %s %v", full, len(t.data), t.dtype, shape)
+	}
+	switch t.dtype {
+	case kernels.BF16, kernels.F16:
+		m.Raw, err = view[uint16](t.data)
+	case kernels.F32:
+		m.F32, err = view[float32](t.data)
 	default:
-		return kernels.Mat{}, fmt.Errorf("tensor %s: dtype %s is not supported (BF16, F16, F32)", full, t.DType)
+		m.Q = t.data
 	}
 	if err != nil {
 		return kernels.Mat{}, fmt.Errorf("tensor %s: %w", full, err)
 	}
 	return m, nil
+}
+
+// view reinterprets little-endian bytes as a slice of T without copying.
+func view[T uint16 | float32](b []byte) ([]T, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var zero T
+	if uintptr(unsafe.Pointer(&b[0]))%unsafe.Alignof(zero) != 0 {
+		return nil, fmt.Errorf("data is not aligned for %T", zero)
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(b)/int(unsafe.Sizeof(zero))), nil
 }
 
 // vec binds a small vector (norm weights, biases) as a float32 copy.
@@ -97,9 +175,23 @@ func (b *binder) vec(name string, n int) ([]float32, error) {
 	if err := checkShape(full, t, n); err != nil {
 		return nil, err
 	}
-	v, err := t.Float32s()
-	if err != nil {
-		return nil, fmt.Errorf("tensor %s: %w", full, err)
+	if !t.known || len(t.data) != kernels.RowBytes(t.dtype, n) || n%kernels.BlockSize(t.dtype) != 0 {
+		return nil, fmt.Errorf("tensor %s: %d bytes of %s for %d weights", full, len(t.data), t.kind, n)
+	}
+	v := make([]float32, n)
+	kernels.Dequantize(t.dtype, v, t.data)
+	return v, nil
+}
+
+// norm binds the weight of a Gemma RMSNorm as the factor it multiplies by,
+// 1 + w: computed here from a transformers checkpoint, stored so in GGUF.
+func (b *binder) norm(name string, n int) ([]float32, error) {
+	v, err := b.vec(name, n)
+	if err != nil || b.src.normPlusOne() {
+		return v, err
+	}
+	for i, w := range v {
+		v[i] = 1 + w
 	}
 	return v, nil
 }
@@ -121,6 +213,15 @@ func (e *errs) vec(b *binder, name string, n int) []float32 {
 		return nil
 	}
 	v, err := b.vec(name, n)
+	e.err = err
+	return v
+}
+
+func (e *errs) norm(b *binder, name string, n int) []float32 {
+	if e.err != nil {
+		return nil
+	}
+	v, err := b.norm(name, n)
 	e.err = err
 	return v
 }

@@ -1,0 +1,216 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/medgemma/medgemma/gguf"
+	"github.com/medgemma/medgemma/kernels"
+)
+
+// A GGUF text model as llama.cpp's converter writes Gemma 3: architecture
+// "gemma3", metadata under gemma3.*, tensors named token_embd,
+// blk.N.attn_q ... post_ffw_norm, output_norm, RMSNorm weights stored as
+// 1 + w. The binder asks for transformers' names; ggufTextNames maps them.
+
+// ggufLayerNames maps the part of a decoder layer's transformers name after
+// "layers.N." to llama.cpp's after "blk.N.".
+var ggufLayerNames = map[string]string{
+	"input_layernorm.weight":            "attn_norm.weight",
+	"self_attn.q_proj.weight":           "attn_q.weight",
+	"self_attn.k_proj.weight":           "attn_k.weight",
+	"self_attn.v_proj.weight":           "attn_v.weight",
+	"self_attn.o_proj.weight":           "attn_output.weight",
+	"self_attn.q_norm.weight":           "attn_q_norm.weight",
+	"self_attn.k_norm.weight":           "attn_k_norm.weight",
+	"post_attention_layernorm.weight":   "post_attention_norm.weight",
+	"pre_feedforward_layernorm.weight":  "ffn_norm.weight",
+	"mlp.gate_proj.weight":              "ffn_gate.weight",
+	"mlp.up_proj.weight":                "ffn_up.weight",
+	"mlp.down_proj.weight":              "ffn_down.weight",
+	"post_feedforward_layernorm.weight": "post_ffw_norm.weight",
+}
+
+// ggufTextName is llama.cpp's name for a transformers name of the text
+// model ("" for none).
+func ggufTextName(name string) string {
+	switch name {
+	case "embed_tokens.weight":
+		return "token_embd.weight"
+	case "norm.weight":
+		return "output_norm.weight"
+	case "lm_head.weight":
+		return "output.weight"
+	}
+	rest, ok := strings.CutPrefix(name, "layers.")
+	if !ok {
+		return ""
+	}
+	i, suffix, ok := strings.Cut(rest, ".")
+	if n, err := strconv.Atoi(i); !ok || err != nil || n < 0 {
+		return ""
+	}
+	if g, ok := ggufLayerNames[suffix]; ok {
+		return "blk." + i + "." + g
+	}
+	return ""
+}
+
+// ggufSource is a GGUF text model.
+type ggufSource struct{ text *gguf.File }
+
+func (s ggufSource) tensor(name string) *stored {
+	g := ggufTextName(name)
+	t, ok := s.text.Tensor(g)
+	if g == "" || !ok {
+		return nil
+	}
+	shape := make([]int, len(t.Dims))
+	for i, d := range t.Dims {
+		shape[len(shape)-1-i] = d
+	}
+	st := &stored{name: g, shape: shape, kind: t.Type.String(), data: t.Data}
+	st.dtype, st.known = t.Type.DType()
+	return st
+}
+
+func (ggufSource) normPlusOne() bool { return true }
+func (s ggufSource) Close() error    { return s.text.Close() }
+
+func (ggufSource) prefixes(string) []string { return []string{""} }
+
+func (ggufSource) fileName(name string) string {
+	if g := ggufTextName(name); g != "" {
+		return g
+	}
+	return name
+}
+
+// IsGGUF reports whether path names a GGUF file (by its extension).
+func IsGGUF(path string) bool { return strings.EqualFold(filepath.Ext(path), ".gguf") }
+
+// loadGGUF loads a GGUF text model.
+func loadGGUF(ctx context.Context, path string, opts LoadOptions) (*Model, error) {
+	f, err := gguf.OpenContext(ctx, path, opts.Resident)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ConfigFromGGUF(f)
+	if err == nil {
+		err = ctx.Err()
+	}
+	var m *Model
+	if err == nil {
+		m, err = bind(filepath.Dir(path), cfg, ggufSource{f})
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m.Path = path
+	m.pool = kernels.NewPool(opts.Threads)
+	return m, nil
+}
+
+// ConfigFromGGUF is the configuration of a GGUF Gemma 3 text model, from
+// its metadata as llama.cpp reads it. What the file does not say, llama.cpp
+// fixes for Gemma 3, and so does this: sliding layers use RoPE base 10,000
+// (unless gemma3.rope.freq_base_swa says otherwise), every sixth layer is
+// global, queries are scaled by head_dim^-0.5 except in the 27B model (62
+// layers), whose query_pre_attn_scalar is hidden_size / heads.
+func ConfigFromGGUF(f *gguf.File) (*Config, error) {
+	arch, err := f.String("general.architecture")
+	if err != nil {
+		return nil, err
+	}
+	if arch != "gemma3" {
+		return nil, fmt.Errorf("general.architecture is %q; only gemma3 is supported", arch)
+	}
+	var firstErr error
+	num := func(key string) int {
+		v, err := f.Int("gemma3."+key, 1, math.MaxInt32)
+		if firstErr == nil {
+			firstErr = err
+		}
+		return int(v)
+	}
+	float := func(key string, def float64) float64 {
+		if _, ok := f.Get("gemma3." + key); !ok && def != 0 {
+			return def
+		}
+		v, err := f.Float("gemma3." + key)
+		if firstErr == nil {
+			firstErr = err
+		}
+		return v
+	}
+	t := TextConfig{
+		HiddenSize:            num("embedding_length"),
+		IntermediateSize:      num("feed_forward_length"),
+		NumHiddenLayers:       num("block_count"),
+		NumAttentionHeads:     num("attention.head_count"),
+		NumKeyValueHeads:      num("attention.head_count_kv"),
+		HeadDim:               num("attention.key_length"),
+		SlidingWindow:         num("attention.sliding_window"),
+		MaxPositionEmbeddings: num("context_length"),
+		RMSNormEps:            float("attention.layer_norm_rms_epsilon", 0),
+		RopeTheta:             float("rope.freq_base", 1e6),
+		RopeLocalBaseFreq:     float("rope.freq_base_swa", 1e4),
+		RopeScalingFactor:     1,
+		HiddenActivation:      "gelu_pytorch_tanh",
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if v, ok := f.Get("gemma3.attention.value_length"); ok {
+		if n, _ := f.Int("gemma3.attention.value_length", 1, math.MaxInt32); n != int64(t.HeadDim) {
+			return nil, fmt.Errorf("gemma3.attention.value_length %v differs from key_length %d", v.V, t.HeadDim)
+		}
+	}
+	if typ, err := f.String("gemma3.rope.scaling.type"); err == nil && typ == "linear" {
+		if t.RopeScalingFactor, err = f.Float("gemma3.rope.scaling.factor"); err != nil {
+			return nil, err
+		}
+		if t.RopeScalingFactor <= 0 {
+			return nil, fmt.Errorf("gemma3.rope.scaling.factor %v", t.RopeScalingFactor)
+		}
+	} else if err == nil && typ != "none" {
+		return nil, fmt.Errorf("gemma3.rope.scaling.type %q is not supported (linear)", typ)
+	}
+	t.QueryPreAttnScalar = float64(t.HeadDim)
+	if t.NumHiddenLayers == 62 {
+		t.QueryPreAttnScalar = float64(t.HiddenSize / t.NumAttentionHeads)
+	}
+	emb, ok := f.Tensor("token_embd.weight")
+	if !ok || len(emb.Dims) != 2 {
+		return nil, fmt.Errorf("tensor token_embd.weight is missing or not a matrix")
+	}
+	t.VocabSize = emb.Dims[1]
+	c := &Config{ModelType: "gemma3_text", Architecture: "Gemma3ForCausalLM"}
+	if err := checkCaps(&t, c); err != nil {
+		return nil, err
+	}
+	for i := range t.NumHiddenLayers {
+		if (i+1)%6 == 0 {
+			t.LayerTypes = append(t.LayerTypes, FullAttention)
+		} else {
+			t.LayerTypes = append(t.LayerTypes, SlidingAttention)
+		}
+	}
+	c.Text = t
+	if eos, err := f.Int("tokenizer.ggml.eos_token_id", 0, int64(t.VocabSize-1)); err == nil {
+		c.EOSTokenIDs = append(c.EOSTokenIDs, int(eos))
+	}
+	if toks, err := f.Strings("tokenizer.ggml.tokens"); err == nil {
+		for id, s := range toks {
+			if s == "<end_of_turn>" && id < t.VocabSize {
+				c.EOSTokenIDs = append(c.EOSTokenIDs, id)
+			}
+		}
+	}
+	return c, c.Validate()
+}

@@ -175,9 +175,9 @@ func TestHostileGGUF(t *testing.T) {
 	defer src.Close()
 	for _, c := range []struct {
 		name, key string
-		value      *gguf.Value // nil: remove the key
-		drop       string      // a tensor to leave out
-		want       string
+		value     *gguf.Value // nil: remove the key
+		drop      string      // a tensor to leave out
+		want      string
 	}{
 		{"no architecture", "general.architecture", nil, "", "general.architecture is missing"},
 		{"llama", "general.architecture", ptr(gguf.Of("llama")), "", `"llama"; only gemma3`},

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,15 +46,16 @@ type LoadOptions struct {
 	ImageCacheBytes int64
 }
 
-// Resolve turns a model reference into a checkpoint directory: the directory
-// itself, else the Hugging Face cache, else a download when allowed.
+// Resolve turns a model reference into a checkpoint directory or a GGUF
+// file: the directory or .gguf file itself, else the Hugging Face cache,
+// else a download when allowed.
 func Resolve(ctx context.Context, ref string, progress func(string, int64, int64)) (string, error) {
 	if st, err := os.Stat(ref); err == nil {
-		if st.IsDir() {
+		if st.IsDir() || model.IsGGUF(ref) {
 			return ref, nil
 		}
 		// A file that happens to be spelled org/name is not a repository id.
-		return "", fmt.Errorf("model %q is a file: neither a checkpoint directory nor a Hugging Face repository id", ref)
+		return "", fmt.Errorf("model %q is a file: neither a checkpoint directory, a .gguf file nor a Hugging Face repository id", ref)
 	}
 	r, err := hub.ParseRef(ref)
 	if err != nil {
@@ -86,10 +88,12 @@ type Model struct {
 // answer need more: full-attention layers grow their cache only as used.
 const sessionCapacity = 32768
 
-// Load opens a model. ref is a checkpoint directory, or a Hugging Face
+// Load opens a model. ref is a checkpoint directory, a GGUF file (or a
+// directory holding one GGUF model and no config.json), or a Hugging Face
 // repository id (google/medgemma-4b-it[@revision]) found in the standard
 // cache (reusing what transformers downloaded) or downloaded into it unless
-// HF_HUB_OFFLINE is set.
+// HF_HUB_OFFLINE is set. A GGUF model takes the tokenizer.json beside it or
+// opts.Tokenizer.
 func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -101,9 +105,18 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	weights := dir
+	if model.IsGGUF(dir) {
+		dir = filepath.Dir(dir)
+	} else if weights, err = findGGUF(dir); err != nil {
+		return nil, err
+	}
 	tokPath := opts.Tokenizer
 	if tokPath == "" {
 		tokPath = filepath.Join(dir, "tokenizer.json")
+		if _, err := os.Stat(tokPath); err != nil && model.IsGGUF(weights) {
+			return nil, fmt.Errorf("%s has no tokenizer.json beside it: give one with --tokenizer (the Gemma 3 tokenizer.json of the model's Hugging Face repository)", weights)
+		}
 	}
 	tok, err := tokenizer.Load(tokPath)
 	if err != nil {
@@ -112,7 +125,7 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m, err := model.LoadContext(ctx, dir, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads})
+	m, err := model.LoadContext(ctx, weights, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads})
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +148,31 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 		cacheBytes = DefaultImageCacheBytes
 	}
 	return &Model{Dir: dir, model: m, tok: tok, image: img, defaults: defaults, features: newFeatureCache(cacheBytes)}, nil
+}
+
+// findGGUF returns the GGUF model file of a directory without config.json
+// (the mmproj-*.gguf of a vision tower aside), else dir itself.
+func findGGUF(dir string) (string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		return dir, nil
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.gguf"))
+	if err != nil || len(files) == 0 {
+		return dir, nil
+	}
+	var models []string
+	for _, f := range files {
+		if !strings.HasPrefix(strings.ToLower(filepath.Base(f)), "mmproj") {
+			models = append(models, f)
+		}
+	}
+	switch len(models) {
+	case 0:
+		return dir, nil
+	case 1:
+		return models[0], nil
+	}
+	return "", fmt.Errorf("%s holds %d GGUF models (%s): name the file", dir, len(models), strings.Join(models, ", "))
 }
 
 // Close releases the weights.

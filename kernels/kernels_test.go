@@ -150,7 +150,8 @@ func testMatMul(t *testing.T) {
 // TestMatMulTokenAloneOrBatched: with AVX-512 (and rows of 16 or more) a
 // token's products are bitwise the same whether it is multiplied alone
 // (dot4x1) or with others, in any place of a 4x4 tile or among a block's
-// last tokens; otherwise within rounding.
+// last tokens, and however threads split the rows; otherwise within
+// rounding.
 func TestMatMulTokenAloneOrBatched(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, c := range []struct{ rows, cols int }{{37, 200}, {64, 2560}, {9, 15}} {
@@ -159,6 +160,14 @@ func TestMatMulTokenAloneOrBatched(t *testing.T) {
 			x := randF32(rng, n*c.cols)
 			batched := make([]float32, n*c.rows)
 			NewPool(2).MatMul(batched, x, n, w)
+			// Threads split the rows elsewhere: the same bits.
+			other := make([]float32, n*c.rows)
+			NewPool(3).MatMul(other, x, n, w)
+			for i, v := range other {
+				if hasAVX512 && c.cols >= 16 && v != batched[i] {
+					t.Fatalf("%+v n=%d: [%d] %v with 3 threads, %v with 2", c, n, i, v, batched[i])
+				}
+			}
 			alone := make([]float32, c.rows)
 			for tk := range n {
 				NewPool(2).MatMul(alone, x[tk*c.cols:(tk+1)*c.cols], 1, w)
@@ -472,4 +481,40 @@ func scaleOffsets(d DType, blockBytes int) []int {
 		return []int{blockBytes - 2}
 	}
 	return []int{0}
+}
+
+// TestF32ToF16: every half survives a round trip; values between two halves
+// round to the nearer, ties to the even one; out of range gives infinity.
+func TestF32ToF16(t *testing.T) {
+	for h := range 1 << 16 {
+		f := F16ToF32(uint16(h))
+		if f != f {
+			if F32ToF16(f)&0x7c00 != 0x7c00 || F32ToF16(f)&0x3ff == 0 {
+				t.Fatalf("NaN %#x -> %#x", h, F32ToF16(f))
+			}
+			continue
+		}
+		if got := F32ToF16(f); got != uint16(h) {
+			t.Fatalf("%#x (%v) -> %#x", h, f, got)
+		}
+		// Halfway to the next half (same sign, larger magnitude).
+		if next := uint16(h) + 1; next&0x7c00 != 0x7c00 && h&0x7fff != 0x7bff {
+			mid := float32((float64(f) + float64(F16ToF32(next))) / 2)
+			want := uint16(h)
+			if h&1 == 1 {
+				want = next
+			}
+			if got := F32ToF16(mid); got != want {
+				t.Fatalf("midpoint of %#x and %#x (%v) -> %#x, want %#x", h, next, mid, got, want)
+			}
+		}
+	}
+	for _, c := range []struct {
+		f    float32
+		want uint16
+	}{{65520, 0x7c00}, {-1e10, 0xfc00}, {1e-10, 0}, {5.960464477539063e-08, 1}, {65504, 0x7bff}} {
+		if got := F32ToF16(c.f); got != c.want {
+			t.Errorf("%v -> %#x, want %#x", c.f, got, c.want)
+		}
+	}
 }

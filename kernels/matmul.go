@@ -152,7 +152,8 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 // stream past, and inside a block 4 rows x 4 tokens at a time share their
 // loads (dot4x4); a block's last tokens (all of a single-token decode's) go
 // 4 rows x 1 token (dot4x1, summing as dot4x4 does, so a token's products
-// are bitwise the same batched or alone); the last rows use a plain dot.
+// are bitwise the same batched or alone); the last rows of a share go
+// through dot4x1 too, so a row's result does not depend on the split.
 // The kernels are called directly, not through function values, so the
 // tiles stay on the stack: a decode step allocates nothing.
 //
@@ -202,6 +203,14 @@ func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []fl
 		}
 		for ; r < hi; r++ {
 			for t := t0; t < t1; t++ {
+				if raw != nil {
+					// The 4x1 kernel on the row four times over (stride 0):
+					// its sum is bitwise what the row gets in a group of
+					// four, so results do not depend on where rows split.
+					dot4x1BF16(&o4, raw[r*cols:], 0, x[t*cols:], cols, 0, 0)
+					out[t*rows+r] = o4[0]
+					continue
+				}
 				out[t*rows+r] = rowDot(raw, f32, r, cols, x[t*cols:(t+1)*cols])
 			}
 		}

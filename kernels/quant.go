@@ -117,3 +117,38 @@ func dotQuantRows(out, x []float32, n int, w *Mat, lo, hi int) {
 		}
 	}
 }
+
+// F32ToF16 rounds a float32 to the nearest IEEE half (ties to even), as
+// ggml's conversion does: overflow gives infinity, NaN stays NaN, tiny
+// values become subnormals or zero.
+func F32ToF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int(b>>23&0xff) - 127 + 15
+	mant := b & 0x7fffff
+	switch {
+	case b&0x7fffffff > 0x7f800000: // NaN
+		return sign | 0x7e00
+	case exp >= 0x1f: // overflow or infinity
+		return sign | 0x7c00
+	case exp <= 0: // subnormal half or zero
+		if exp < -10 {
+			return sign
+		}
+		mant |= 0x800000
+		shift := uint(14 - exp)
+		h := mant >> shift
+		rem := mant & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rem > half || rem == half && h&1 == 1 {
+			h++
+		}
+		return sign | uint16(h)
+	}
+	h := uint32(exp)<<10 | mant>>13
+	rem := mant & 0x1fff
+	if rem > 0x1000 || rem == 0x1000 && h&1 == 1 {
+		h++ // may carry into the exponent, up to infinity: still right
+	}
+	return sign | uint16(h)
+}

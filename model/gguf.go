@@ -120,7 +120,8 @@ func loadGGUF(ctx context.Context, path string, opts LoadOptions) (*Model, error
 // its metadata as llama.cpp reads it. What the file does not say, llama.cpp
 // fixes for Gemma 3, and so does this: sliding layers use RoPE base 10,000
 // (unless gemma3.rope.freq_base_swa says otherwise), every sixth layer is
-// global, queries are scaled by head_dim^-0.5 except in the 27B model (62
+// global (unless gemma3.attention.sliding_window_pattern, a bool per layer,
+// says which are sliding), queries are scaled by head_dim^-0.5 except in the 27B model (62
 // layers), whose query_pre_attn_scalar is hidden_size / heads.
 func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	arch, err := f.String("general.architecture")
@@ -194,11 +195,15 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	if err := checkCaps(&t, c); err != nil {
 		return nil, err
 	}
-	for i := range t.NumHiddenLayers {
-		if (i+1)%6 == 0 {
-			t.LayerTypes = append(t.LayerTypes, FullAttention)
-		} else {
+	swa, err := slidingLayers(f, t.NumHiddenLayers)
+	if err != nil {
+		return nil, err
+	}
+	for _, sliding := range swa {
+		if sliding {
 			t.LayerTypes = append(t.LayerTypes, SlidingAttention)
+		} else {
+			t.LayerTypes = append(t.LayerTypes, FullAttention)
 		}
 	}
 	c.Text = t
@@ -213,4 +218,47 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 		}
 	}
 	return c, c.Validate()
+}
+
+// GGUFTextName is llama.cpp's name for a tensor of a transformers
+// checkpoint's text model (ok false for the vision tower, the projector and
+// anything else).
+func GGUFTextName(name string) (string, bool) {
+	for _, h := range lmHeadNames {
+		if name == h {
+			return "output.weight", true
+		}
+	}
+	for _, p := range textPrefixes {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			if g := ggufTextName(rest); g != "" && rest != "lm_head.weight" {
+				return g, true
+			}
+		}
+	}
+	return "", false
+}
+
+// IsNorm reports whether a transformers tensor name is a Gemma RMSNorm
+// weight (stored in GGUF as 1 + w).
+func IsNorm(name string) bool {
+	return strings.HasSuffix(name, "norm.weight") && !strings.Contains(name, "vision")
+}
+
+// slidingLayers says which of n layers use sliding-window attention.
+func slidingLayers(f *gguf.File, n int) ([]bool, error) {
+	const key = "gemma3.attention.sliding_window_pattern"
+	if _, ok := f.Get(key); ok {
+		v, _ := f.Get(key)
+		swa, ok := v.V.([]bool)
+		if !ok || len(swa) != n {
+			return nil, fmt.Errorf("%s must be %d bools (one per layer), not %s of %d", key, n, v.Type, v.Len())
+		}
+		return swa, nil
+	}
+	swa := make([]bool, n)
+	for i := range swa {
+		swa[i] = (i+1)%6 != 0
+	}
+	return swa, nil
 }

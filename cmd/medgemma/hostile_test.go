@@ -58,7 +58,7 @@ func TestModelIsAFile(t *testing.T) {
 	os.WriteFile(filepath.Join("ck", "afile"), []byte("x"), 0o644)
 	t.Setenv("HF_ENDPOINT", "http://127.0.0.1:1") // nothing is asked of a hub
 	_, errs, code := runCLI(t, "", "run", "-m", "ck/afile", "hi")
-	if code != 1 || !strings.Contains(errs, `model "ck/afile" is a file: neither a checkpoint directory nor a Hugging Face repository id`) {
+	if code != 1 || !strings.Contains(errs, `model "ck/afile" is a file: neither a checkpoint directory, a .gguf file nor a Hugging Face repository id`) {
 		t.Errorf("exit %d, stderr %q", code, errs)
 	}
 }

@@ -1,0 +1,300 @@
+// Package quantize writes a Hugging Face MedGemma checkpoint as a GGUF file
+// laid out as llama.cpp's converter and llama-quantize lay it out: the
+// gemma3 architecture's metadata, the tokenizer's vocabulary, llama.cpp's
+// tensor names, RMSNorm weights as float32 1 + w, and the weight matrices
+// in the chosen type, quantized as ggml's reference quantizers do (Q8_0 and
+// Q4_0 byte for byte).
+//
+// Why: people run MedGemma on CPUs from GGUF files; writing them here needs
+// no Python and no llama.cpp checkout, and tensors are converted one at a
+// time, so memory stays near one tensor's size whatever the model's.
+package quantize
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/medgemma/medgemma/gguf"
+	"github.com/medgemma/medgemma/kernels"
+	"github.com/medgemma/medgemma/model"
+	"github.com/medgemma/medgemma/safetensors"
+	"github.com/medgemma/medgemma/tokenizer"
+)
+
+// Types are the types Text writes, by the names llama-quantize takes.
+var Types = map[string]struct {
+	weights  gguf.Type
+	fileType uint32 // llama_ftype, general.file_type
+}{
+	"f32":  {gguf.F32, 0},
+	"bf16": {gguf.BF16, 32},
+	"q8_0": {gguf.Q8_0, 7},
+	"q4_0": {gguf.Q4_0, 2},
+}
+
+// Options control Text.
+type Options struct {
+	// Type is a key of Types.
+	Type string
+	// Tokenizer is the tokenizer.json whose vocabulary goes into the file
+	// (default: the checkpoint's).
+	Tokenizer string
+	// Progress, when set, is called after each tensor: tensors done, total.
+	Progress func(done, total int)
+}
+
+// Text writes the text model of the checkpoint in dir as a GGUF file at
+// out. A matrix whose rows are not a whole number of the type's blocks is
+// written in F16 (as llama-quantize falls back); vectors stay F32. Q4_0
+// keeps the token embedding in Q8_0 (llama.cpp puts it in Q6_K).
+func Text(ctx context.Context, dir, out string, opts Options) error {
+	typ, ok := Types[opts.Type]
+	if !ok {
+		return fmt.Errorf("type %q is not supported (f32, bf16, q8_0, q4_0)", opts.Type)
+	}
+	cfg, err := model.LoadConfig(dir)
+	if err != nil {
+		return err
+	}
+	tokPath := opts.Tokenizer
+	if tokPath == "" {
+		tokPath = filepath.Join(dir, "tokenizer.json")
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return err
+	}
+	ckpt, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	defer ckpt.Close()
+
+	type job struct {
+		src  *safetensors.Tensor
+		spec gguf.TensorSpec
+		norm bool
+	}
+	var jobs []job
+	vocab := tok.Len()
+	for _, name := range ckpt.Names() {
+		g, ok := model.GGUFTextName(name)
+		if !ok {
+			continue
+		}
+		t := ckpt.Tensor(name)
+		dims := make([]int, len(t.Shape))
+		for i, d := range t.Shape {
+			dims[len(dims)-1-i] = d
+		}
+		if g == "token_embd.weight" || g == "output.weight" {
+			// llama.cpp keeps one row per token of the vocabulary.
+			if len(dims) != 2 || dims[1] < vocab {
+				return fmt.Errorf("tensor %s has shape %v for a vocabulary of %d", name, t.Shape, vocab)
+			}
+			dims[1] = vocab
+		}
+		j := job{src: t, spec: gguf.TensorSpec{Name: g, Type: gguf.F32, Dims: dims}, norm: model.IsNorm(name)}
+		if len(dims) == 2 {
+			j.spec.Type = typ.weights
+			if g == "token_embd.weight" && typ.weights == gguf.Q4_0 {
+				j.spec.Type = gguf.Q8_0
+			}
+			if dims[0]%j.spec.Type.BlockSize() != 0 {
+				j.spec.Type = gguf.F16
+			}
+		}
+		jobs = append(jobs, j)
+	}
+	// llama.cpp's order: the embedding and final norm, then layer by layer.
+	sort.SliceStable(jobs, func(a, b int) bool { return tensorOrder(jobs[a].spec.Name) < tensorOrder(jobs[b].spec.Name) })
+
+	meta, err := metadata(cfg, tok, filepath.Base(filepath.Clean(dir)), typ.fileType)
+	if err != nil {
+		return err
+	}
+	specs := make([]gguf.TensorSpec, len(jobs))
+	for i, j := range jobs {
+		specs[i] = j.spec
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	w, err := gguf.NewWriter(f, meta, specs)
+	for i, j := range jobs {
+		if err != nil {
+			break
+		}
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		var data []byte
+		if data, err = convert(j.src, j.spec, j.norm); err == nil {
+			err = w.WriteTensor(data)
+		}
+		if opts.Progress != nil {
+			opts.Progress(i+1, len(jobs))
+		}
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out)
+		return fmt.Errorf("%s: %w", out, err)
+	}
+	return nil
+}
+
+// tensorOrder sorts llama.cpp's names: global tensors first, then blocks in
+// number order (names within a block alphabetically, as the converter's
+// sorted state dict leaves them).
+func tensorOrder(name string) string {
+	var blk int
+	var rest string
+	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &blk, &rest); n == 2 {
+		return fmt.Sprintf("1%09d.%s", blk, rest)
+	}
+	return "0" + name
+}
+
+// convert returns the bytes of one tensor in its GGUF type: rows widened to
+// float32 (norm weights plus one), then stored or quantized row by row.
+func convert(t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) ([]byte, error) {
+	x, err := t.Float32s()
+	if err != nil {
+		return nil, err
+	}
+	n := 1
+	for _, d := range spec.Dims {
+		n *= d
+	}
+	x = x[:n] // the embedding's rows past the vocabulary are dropped
+	if norm {
+		for i, v := range x {
+			x[i] = 1 + v
+		}
+	}
+	size, err := spec.Type.RowBytes(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, size)
+	switch spec.Type {
+	case gguf.F32:
+		for i, v := range x {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+		}
+	case gguf.F16:
+		for i, v := range x {
+			binary.LittleEndian.PutUint16(out[2*i:], kernels.F32ToF16(v))
+		}
+	case gguf.BF16:
+		for i, v := range x {
+			binary.LittleEndian.PutUint16(out[2*i:], F32ToBF16(v))
+		}
+	case gguf.Q8_0:
+		kernels.QuantizeQ8_0(out, x)
+	case gguf.Q4_0:
+		kernels.QuantizeQ4_0(out, x)
+	default:
+		return nil, fmt.Errorf("tensor %s: no quantizer for %s", spec.Name, spec.Type)
+	}
+	return out, nil
+}
+
+// F32ToBF16 rounds to bfloat16 as ggml does: to nearest, ties to even, NaN
+// kept quiet.
+func F32ToBF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 64
+	}
+	return uint16((b + 0x7fff + (b >> 16 & 1)) >> 16)
+}
+
+// metadata is the gemma3 architecture's keys as llama.cpp's converter
+// writes them, the tokenizer's vocabulary, and the file type.
+func metadata(cfg *model.Config, tok *tokenizer.Tokenizer, name string, fileType uint32) ([]gguf.KV, error) {
+	t := cfg.Text
+	kv := func(k string, v gguf.Value) gguf.KV { return gguf.KV{Key: k, Value: v} }
+	u32 := func(v int) gguf.Value { return gguf.Of(uint32(v)) }
+	f32 := func(v float64) gguf.Value { return gguf.Of(float32(v)) }
+	meta := []gguf.KV{
+		kv("general.architecture", gguf.Of("gemma3")),
+		kv("general.name", gguf.Of(name)),
+		kv("gemma3.context_length", u32(t.MaxPositionEmbeddings)),
+		kv("gemma3.embedding_length", u32(t.HiddenSize)),
+		kv("gemma3.block_count", u32(t.NumHiddenLayers)),
+		kv("gemma3.feed_forward_length", u32(t.IntermediateSize)),
+		kv("gemma3.attention.head_count", u32(t.NumAttentionHeads)),
+		kv("gemma3.attention.head_count_kv", u32(t.NumKeyValueHeads)),
+		kv("gemma3.attention.key_length", u32(t.HeadDim)),
+		kv("gemma3.attention.value_length", u32(t.HeadDim)),
+		kv("gemma3.attention.layer_norm_rms_epsilon", f32(t.RMSNormEps)),
+		kv("gemma3.rope.freq_base", f32(t.RopeTheta)),
+		kv("gemma3.attention.sliding_window", u32(t.SlidingWindow)),
+	}
+	if t.RopeLocalBaseFreq != 1e4 {
+		meta = append(meta, kv("gemma3.rope.freq_base_swa", f32(t.RopeLocalBaseFreq)))
+	}
+	if t.RopeScalingFactor != 1 {
+		meta = append(meta, kv("gemma3.rope.scaling.type", gguf.Of("linear")), kv("gemma3.rope.scaling.factor", f32(t.RopeScalingFactor)))
+	}
+	// What ConfigFromGGUF cannot recover is refused rather than lost.
+	want := float64(t.HeadDim)
+	if t.NumHiddenLayers == 62 {
+		want = float64(t.HiddenSize / t.NumAttentionHeads)
+	}
+	if t.QueryPreAttnScalar != want {
+		return nil, fmt.Errorf("query_pre_attn_scalar %v cannot be said in GGUF (llama.cpp takes %v for this model)", t.QueryPreAttnScalar, want)
+	}
+	// llama.cpp makes every sixth layer global; another pattern (the tiny
+	// test checkpoints') is written as the per-layer key other
+	// architectures use, which ConfigFromGGUF reads.
+	swa := make([]bool, len(t.LayerTypes))
+	sixth := true
+	for i, lt := range t.LayerTypes {
+		swa[i] = lt == model.SlidingAttention
+		sixth = sixth && swa[i] == ((i+1)%6 != 0)
+	}
+	if !sixth {
+		meta = append(meta, kv("gemma3.attention.sliding_window_pattern", gguf.ArrayOf(swa)))
+	}
+	tokens, scores, types := tok.Vocabulary()
+	id := func(s string, def int) int {
+		if v, ok := tok.ID(s); ok {
+			return int(v)
+		}
+		return def
+	}
+	eos := 1
+	if len(cfg.EOSTokenIDs) > 0 {
+		eos = cfg.EOSTokenIDs[0]
+	}
+	meta = append(meta,
+		kv("tokenizer.ggml.model", gguf.Of("llama")),
+		kv("tokenizer.ggml.pre", gguf.Of("default")),
+		kv("tokenizer.ggml.tokens", gguf.ArrayOf(tokens)),
+		kv("tokenizer.ggml.scores", gguf.ArrayOf(scores)),
+		kv("tokenizer.ggml.token_type", gguf.ArrayOf(types)),
+		kv("tokenizer.ggml.bos_token_id", u32(id("<bos>", 2))),
+		kv("tokenizer.ggml.eos_token_id", u32(eos)),
+		kv("tokenizer.ggml.padding_token_id", u32(id("<pad>", 0))),
+		kv("tokenizer.ggml.unknown_token_id", u32(id("<unk>", 3))),
+		kv("tokenizer.ggml.add_bos_token", gguf.Of(true)),
+		kv("tokenizer.ggml.add_space_prefix", gguf.Of(false)),
+		kv("general.quantization_version", u32(2)),
+		kv("general.file_type", gguf.Of(fileType)),
+	)
+	return meta, nil
+}

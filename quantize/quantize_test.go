@@ -1,0 +1,129 @@
+package quantize
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/medgemma/medgemma/gguf"
+	"github.com/medgemma/medgemma/internal/testenv"
+	"github.com/medgemma/medgemma/model"
+	"github.com/medgemma/medgemma/safetensors"
+)
+
+var small = filepath.Join("..", "testdata", "gguf", "small-gemma3")
+
+// TestQuantizersMatchLlamaCpp: from the same bf16 weights, every Q8_0 and
+// Q4_0 tensor (and every float32 norm, stored as 1 + w) of llama-quantize's
+// files is what convert writes, byte for byte.
+func TestQuantizersMatchLlamaCpp(t *testing.T) {
+	ckpt, err := safetensors.OpenDir(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ckpt.Close()
+	byGGUF := map[string]*safetensors.Tensor{}
+	for _, name := range ckpt.Names() {
+		if g, ok := model.GGUFTextName(name); ok {
+			byGGUF[g] = ckpt.Tensor(name)
+		}
+	}
+	for _, kind := range []string{"Q8_0", "Q4_0"} {
+		f, err := gguf.Open(filepath.Join(small, "small-gemma3-"+kind+".gguf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[gguf.Type]int{}
+		for _, lt := range f.Tensors {
+			src := byGGUF[lt.Name]
+			if src == nil {
+				t.Fatalf("%s: no checkpoint tensor for %s", kind, lt.Name)
+			}
+			if lt.Type != gguf.Q8_0 && lt.Type != gguf.Q4_0 && lt.Type != gguf.F32 {
+				continue // Q6_K: not written here yet
+			}
+			got, err := convert(src, gguf.TensorSpec{Name: lt.Name, Type: lt.Type, Dims: lt.Dims}, lt.Type == gguf.F32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, lt.Data) {
+				t.Errorf("%s %s (%s): differs from llama.cpp's", kind, lt.Name, lt.Type)
+			}
+			counts[lt.Type]++
+		}
+		t.Logf("%s: identical %v", kind, counts)
+		if counts[gguf.Q8_0]+counts[gguf.Q4_0] < 40 {
+			t.Errorf("%s: only %v compared", kind, counts)
+		}
+		f.Close()
+	}
+}
+
+// TestTextBF16 writes the tiny text checkpoint as a bf16 GGUF (its stored
+// type, so nothing is lost): the file loads, reads back as the checkpoint's
+// config, and its logits are the checkpoint's, bit for bit.
+func TestTextBF16(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "models", "tiny-medgemma-text")
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	out := filepath.Join(t.TempDir(), "tiny.gguf")
+	var calls int
+	if err := Text(context.Background(), dir, out, Options{Type: "bf16", Tokenizer: tok, Progress: func(done, total int) { calls++ }}); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if calls != 2+13*ref.Config.Text.NumHiddenLayers {
+		t.Errorf("progress called %d times", calls)
+	}
+	ids := []int32{2, 105, 2364, 107, 9259, 236881, 106, 107, 105, 4368, 107}
+	a, b := lastLogits(t, ref, ids), lastLogits(t, m, ids)
+	// The GGUF keeps the tokenizer's rows of the embedding (262,145).
+	if len(b) != 262145 || len(a) < len(b) {
+		t.Fatalf("vocabularies %d and %d", len(a), len(b))
+	}
+	for i := range b {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			t.Fatalf("logit %d: %v from the GGUF, %v from safetensors", i, b[i], a[i])
+		}
+	}
+	if err := Text(context.Background(), dir, out, Options{Type: "q3_k"}); err == nil || !strings.Contains(err.Error(), `"q3_k" is not supported`) {
+		t.Errorf("q3_k: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out2 := filepath.Join(t.TempDir(), "cancelled.gguf")
+	if err := Text(ctx, dir, out2, Options{Type: "bf16", Tokenizer: tok}); err == nil {
+		t.Error("cancelled: no error")
+	}
+	if _, err := os.Stat(out2); !os.IsNotExist(err) {
+		t.Errorf("a cancelled conversion left its file: %v", err)
+	}
+}
+
+func lastLogits(t *testing.T, m *model.Model, ids []int32) []float32 {
+	t.Helper()
+	s, err := m.NewSession(64, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.Forward(context.Background(), model.Input{IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, m.Config.Text.VocabSize)
+	hs := m.Config.Text.HiddenSize
+	s.Logits(out, h[(len(ids)-1)*hs:])
+	return out
+}

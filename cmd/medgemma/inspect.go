@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/model"
 	"github.com/medgemma/medgemma/safetensors"
 )
@@ -14,7 +15,7 @@ import (
 const inspectUsage = `Usage:
   medgemma inspect [--context N] [--json] MODEL
 
-Describes a checkpoint directory (or a published shape: %s): architecture,
+Describes a checkpoint directory, a GGUF file (or a published shape: %s): architecture,
 layer pattern, parameters per part, dtypes, and the memory its weights and its
 KV cache at a given context need.
 
@@ -65,6 +66,19 @@ func runInspect(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		}
 		for _, n := range cfg.Params() {
 			r.WeightBytes += 2 * n
+		}
+	} else if model.IsGGUF(pos[0]) {
+		f, err := gguf.Open(pos[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if cfg, err = model.ConfigFromGGUF(f); err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		for _, t := range f.Tensors {
+			r.DTypes[t.Type.String()]++
+			r.WeightBytes += int64(len(t.Data))
 		}
 	} else {
 		if cfg, err = model.LoadConfig(pos[0]); err != nil {

@@ -11,6 +11,7 @@
 //	chat       an interactive conversation, with images
 //	serve      serve the model over OpenAI's HTTP API
 //	pull       download a model from Hugging Face into the standard cache
+//	quantize   write a checkpoint as a GGUF file (bf16, q8_0, q4_0...)
 //	tokenize   text to token ids and back, and conversations to model input
 //	preprocess an image (PNG, JPEG, DICOM, ...) as the model sees it
 //	inspect    architecture, parameters, dtypes and memory of a checkpoint
@@ -55,6 +56,7 @@ func commands() []command {
 		{"chat", "an interactive conversation, with images", runChat},
 		{"serve", "serve the model over OpenAI's HTTP API", runServe},
 		{"pull", "download a model from Hugging Face into the standard cache", runPull},
+		{"quantize", "write a checkpoint as a GGUF file (bf16, q8_0, q4_0...)", runQuantize},
 		{"tokenize", "text to token ids and back, and conversations to model input", runTokenize},
 		{"preprocess", "an image (PNG, JPEG, DICOM, ...) as the model sees it", runPreprocess},
 		{"inspect", "architecture, parameters, dtypes and memory of a checkpoint", runInspect},

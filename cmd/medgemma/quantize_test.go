@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/medgemma/medgemma/internal/testenv"
+)
+
+// TestQuantizeThenRun: quantize writes the tiny checkpoint as a bf16 GGUF,
+// inspect describes it, and run answers from it exactly as from the
+// checkpoint, given the tokenizer by flag or beside the file.
+func TestQuantizeThenRun(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "models", "tiny-medgemma-text")
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	outDir := t.TempDir()
+	out, errs, code := runCLI(t, "", "quantize", "-m", dir, "--type", "BF16", "--out", outDir, "--tokenizer", tok)
+	path := filepath.Join(outDir, "tiny-medgemma-text-BF16.gguf")
+	if code != 0 || out != path+"\n" {
+		t.Fatalf("quantize: %q %q %d", out, errs, code)
+	}
+	out, _, code = runCLI(t, "", "inspect", path)
+	if code != 0 || !strings.Contains(out, "dtypes         BF16 x57, F32 x49") || !strings.Contains(out, "8 layers: 6 sliding (window 32") {
+		t.Errorf("inspect: %q %d", out, code)
+	}
+	args := []string{"--temperature", "0", "--max-tokens", "6", "--quiet", "Describe a chest X-ray"}
+	want, errs, code := runCLI(t, "", append([]string{"run", "-m", dir, "--tokenizer", tok}, args...)...)
+	if code != 0 || want == "" {
+		t.Fatalf("run on the checkpoint: %q %d", errs, code)
+	}
+	got, errs, code := runCLI(t, "", append([]string{"run", "-m", path, "--tokenizer", tok}, args...)...)
+	if code != 0 || got != want {
+		t.Errorf("run on the GGUF: %q (%q %d), on the checkpoint %q", got, errs, code, want)
+	}
+	_, errs, code = runCLI(t, "", append([]string{"run", "-m", path}, args...)...)
+	if code != 1 || !strings.Contains(errs, "has no tokenizer.json beside it: give one with --tokenizer") {
+		t.Errorf("run without a tokenizer: %q %d", errs, code)
+	}
+	data, err := os.ReadFile(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(outDir, "tokenizer.json"), data, 0o644)
+	got, errs, code = runCLI(t, "", append([]string{"run", "-m", outDir}, args...)...)
+	if code != 0 || got != want {
+		t.Errorf("run on the GGUF's directory: %q (%q %d), on the checkpoint %q", got, errs, code, want)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"quantize", "-m", dir, "--type", "q9_9", "--out", outDir}, `--type "q9_9" is not supported (bf16, f32, q4_0, q8_0)`},
+		{[]string{"quantize", "--type", "q8_0", "--out", outDir}, "-m MODEL is required"},
+		{[]string{"quantize", "-m", dir, "--type", "q8_0"}, "--out DIR is required"},
+		{[]string{"quantize", "-m", path, "--type", "q8_0", "--out", outDir}, "is already a GGUF file"},
+	} {
+		if _, errs, code := runCLI(t, "", c.args...); code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: %q %d", c.args, errs, code)
+		}
+	}
+}

@@ -218,8 +218,17 @@ func (p *ImageSources) fetch(ctx context.Context, src string) ([]byte, error) {
 	if timeout <= 0 {
 		timeout = DefaultImageTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// failed names the timeout whichever clock ran out first (this one's
+	// deadline, or the transport's wait for headers).
+	failed := func(err error) error {
+		if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("fetching image %s: timeout: no complete answer within %v", clip(src), timeout)
+		}
+		return fmt.Errorf("fetching image %s: %w", clip(src), err)
+	}
 	transport := p.Transport
 	if transport == nil {
 		transport = &http.Transport{
@@ -245,7 +254,7 @@ func (p *ImageSources) fetch(ctx context.Context, src string) ([]byte, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching image %s: %w", clip(src), err)
+		return nil, failed(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -257,7 +266,7 @@ func (p *ImageSources) fetch(ctx context.Context, src string) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetching image %s: %w", clip(src), err)
+		return nil, failed(err)
 	}
 	if int64(len(data)) > limit {
 		return nil, tooLarge(clip(src), limit)

@@ -5,8 +5,9 @@ package kernels
 import "golang.org/x/sys/cpu"
 
 // hasAVX2 selects the AVX2+FMA kernels at run time; hasAVX512 the AVX-512
-// ones (F for the arithmetic, BW for widening 16-bit lanes).
+// ones (F for the arithmetic, BW for widening 16-bit lanes, VL for their
+// narrower forms on registers 16-31).
 var (
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
 )

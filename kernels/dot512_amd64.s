@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "reduce_amd64.h"
 
 // AVX-512 versions of the bf16 kernels: 16 floats per instruction.
 
@@ -136,44 +137,6 @@ zqdone:
 	VMOVUPS X0, (R8)
 	VZEROUPPER
 	RET
-
-// REDUCE16 stores at (ptr) the 16 sums of Z0..Z15, sum i being the total of
-// Zi's 16 lanes: pairs are interleaved and added (Z0+Z1 by floats, then by
-// float pairs), which leaves each 128-bit lane holding four partial sums,
-// then 128-bit lanes are shuffled together and added twice. 45 instructions
-// instead of 256 scalar additions.
-#define PAIR_PS(a, b) \
-	VUNPCKLPS b, a, Z16 \
-	VUNPCKHPS b, a, Z17 \
-	VADDPS    Z17, Z16, a
-
-#define PAIR_PD(a, b) \
-	VUNPCKLPD b, a, Z16 \
-	VUNPCKHPD b, a, Z17 \
-	VADDPS    Z17, Z16, a
-
-#define LANES(a, b, dst) \
-	VSHUFF32X4 $0x88, b, a, Z16 \
-	VSHUFF32X4 $0xDD, b, a, Z17 \
-	VADDPS     Z17, Z16, dst
-
-#define REDUCE16(ptr) \
-	PAIR_PS(Z0, Z1)   \
-	PAIR_PS(Z2, Z3)   \
-	PAIR_PS(Z4, Z5)   \
-	PAIR_PS(Z6, Z7)   \
-	PAIR_PS(Z8, Z9)   \
-	PAIR_PS(Z10, Z11) \
-	PAIR_PS(Z12, Z13) \
-	PAIR_PS(Z14, Z15) \
-	PAIR_PD(Z0, Z2)   \
-	PAIR_PD(Z4, Z6)   \
-	PAIR_PD(Z8, Z10)  \
-	PAIR_PD(Z12, Z14) \
-	LANES(Z0, Z4, Z18)  \
-	LANES(Z8, Z12, Z19) \
-	LANES(Z18, Z19, Z0) \
-	VMOVUPS Z0, (ptr)
 
 // func dot4x4BF16AVX512(w *uint16, wstride int, x *float32, xstride int, n int, sums *[16]float32, pf uintptr, lines int)
 // Four bf16 weight rows (w, w+wstride, ...) against four float32 rows (x,

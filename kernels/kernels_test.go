@@ -387,7 +387,7 @@ func BenchmarkMatMulBatch(b *testing.B) {
 			x, out := randF32(rng, n*cols), make([]float32, n*rows)
 			b.Run(fmt.Sprintf("%dx%d/blocked/%d", rows, cols, n), func(b *testing.B) {
 				for b.Loop() {
-					blocked(out, x, n, rows, cols, 0, rows, w.Raw, nil)
+					blocked(out, x, n, rows, cols, 0, rows, w.Raw, nil, nil)
 				}
 				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 			})
@@ -404,28 +404,39 @@ func BenchmarkMatMulBatch(b *testing.B) {
 }
 
 // BenchmarkMatMulDecodeStep is a batched decode step's products as the
-// model runs them: all threads, eight 10240x2560 bf16 matrices (420 MB, so
-// the weights come from memory as a layer's do), 1 to 16 tokens. One token
-// is bound by memory bandwidth; 16 come near the FMA peak (GFLOP/s).
+// model runs them: all threads, eight 10240x2560 matrices (420 MB in bf16,
+// 223 MB in Q8_0, so the weights come from memory as a layer's do), 1 to 16
+// tokens. One token is bound by memory bandwidth; 16 come near the FMA
+// peak (GFLOP/s).
 func BenchmarkMatMulDecodeStep(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	rows, cols := 10240, 2560
-	ws := make([]*Mat, 8)
-	for i := range ws {
-		ws[i] = &Mat{Rows: rows, Cols: cols, DType: BF16, Raw: randBF16(rng, rows*cols)}
-	}
-	for _, n := range []int{1, 4, 8, 16} {
-		x, out := randF32(rng, n*cols), make([]float32, n*rows)
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			for b.Loop() {
-				for _, w := range ws {
-					MatMul(out, x, n, w)
-				}
+	for _, d := range []DType{BF16, Q8_0} {
+		ws := make([]*Mat, 8)
+		bytes := 0
+		for i := range ws {
+			ws[i] = &Mat{Rows: rows, Cols: cols, DType: d}
+			if d == BF16 {
+				ws[i].Raw = randBF16(rng, rows*cols)
+			} else {
+				ws[i].Q = make([]byte, rows*RowBytes(d, cols))
+				QuantizeQ8_0(ws[i].Q, randF32(rng, rows*cols))
 			}
-			flops := 2 * float64(rows) * float64(cols) * float64(n) * float64(len(ws))
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			b.ReportMetric(float64(len(ws)*rows*cols*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "weight-GB/s")
-		})
+			bytes += rows * RowBytes(d, cols)
+		}
+		for _, n := range []int{1, 4, 8, 16} {
+			x, out := randF32(rng, n*cols), make([]float32, n*rows)
+			b.Run(fmt.Sprintf("%s/%d", d, n), func(b *testing.B) {
+				for b.Loop() {
+					for _, w := range ws {
+						MatMul(out, x, n, w)
+					}
+				}
+				flops := 2 * float64(rows) * float64(cols) * float64(n) * float64(len(ws))
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "weight-GB/s")
+			})
+		}
 	}
 }
 
@@ -433,6 +444,15 @@ func BenchmarkMatMulDecodeStep(b *testing.B) {
 // reference (rows widened by Dequantize, then dotted), threaded or not, and
 // a token's result is bitwise the same alone or batched.
 func TestQuantizedMatMul(t *testing.T) {
+	saved := hasAVX512
+	defer func() { hasAVX512 = saved }()
+	for _, simd := range []bool{saved, false} {
+		hasAVX512 = simd
+		testQuantizedMatMul(t)
+	}
+}
+
+func testQuantizedMatMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, d := range []DType{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K} {
 		rows, cols := 13, 2*QKK

@@ -127,10 +127,12 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	}
 	switch w.DType {
 	case BF16:
-		blocked(out, x, n, rows, cols, lo, hi, w.Raw, nil)
+		blocked(out, x, n, rows, cols, lo, hi, w.Raw, nil, nil)
 	case F32:
-		blocked(out, x, n, rows, cols, lo, hi, nil, w.F32)
-	case Q8_0, Q4_0, Q4_K, Q5_K, Q6_K:
+		blocked(out, x, n, rows, cols, lo, hi, nil, w.F32, nil)
+	case Q8_0:
+		blocked(out, x, n, rows, cols, lo, hi, nil, nil, w.Q)
+	case Q4_0, Q4_K, Q5_K, Q6_K:
 		dotQuantRows(out, x, n, w, lo, hi)
 	case F16:
 		for r := lo; r < hi; r++ {
@@ -148,81 +150,91 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 }
 
 // blocked computes rows lo..hi of a product over n rows of x, the weights
-// in bf16 (raw) or f32: blocks of tokens stay in cache while the weight rows
-// stream past, and inside a block 4 rows x 4 tokens at a time share their
-// loads (dot4x4); a block's last tokens (all of a single-token decode's) go
-// 4 rows x 1 token (dot4x1, summing as dot4x4 does, so a token's products
-// are bitwise the same batched or alone); the last rows of a share go
-// through dot4x1 too, so a row's result does not depend on the split.
+// in bf16 (raw), f32 or Q8_0 (q8): blocks of tokens stay in cache while the
+// weight rows stream past, and inside a block 4 rows x 4 tokens at a time
+// share their loads (dot4x4); a block's last tokens (all of a single-token
+// decode's) go 4 rows x 1 token (dot4x1, summing as dot4x4 does, so a
+// token's products are bitwise the same batched or alone), and so do the
+// last rows of a share, so a row's result does not depend on the split.
 // The kernels are called directly, not through function values, so the
 // tiles stay on the stack: a decode step allocates nothing.
 //
 // The weights are read from memory only by the first call on each group of
 // four rows; the block's other calls find them in cache. So that memory is
-// not idle meanwhile, each bf16 call prefetches its share of the next four
-// rows into L2 (for one token, all of them: the reads stay a group ahead).
-func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []float32) {
+// not idle meanwhile, each bf16 or Q8_0 call prefetches its share of the
+// next four rows into L2 (for one token, all of them: the reads stay a
+// group ahead).
+func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []float32, q8 []byte) {
 	var o [16]float32
 	var o4 [4]float32
+	// Bytes per row, and where the weights start, for the prefetches.
+	var rb int
+	var base uintptr
+	switch {
+	case raw != nil:
+		rb, base = 2*cols, uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
+	case q8 != nil:
+		rb, base = RowBytes(Q8_0, cols), uintptr(unsafe.Pointer(unsafe.SliceData(q8)))
+	}
+	blocks := cols / QK8_0
 	for t0 := 0; t0 < n; t0 += tokenBlock {
 		t1 := min(t0+tokenBlock, n)
-		var base uintptr
 		lines := 0
-		if raw != nil {
-			base = uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
-			// The next group's 4 rows of bf16, split among the block's calls.
+		if rb > 0 {
+			// The next group's 4 rows, split among the block's calls.
 			calls := (t1-t0)/4 + (t1-t0)%4
-			lines = (cols/8 + calls - 1) / calls
+			lines = (4*rb/64 + calls) / calls
 		}
 		r := lo
 		for ; r+4 <= hi; r += 4 {
 			t := t0
-			pf := base + uintptr((r+4)*cols*2)
+			pf := base + uintptr((r+4)*rb)
 			for ; t+4 <= t1; t += 4 {
-				if raw != nil {
+				switch {
+				case raw != nil:
 					dot4x4BF16(&o, raw[r*cols:], cols, x[t*cols:], cols, cols, pf, lines)
-					pf += uintptr(lines * 64)
-				} else {
+				case q8 != nil:
+					dot4x4Q8_0(&o, q8[r*rb:], rb, x[t*cols:], cols, blocks, pf, lines)
+				default:
 					dot4x4F32(&o, f32[r*cols:], cols, x[t*cols:], cols, cols)
 				}
+				pf += uintptr(lines * 64)
 				for i, v := range o {
 					out[(t+i%4)*rows+r+i/4] = v
 				}
 			}
 			for ; t < t1; t++ {
-				if raw != nil {
+				switch {
+				case raw != nil:
 					dot4x1BF16(&o4, raw[r*cols:], cols, x[t*cols:], cols, pf, lines)
-					pf += uintptr(lines * 64)
-					copy(out[t*rows+r:t*rows+r+4], o4[:])
-					continue
+				case q8 != nil:
+					dot4x1Q8_0(&o4, q8[r*rb:], rb, x[t*cols:], blocks, pf, lines)
+				default:
+					for i := range o4 {
+						o4[i] = Dot(f32[(r+i)*cols:(r+i+1)*cols], x[t*cols:(t+1)*cols])
+					}
 				}
-				for rr := r; rr < r+4; rr++ {
-					out[t*rows+rr] = rowDot(raw, f32, rr, cols, x[t*cols:(t+1)*cols])
-				}
+				pf += uintptr(lines * 64)
+				copy(out[t*rows+r:t*rows+r+4], o4[:])
 			}
 		}
+		// The last rows go through the 4x1 kernels on the row four times
+		// over (stride 0): the sum is bitwise what the row gets in a group
+		// of four, so results do not depend on where rows split.
 		for ; r < hi; r++ {
 			for t := t0; t < t1; t++ {
-				if raw != nil {
-					// The 4x1 kernel on the row four times over (stride 0):
-					// its sum is bitwise what the row gets in a group of
-					// four, so results do not depend on where rows split.
+				switch {
+				case raw != nil:
 					dot4x1BF16(&o4, raw[r*cols:], 0, x[t*cols:], cols, 0, 0)
-					out[t*rows+r] = o4[0]
-					continue
+				case q8 != nil:
+					dot4x1Q8_0(&o4, q8[r*rb:], 0, x[t*cols:], blocks, 0, 0)
+				default:
+					o4[0] = Dot(f32[r*cols:(r+1)*cols], x[t*cols:(t+1)*cols])
 				}
-				out[t*rows+r] = rowDot(raw, f32, r, cols, x[t*cols:(t+1)*cols])
+				out[t*rows+r] = o4[0]
 			}
 		}
 	}
-}
-
-// rowDot is weight row r (bf16 raw or f32) dotted with x.
-func rowDot(raw []uint16, f32 []float32, r, cols int, x []float32) float32 {
-	if raw != nil {
-		return DotBF16(raw[r*cols:(r+1)*cols], x)
-	}
-	return Dot(f32[r*cols:(r+1)*cols], x)
 }
 
 // MatMulT computes out[t*Cols+c] = sum_r x[t*Rows+r] * W[r,c]: y = x W, for

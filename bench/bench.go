@@ -22,10 +22,17 @@ import (
 	"time"
 
 	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/model"
 	"github.com/medgemma/medgemma/safetensors"
 )
+
+// QuantTypes are the types Options.Quant takes, by name.
+var QuantTypes = quantTypes
+
+// quantTypes are the types --quant writes random weights in.
+var quantTypes = map[string]gguf.Type{"q8_0": gguf.Q8_0, "q4_0": gguf.Q4_0, "q4_k": gguf.Q4_K, "q5_k": gguf.Q5_K, "q6_k": gguf.Q6_K, "bf16": gguf.BF16}
 
 // Options say what to measure.
 type Options struct {
@@ -44,6 +51,10 @@ type Options struct {
 	// Rounds repeats the batched decodes, the sizes interleaved, and keeps
 	// each size's median (0: 1): these machines drift.
 	Rounds int
+	// Quant writes the random weights of a shape as a GGUF text model in
+	// this ggml type (q8_0, q4_0, q4_k, q5_k, q6_k, bf16) instead of a bf16
+	// checkpoint ("": the checkpoint).
+	Quant string
 	// Resident reads the weights into memory instead of mapping them.
 	Resident bool
 	TempDir  string // where random weights are written; "" for the system's
@@ -55,6 +66,7 @@ type Options struct {
 // Result is what was measured. JSON keys say plainly what each is.
 type Result struct {
 	Shape                string  `json:"shape"`
+	Quant                string  `json:"quant,omitempty"`
 	WeightsResident      bool    `json:"weights_resident"`
 	Threads              int     `json:"threads"`
 	CPU                  string  `json:"cpu"`
@@ -125,7 +137,11 @@ func Run(o Options) (*Result, error) {
 		for _, b := range o.Batch {
 			batched = max(batched, b*(o.Decode+1))
 		}
-		if err := checkFits(cfg, o.Prefill+o.Decode+batched, o.TempDir); err != nil {
+		quant := gguf.F32 // none
+		if o.Quant != "" {
+			quant = quantTypes[strings.ToLower(o.Quant)]
+		}
+		if err := checkFits(cfg, o.Prefill+o.Decode+batched, o.TempDir, quant); err != nil {
 			return nil, err
 		}
 		tmp, err := os.MkdirTemp(o.TempDir, "medgemma-bench-")
@@ -133,18 +149,34 @@ func Run(o Options) (*Result, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(tmp)
-		logf("writing random bf16 weights of %s to %s", o.Shape, tmp)
 		start := time.Now()
-		if err := model.WriteRandom(tmp, []byte(cfgJSON), 1); err != nil {
-			return nil, err
+		file := filepath.Join(tmp, "model.safetensors")
+		if o.Quant != "" {
+			typ, ok := quantTypes[strings.ToLower(o.Quant)]
+			if !ok {
+				return nil, fmt.Errorf("--quant %q is not one of q8_0, q4_0, q4_k, q5_k, q6_k, bf16", o.Quant)
+			}
+			file = filepath.Join(tmp, "model.gguf")
+			logf("writing random %s weights of %s's text model to %s", typ, o.Shape, file)
+			if err := model.WriteRandomGGUF(file, []byte(cfgJSON), typ, 1); err != nil {
+				return nil, err
+			}
+			dir, r.Quant = file, typ.String()
+		} else {
+			logf("writing random bf16 weights of %s to %s", o.Shape, tmp)
+			if err := model.WriteRandom(tmp, []byte(cfgJSON), 1); err != nil {
+				return nil, err
+			}
+			dir = tmp
 		}
 		// Measure weights as a checkpoint on disk is loaded, not as the
 		// page cache holds a file just written (see safetensors.Evict).
-		if err := safetensors.Evict(filepath.Join(tmp, "model.safetensors")); err != nil {
+		if err := safetensors.Evict(file); err != nil {
 			return nil, err
 		}
 		r.WriteRandomSeconds = time.Since(start).Seconds()
-		dir = tmp
+	} else if o.Quant != "" {
+		return nil, fmt.Errorf("--quant applies to a published shape's random weights, not to %s", o.Shape)
 	}
 	start := time.Now()
 	m, err := model.LoadWith(dir, model.LoadOptions{Resident: o.Resident, Threads: o.Threads})
@@ -159,6 +191,13 @@ func Run(o Options) (*Result, error) {
 	// A decode step reads every decoder weight once; the embedding matrix is
 	// read whole as the LM head (one row as the embedding).
 	r.DecodeBytesPerToken = 2 * p["text"]
+	if r.Quant != "" {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, err
+		}
+		r.WeightBytes, r.DecodeBytesPerToken = st.Size(), m.DecodeBytes()
+	}
 	r.ContextTokens = o.Prefill + o.Decode + 1
 	logf("loaded in %.2f s; measuring memory bandwidth", r.LoadSeconds)
 	r.ReadBandwidthGBs, r.CopyBandwidthGBs = bandwidth(r.Threads, cmp.Or(o.BandwidthBytes, 1<<30))
@@ -345,10 +384,16 @@ func decodeSteps(m *model.Model, ws *model.Workspace, root *model.SeqKV, b, n in
 }
 
 // checkFits refuses a shape whose weights, cache and scratch would not fit in
-// the memory available (or whose random weights would not fit on disk).
-func checkFits(cfg *model.Config, ctx int, tmp string) error {
+// the memory available (or whose random weights would not fit on disk);
+// quant is the type of a GGUF text model's weights (F32: the bf16
+// checkpoint).
+func checkFits(cfg *model.Config, ctx int, tmp string, quant gguf.Type) error {
 	p := cfg.Params()
 	weights := 2 * (p["text"] + p["vision"] + p["projector"])
+	if quant != gguf.F32 {
+		// The text model only, at the type's bytes per weight.
+		weights = p["text"] * int64(quant.TypeSize()) / int64(quant.BlockSize())
+	}
 	t := cfg.Text
 	scratch := int64(prefillChunk) * int64(4*t.HiddenSize+2*t.IntermediateSize+2*t.NumAttentionHeads*t.HeadDim) * 4
 	need := weights + cfg.KVCacheBytes(ctx) + scratch + int64(cfg.Text.VocabSize)*4

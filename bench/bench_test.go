@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/model"
 )
 
@@ -48,7 +49,7 @@ func TestRefusesWhatDoesNotFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = checkFits(cfg, 1<<30, os.TempDir())
+	err = checkFits(cfg, 1<<30, os.TempDir(), gguf.F32)
 	if err == nil || !strings.Contains(err.Error(), "GB of memory needed (weights 54.0 GB") {
 		t.Fatalf("error %v", err)
 	}

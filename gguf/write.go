@@ -115,6 +115,25 @@ func (w *Writer) WriteTensor(data []byte) error {
 	return e.err
 }
 
+// WriteTensorFunc writes the data of the next tensor as fill writes it (in
+// any number of pieces; exactly the tensor's size in all).
+func (w *Writer) WriteTensorFunc(fill func(io.Writer) error) error {
+	if w.next >= len(w.specs) {
+		return errors.New("gguf: more tensors written than declared")
+	}
+	spec, size := w.specs[w.next], w.sizes[w.next]
+	w.next++
+	e := &encoder{w: w.w}
+	if err := fill(e); err != nil {
+		return err
+	}
+	if e.err == nil && e.n != size {
+		return fmt.Errorf("gguf: tensor %s: %d bytes written, %s %v takes %d", spec.Name, e.n, spec.Type, spec.Dims, size)
+	}
+	e.pad(w.align)
+	return e.err
+}
+
 // Close flushes the file; it fails if a declared tensor was not written.
 func (w *Writer) Close() error {
 	if w.next != len(w.specs) {
@@ -171,6 +190,15 @@ func (e *encoder) bytes(b []byte) {
 	var k int
 	k, e.err = e.w.Write(b)
 	e.n += k
+}
+
+// Write makes an encoder an io.Writer (for WriteTensorFunc).
+func (e *encoder) Write(b []byte) (int, error) {
+	e.bytes(b)
+	if e.err != nil {
+		return 0, e.err
+	}
+	return len(b), nil
 }
 
 func (e *encoder) u32(v uint32) { e.bytes(binary.LittleEndian.AppendUint32(nil, v)) }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/medgemma/medgemma/gguf"
+	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/safetensors"
 )
 
@@ -213,4 +215,139 @@ func fillRandomBF16(w io.Writer, n int64, state uint64, scale float32) error {
 		n -= k
 	}
 	return nil
+}
+
+// WriteRandomGGUF writes the text model of configJSON as a GGUF file at
+// path, its matrices in typ with random blocks of the right scale (norms in
+// float32): what benchmarks of quantized weights run on.
+func WriteRandomGGUF(path string, configJSON []byte, typ gguf.Type, seed uint64) error {
+	cfg, err := ParseConfig(configJSON)
+	if err != nil {
+		return err
+	}
+	dt, ok := typ.DType()
+	if !ok || typ == gguf.F16 {
+		return fmt.Errorf("random weights in %s are not supported", typ)
+	}
+	meta, err := GGUFMetadata(cfg, "random")
+	if err != nil {
+		return err
+	}
+	var specs []gguf.TensorSpec
+	for _, spec := range cfg.Tensors() {
+		g, ok := GGUFTextName(spec.Name)
+		if !ok {
+			continue
+		}
+		s := gguf.TensorSpec{Name: g, Type: gguf.F32, Dims: []int{int(spec.Shape[len(spec.Shape)-1])}}
+		if len(spec.Shape) == 2 {
+			s.Type, s.Dims = typ, []int{int(spec.Shape[1]), int(spec.Shape[0])}
+			if s.Dims[0]%typ.BlockSize() != 0 {
+				return fmt.Errorf("tensor %s: rows of %d are not whole %s blocks", spec.Name, s.Dims[0], typ)
+			}
+		}
+		specs = append(specs, s)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w, err := gguf.NewWriter(f, meta, specs)
+	if err != nil {
+		return err
+	}
+	for i, s := range specs {
+		state := seed*0x9E3779B97F4A7C15 + uint64(i+1)
+		if s.Type == gguf.F32 { // a norm's factor 1 + w
+			err = w.WriteTensorFunc(func(w io.Writer) error { return fillRandomNorm(w, s.Dims[0], state) })
+		} else {
+			err = w.WriteTensorFunc(func(w io.Writer) error { return fillRandomBlocks(w, dt, s.Dims[0]*s.Dims[1], state) })
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func fillRandomNorm(w io.Writer, n int, state uint64) error {
+	buf := make([]byte, 4*n)
+	for i := range n {
+		state ^= state << 13
+		state ^= state >> 7
+		state ^= state << 17
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(1+(float32(state>>40)/float32(1<<24)*2-1)*0.1))
+	}
+	_, err := w.Write(buf)
+	return err
+}
+
+// fillRandomBlocks writes n weights of a block type: random bits, then each
+// block's float16 scales set so that weights stay within about +-0.02.
+func fillRandomBlocks(w io.Writer, dt kernels.DType, n int, state uint64) error {
+	bs := kernels.RowBytes(dt, kernels.BlockSize(dt))
+	per := max(1, (1<<20)/bs)
+	buf := make([]byte, per*bs)
+	for blocks := n / kernels.BlockSize(dt); blocks > 0; blocks -= per {
+		k := min(per, blocks)
+		b := buf[:k*bs]
+		for i := 0; i+8 <= len(b); i += 8 {
+			state ^= state << 13
+			state ^= state >> 7
+			state ^= state << 17
+			binary.LittleEndian.PutUint64(b[i:], state)
+		}
+		for j := range k {
+			blk := b[j*bs : (j+1)*bs]
+			switch dt {
+			case kernels.Q8_0:
+				binary.LittleEndian.PutUint16(blk, kernels.F32ToF16(0.02/127))
+			case kernels.Q4_0:
+				binary.LittleEndian.PutUint16(blk, kernels.F32ToF16(0.02/8))
+			case kernels.Q4_K, kernels.Q5_K:
+				binary.LittleEndian.PutUint16(blk, kernels.F32ToF16(0.02/(63*16)))
+				binary.LittleEndian.PutUint16(blk[2:], kernels.F32ToF16(0.02/63))
+			case kernels.Q6_K:
+				binary.LittleEndian.PutUint16(blk[bs-2:], kernels.F32ToF16(0.02/(127*32)))
+			case kernels.BF16, kernels.F32:
+				// Whole values: rewrite as small floats below.
+			}
+		}
+		if dt == kernels.BF16 {
+			for i := 0; i+2 <= len(b); i += 2 {
+				v := binary.LittleEndian.Uint16(b[i:])
+				f := (float32(v)/65536*2 - 1) * 0.02
+				binary.LittleEndian.PutUint16(b[i:], uint16(math.Float32bits(f)>>16))
+			}
+		}
+		if dt == kernels.F32 {
+			for i := 0; i+4 <= len(b); i += 4 {
+				v := binary.LittleEndian.Uint32(b[i:])
+				binary.LittleEndian.PutUint32(b[i:], math.Float32bits((float32(v>>8)/float32(1<<24)*2-1)*0.02))
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeBytes is what a decode step reads of the weights: every decoder
+// matrix and the LM head, in their stored formats.
+func (m *Model) DecodeBytes() int64 {
+	size := func(w *kernels.Mat) int64 { return int64(w.Rows) * int64(kernels.RowBytes(w.DType, w.Cols)) }
+	t := m.text
+	n := size(&t.lmHead)
+	for i := range t.layers {
+		L := &t.layers[i]
+		for _, w := range []*kernels.Mat{&L.qProj, &L.kProj, &L.vProj, &L.oProj, &L.gateProj, &L.upProj, &L.downProj} {
+			n += size(w)
+		}
+	}
+	return n
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/safetensors"
 )
 
@@ -202,5 +203,46 @@ func TestConfigVariants(t *testing.T) {
 		if _, err := ParseConfig([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", in, err, want)
 		}
+	}
+}
+
+// TestWriteRandomGGUF: random weights of a config in every block type load
+// as a GGUF model, give finite logits, and DecodeBytes counts their bytes.
+func TestWriteRandomGGUF(t *testing.T) {
+	cfgJSON, err := os.ReadFile(filepath.Join("..", "testdata", "gguf", "small-gemma3", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K, gguf.BF16} {
+		path := filepath.Join(t.TempDir(), "r.gguf")
+		if err := WriteRandomGGUF(path, cfgJSON, typ, 1); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 6 layers of 256x256 q, o and 128x256 k, v, 3 MLP matrices of
+		// 256x512, and the 4096x256 embedding as the LM head.
+		weights := 6*(2*256*256+2*128*256+3*256*512) + 4096*256
+		if got, want := m.DecodeBytes(), int64(weights/typ.BlockSize()*typ.TypeSize()); got != want {
+			t.Errorf("%s: DecodeBytes %d, want %d", typ, got, want)
+		}
+		s, err := m.NewSession(8, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.Forward(context.Background(), Input{IDs: []int32{2, 10, 20, 30}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits := make([]float32, 4096)
+		s.Logits(logits, h[3*256:])
+		for i, v := range logits {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || math.Abs(float64(v)) > 1e4 {
+				t.Fatalf("%s: logit %d is %v", typ, i, v)
+			}
+		}
+		m.Close()
 	}
 }

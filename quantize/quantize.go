@@ -222,54 +222,15 @@ func F32ToBF16(f float32) uint16 {
 	return uint16((b + 0x7fff + (b >> 16 & 1)) >> 16)
 }
 
-// metadata is the gemma3 architecture's keys as llama.cpp's converter
-// writes them, the tokenizer's vocabulary, and the file type.
+// metadata is the gemma3 architecture's keys (model.GGUFMetadata), the
+// tokenizer's vocabulary, and the file type.
 func metadata(cfg *model.Config, tok *tokenizer.Tokenizer, name string, fileType uint32) ([]gguf.KV, error) {
-	t := cfg.Text
+	meta, err := model.GGUFMetadata(cfg, name)
+	if err != nil {
+		return nil, err
+	}
 	kv := func(k string, v gguf.Value) gguf.KV { return gguf.KV{Key: k, Value: v} }
 	u32 := func(v int) gguf.Value { return gguf.Of(uint32(v)) }
-	f32 := func(v float64) gguf.Value { return gguf.Of(float32(v)) }
-	meta := []gguf.KV{
-		kv("general.architecture", gguf.Of("gemma3")),
-		kv("general.name", gguf.Of(name)),
-		kv("gemma3.context_length", u32(t.MaxPositionEmbeddings)),
-		kv("gemma3.embedding_length", u32(t.HiddenSize)),
-		kv("gemma3.block_count", u32(t.NumHiddenLayers)),
-		kv("gemma3.feed_forward_length", u32(t.IntermediateSize)),
-		kv("gemma3.attention.head_count", u32(t.NumAttentionHeads)),
-		kv("gemma3.attention.head_count_kv", u32(t.NumKeyValueHeads)),
-		kv("gemma3.attention.key_length", u32(t.HeadDim)),
-		kv("gemma3.attention.value_length", u32(t.HeadDim)),
-		kv("gemma3.attention.layer_norm_rms_epsilon", f32(t.RMSNormEps)),
-		kv("gemma3.rope.freq_base", f32(t.RopeTheta)),
-		kv("gemma3.attention.sliding_window", u32(t.SlidingWindow)),
-	}
-	if t.RopeLocalBaseFreq != 1e4 {
-		meta = append(meta, kv("gemma3.rope.freq_base_swa", f32(t.RopeLocalBaseFreq)))
-	}
-	if t.RopeScalingFactor != 1 {
-		meta = append(meta, kv("gemma3.rope.scaling.type", gguf.Of("linear")), kv("gemma3.rope.scaling.factor", f32(t.RopeScalingFactor)))
-	}
-	// What ConfigFromGGUF cannot recover is refused rather than lost.
-	want := float64(t.HeadDim)
-	if t.NumHiddenLayers == 62 {
-		want = float64(t.HiddenSize / t.NumAttentionHeads)
-	}
-	if t.QueryPreAttnScalar != want {
-		return nil, fmt.Errorf("query_pre_attn_scalar %v cannot be said in GGUF (llama.cpp takes %v for this model)", t.QueryPreAttnScalar, want)
-	}
-	// llama.cpp makes every sixth layer global; another pattern (the tiny
-	// test checkpoints') is written as the per-layer key other
-	// architectures use, which ConfigFromGGUF reads.
-	swa := make([]bool, len(t.LayerTypes))
-	sixth := true
-	for i, lt := range t.LayerTypes {
-		swa[i] = lt == model.SlidingAttention
-		sixth = sixth && swa[i] == ((i+1)%6 != 0)
-	}
-	if !sixth {
-		meta = append(meta, kv("gemma3.attention.sliding_window_pattern", gguf.ArrayOf(swa)))
-	}
 	tokens, scores, types := tok.Vocabulary()
 	id := func(s string, def int) int {
 		if v, ok := tok.ID(s); ok {

@@ -15,15 +15,16 @@ import (
 
 const benchUsage = `Usage:
   medgemma bench --shape NAME|DIR [--threads N] [--prefill N] [--decode N] [--image]
-                 [--batch 1,4,8,16] [--json]
+                 [--batch 1,4,8,16] [--quant TYPE] [--json]
 
 Measures load time, image encoding, prefill and decode speed, peak memory and
 this machine's memory bandwidth. --batch also decodes that many sequences at
 once (one forward pass per step over a token of each, as "medgemma serve"
 batches requests) and reports their total tokens/s against one sequence's. NAME is a published shape (%s): random bf16
 weights of that shape are written to a temporary directory and removed after.
-DIR is a checkpoint directory. A shape that does not fit in memory is refused
-up front with the memory it needs.
+DIR is a checkpoint directory. --quant TYPE writes the shape's text model as
+a GGUF file in that type instead (q8_0, q4_0, q4_k, q5_k, q6_k, bf16). A shape
+that does not fit in memory is refused up front with the memory it needs.
 
 Flags:
 `
@@ -38,6 +39,7 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Image, "image", false, "also encode one image through the vision tower")
 	fs.BoolVar(&o.Resident, "resident", false, "read the weights into memory instead of mapping them (faster where page faults are costly, e.g. some VMs)")
 	batch := fs.String("batch", "", "also decode `SIZES` (comma-separated) sequences at once")
+	fs.StringVar(&o.Quant, "quant", "", "random weights of the shape's text model as GGUF in `TYPE`: q8_0, q4_0, q4_k, q5_k, q6_k, bf16")
 	fs.IntVar(&o.BlockSize, "block-size", 0, "KV block size of the batched decode (default 16)")
 	fs.IntVar(&o.Rounds, "rounds", 1, "measure each batch size `N` times, interleaved, and keep the median")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -66,6 +68,12 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		if o.Decode < 1 {
 			return usagef("--batch needs --decode of at least 1")
 		}
+	}
+	if _, ok := bench.QuantTypes[strings.ToLower(o.Quant)]; o.Quant != "" && !ok {
+		return usagef("--quant %q: want q8_0, q4_0, q4_k, q5_k, q6_k or bf16", o.Quant)
+	}
+	if _, known := model.Shapes[o.Shape]; o.Quant != "" && !known {
+		return usagef("--quant writes random weights of a published shape (%s)", strings.Join(model.ShapeNames(), ", "))
 	}
 	if o.Rounds < 1 || o.Rounds > 100 {
 		return usagef("--rounds %d: want 1..100", o.Rounds)
@@ -102,8 +110,12 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return enc.Encode(r)
 	}
 	gb := func(b int64) string { return fmt.Sprintf("%.2f GB", float64(b)/1e9) }
+	shape := r.Shape
+	if r.Quant != "" {
+		shape += " (text model, " + r.Quant + ")"
+	}
 	rows := [][2]string{
-		{"shape", r.Shape},
+		{"shape", shape},
 		{"cpu", fmt.Sprintf("%s, %d threads, AVX2+FMA %v, AVX-512 %v", r.CPU, r.Threads, r.AVX2, r.AVX512)},
 		{"weights", fmt.Sprintf("%s, %s", gb(r.WeightBytes), map[bool]string{false: "memory-mapped", true: "read into memory"}[r.WeightsResident])},
 		{"load", fmt.Sprintf("%.2f s", r.LoadSeconds)},

@@ -40,6 +40,8 @@ func TestHostileArguments(t *testing.T) {
 		{[]string{"bench", "--shape", tiny, "--batch", "1,0"}, 2, "", `--batch "1,0": want sizes 1..256`},
 		{[]string{"bench", "--shape", tiny, "--batch", "99999999999999999999"}, 2, "", "want sizes 1..256"},
 		{[]string{"bench", "--shape", tiny, "--batch", "4", "--decode", "0"}, 2, "", "--batch needs --decode of at least 1"},
+		{[]string{"bench", "--shape", "medgemma-4b-it", "--quant", "q9_9"}, 2, "", `--quant "q9_9": want q8_0, q4_0, q4_k, q5_k, q6_k or bf16`},
+		{[]string{"bench", "--shape", tiny, "--quant", "q8_0"}, 2, "", "--quant writes random weights of a published shape"},
 		{[]string{"preprocess", "--model", "/nonexistent", "--image", img, "--out", filepath.Join(dir, "x")}, 1, "", "--model /nonexistent is not a checkpoint directory"},
 		{[]string{"preprocess", "--model", tiny, "--image", img, "--frame", "-1", "--out", filepath.Join(dir, "x")}, 2, "", "--frame must be 0 or more"},
 	} {

@@ -25,24 +25,6 @@
 	VFMADD231PS xa, Z16, acc \
 	VFMADD231PS xb, Z17, acc
 
-#define ZERO16 \
-	VPXORD Z0, Z0, Z0 \
-	VPXORD Z1, Z1, Z1 \
-	VPXORD Z2, Z2, Z2 \
-	VPXORD Z3, Z3, Z3 \
-	VPXORD Z4, Z4, Z4 \
-	VPXORD Z5, Z5, Z5 \
-	VPXORD Z6, Z6, Z6 \
-	VPXORD Z7, Z7, Z7 \
-	VPXORD Z8, Z8, Z8 \
-	VPXORD Z9, Z9, Z9 \
-	VPXORD Z10, Z10, Z10 \
-	VPXORD Z11, Z11, Z11 \
-	VPXORD Z12, Z12, Z12 \
-	VPXORD Z13, Z13, Z13 \
-	VPXORD Z14, Z14, Z14 \
-	VPXORD Z15, Z15, Z15
-
 // func dot4x4Q8_0AVX512(w *byte, wstride int, x *float32, xstride, blocks int, sums *[16]float32, pf uintptr, lines int)
 // Four rows of Q8_0 blocks (w, w+wstride bytes, ...) against four float32
 // rows (x, x+xstride elements, ...), blocks blocks of 32 each; sums[r*4+t]

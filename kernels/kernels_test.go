@@ -387,7 +387,7 @@ func BenchmarkMatMulBatch(b *testing.B) {
 			x, out := randF32(rng, n*cols), make([]float32, n*rows)
 			b.Run(fmt.Sprintf("%dx%d/blocked/%d", rows, cols, n), func(b *testing.B) {
 				for b.Loop() {
-					blocked(out, x, n, rows, cols, 0, rows, w.Raw, nil, nil)
+					blocked(out, x, n, rows, cols, 0, rows, w.Raw, nil, nil, BF16)
 				}
 				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 			})

@@ -38,3 +38,47 @@ func DequantizeQ4_K(dst []float32, src []byte) {
 		}
 	}
 }
+
+// dotQ4_KRef is a Q4_K row (whole super-blocks) dotted with x as
+// dotQuantRows computes it.
+func dotQ4_KRef(row []byte, x []float32) float32 {
+	var buf [QKK]float32
+	var s float32
+	for b := 0; b < len(row)/Q4_KBytes; b++ {
+		DequantizeQ4_K(buf[:], row[b*Q4_KBytes:(b+1)*Q4_KBytes])
+		s += Dot(buf[:], x[b*QKK:(b+1)*QKK])
+	}
+	return s
+}
+
+// dot4x4Q4_K is dot4x4Q8_0 for Q4_K rows of blocks super-blocks.
+func dot4x4Q4_K(out *[16]float32, w []byte, wstride int, x []float32, xstride, blocks int, pf uintptr, lines int) {
+	_ = w[3*wstride+blocks*Q4_KBytes-1]
+	_ = x[3*xstride+blocks*QKK-1]
+	if !hasAVX512 {
+		for i := range out {
+			r, t := i/4, i%4
+			out[i] = dotQ4_KRef(w[r*wstride:r*wstride+blocks*Q4_KBytes], x[t*xstride:])
+		}
+		return
+	}
+	dot4x4Q4_KAVX512(&w[0], wstride, &x[0], xstride, blocks, out, pf, lines)
+}
+
+// dot4x1Q4_K is dot4x4Q4_K for one x row, summing as it does for its
+// first token.
+func dot4x1Q4_K(out *[4]float32, w []byte, wstride int, x []float32, blocks int, pf uintptr, lines int) {
+	_ = w[3*wstride+blocks*Q4_KBytes-1]
+	_ = x[blocks*QKK-1]
+	if !hasAVX512 {
+		for r := range out {
+			out[r] = dotQ4_KRef(w[r*wstride:r*wstride+blocks*Q4_KBytes], x)
+		}
+		return
+	}
+	var sums [16]float32
+	dot4x1Q4_KAVX512(&w[0], wstride, &x[0], blocks, &sums, pf, lines)
+	for r := range out {
+		out[r] = sums[r*4]
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/hub"
 	"github.com/medgemma/medgemma/imageproc"
 	"github.com/medgemma/medgemma/model"
@@ -69,11 +70,13 @@ func Resolve(ctx context.Context, ref string, progress func(string, int64, int64
 // Model is a loaded checkpoint with its tokenizer, image preprocessing and
 // generation defaults.
 type Model struct {
-	Dir      string
-	model    *model.Model
-	tok      *tokenizer.Tokenizer
-	image    imageproc.Config
-	defaults generate.Options
+	Dir       string
+	model     *model.Model
+	weights   string // the checkpoint directory or GGUF file
+	tok       *tokenizer.Tokenizer
+	tokSource string
+	image     imageproc.Config
+	defaults  generate.Options
 
 	// The session of the last answer, kept so that the next turn of the same
 	// conversation only prefills what is new.
@@ -92,8 +95,9 @@ const sessionCapacity = 32768
 // directory holding one GGUF model and no config.json), or a Hugging Face
 // repository id (google/medgemma-4b-it[@revision]) found in the standard
 // cache (reusing what transformers downloaded) or downloaded into it unless
-// HF_HUB_OFFLINE is set. A GGUF model takes the tokenizer.json beside it or
-// opts.Tokenizer.
+// HF_HUB_OFFLINE is set. A GGUF model takes opts.Tokenizer, else the
+// tokenizer.json beside it, else its own vocabulary (TokenizerSource says
+// which).
 func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -114,12 +118,16 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	tokPath := opts.Tokenizer
 	if tokPath == "" {
 		tokPath = filepath.Join(dir, "tokenizer.json")
-		if _, err := os.Stat(tokPath); err != nil && model.IsGGUF(weights) {
-			return nil, fmt.Errorf("%s has no tokenizer.json beside it: give one with --tokenizer (the Gemma 3 tokenizer.json of the model's Hugging Face repository)", weights)
-		}
 	}
-	tok, err := tokenizer.Load(tokPath)
-	if err != nil {
+	var tok *tokenizer.Tokenizer
+	tokSource := tokPath
+	if _, err := os.Stat(tokPath); err != nil && opts.Tokenizer == "" && model.IsGGUF(weights) {
+		// No tokenizer.json: the GGUF file's own vocabulary.
+		tokSource = weights + " (its vocabulary)"
+		if tok, err = ggufTokenizer(weights); err != nil {
+			return nil, fmt.Errorf("%s has no tokenizer.json beside it, and its vocabulary does not make a tokenizer (%w): give one with --tokenizer", weights, err)
+		}
+	} else if tok, err = tokenizer.Load(tokPath); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -147,8 +155,54 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if cacheBytes == 0 {
 		cacheBytes = DefaultImageCacheBytes
 	}
-	return &Model{Dir: dir, model: m, tok: tok, image: img, defaults: defaults, features: newFeatureCache(cacheBytes)}, nil
+	return &Model{Dir: dir, weights: weights, model: m, tok: tok, tokSource: tokSource, image: img, defaults: defaults, features: newFeatureCache(cacheBytes)}, nil
 }
+
+// ggufTokenizer builds the tokenizer of a GGUF file from its vocabulary
+// (tokenizer.ggml.*, a SentencePiece model).
+func ggufTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if kind, err := f.String("tokenizer.ggml.model"); err != nil || kind != "llama" {
+		return nil, fmt.Errorf("tokenizer.ggml.model is %q, not a SentencePiece (llama) vocabulary", kind)
+	}
+	tokens, err := f.Strings("tokenizer.ggml.tokens")
+	if err != nil {
+		return nil, err
+	}
+	scores, err := f.Float32s("tokenizer.ggml.scores")
+	if err != nil {
+		return nil, err
+	}
+	types, err := f.Int32s("tokenizer.ggml.token_type")
+	if err != nil {
+		return nil, err
+	}
+	bos := int64(2)
+	if _, ok := f.Get("tokenizer.ggml.bos_token_id"); ok {
+		if bos, err = f.Int("tokenizer.ggml.bos_token_id", 0, int64(len(tokens)-1)); err != nil {
+			return nil, err
+		}
+	}
+	addBOS := true
+	if _, ok := f.Get("tokenizer.ggml.add_bos_token"); ok {
+		if addBOS, err = f.Bool("tokenizer.ggml.add_bos_token"); err != nil {
+			return nil, err
+		}
+	}
+	return tokenizer.FromVocabulary(tokens, scores, types, int32(bos), addBOS)
+}
+
+// Weights is what the weights were read from: the checkpoint directory or
+// the GGUF file.
+func (m *Model) Weights() string { return m.weights }
+
+// TokenizerSource says where the tokenizer came from: a tokenizer.json, or
+// a GGUF file's vocabulary.
+func (m *Model) TokenizerSource() string { return m.tokSource }
 
 // findGGUF returns the GGUF model file of a directory without config.json
 // (the mmproj-*.gguf of a vision tower aside), else dir itself.

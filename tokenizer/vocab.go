@@ -1,6 +1,10 @@
 package tokenizer
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
 
 // SentencePiece token types, as GGUF's tokenizer.ggml.token_type holds them.
 const (
@@ -46,4 +50,98 @@ func (t *Tokenizer) Vocabulary() (tokens []string, scores []float32, types []int
 		}
 	}
 	return tokens, scores, types
+}
+
+// FromVocabulary builds a Gemma tokenizer from a SentencePiece vocabulary,
+// as a GGUF file holds it (tokenizer.ggml.tokens, scores, token_type): the
+// pieces are the BPE vocabulary; control, unknown and user-defined pieces
+// are added tokens (control and unknown ones special); every split of a
+// normal piece (or of a user-defined one with a score, such as a run of
+// spaces) into two pieces is a merge, ranked by the piece's score,
+// highest first (ties by id), the splits of one piece by their halves' ids:
+// the merges transformers derives from a SentencePiece model. Spaces are
+// "▁", bytes fall back to <0xNN>, and bos (when addBOS) starts every text,
+// as Gemma's tokenizer.json says. Pieces "[PAD<id>]" (gaps a converter
+// filled) are left out.
+func FromVocabulary(tokens []string, scores []float32, types []int32, bos int32, addBOS bool) (*Tokenizer, error) {
+	n := len(tokens)
+	if n == 0 || len(scores) != n || len(types) != n {
+		return nil, fmt.Errorf("a vocabulary of %d tokens with %d scores and %d types", n, len(scores), len(types))
+	}
+	if bos < 0 || int(bos) >= n {
+		return nil, fmt.Errorf("bos id %d is outside the vocabulary (%d tokens)", bos, n)
+	}
+	m := &modelJSON{typ: "BPE", byteFallback: true, fuseUnk: true, vocab: make(map[string]int32, n)}
+	f := &fileJSON{}
+	scored := false
+	var normal []int32
+	for id, s := range tokens {
+		typ := types[id]
+		if typ == TypeUserDefined && s == fmt.Sprintf("[PAD%d]", id) {
+			continue
+		}
+		if _, dup := m.vocab[s]; dup {
+			return nil, fmt.Errorf("token %q appears twice (ids %d and %d)", s, m.vocab[s], id)
+		}
+		m.vocab[s] = int32(id)
+		switch typ {
+		case TypeUnknown:
+			unk := s
+			m.unkToken = &unk
+			f.AddedTokens = append(f.AddedTokens, addedTokenJSON{ID: int32(id), Content: s, Special: true})
+		case TypeControl:
+			f.AddedTokens = append(f.AddedTokens, addedTokenJSON{ID: int32(id), Content: s, Special: true})
+		case TypeUserDefined:
+			f.AddedTokens = append(f.AddedTokens, addedTokenJSON{ID: int32(id), Content: s})
+			if scores[id] != 0 { // made by merges too (runs of spaces)
+				normal = append(normal, int32(id))
+			}
+		case TypeNormal:
+			normal = append(normal, int32(id))
+			scored = scored || scores[id] != 0
+		}
+	}
+	if !scored {
+		return nil, errors.New("the vocabulary's scores are all zero, so they cannot order its merges")
+	}
+	sort.SliceStable(normal, func(a, b int) bool { return scores[normal[a]] > scores[normal[b]] })
+	for _, id := range normal {
+		s := tokens[id]
+		var splits [][2]int32
+		for i := range s {
+			if i == 0 {
+				continue
+			}
+			l, okl := m.vocab[s[:i]]
+			r, okr := m.vocab[s[i:]]
+			if okl && okr {
+				splits = append(splits, [2]int32{l, r})
+			}
+		}
+		sort.Slice(splits, func(a, b int) bool {
+			if splits[a][0] != splits[b][0] {
+				return splits[a][0] < splits[b][0]
+			}
+			return splits[a][1] < splits[b][1]
+		})
+		m.merges = append(m.merges, splits...)
+	}
+	space, under := " ", "\u2581"
+	f.Normalizer = &componentJSON{Type: "Replace", Pattern: &patternJSON{String: &space}, Content: under}
+	f.PreTokenizer = &componentJSON{Type: "Split", Pattern: &patternJSON{String: &space}, Behavior: "MergedWithPrevious"}
+	if addBOS {
+		f.PostProcessor = &componentJSON{Type: "TemplateProcessing",
+			Single: []templatePieceJSON{{SpecialToken: &struct {
+				ID string `json:"id"`
+			}{tokens[bos]}}, {Sequence: &struct {
+				ID string `json:"id"`
+			}{"A"}}},
+			SpecialTokens: map[string]struct {
+				IDs []int32 `json:"ids"`
+			}{tokens[bos]: {IDs: []int32{bos}}}}
+	}
+	f.Decoder = &componentJSON{Type: "Sequence", Decoders: []*componentJSON{
+		{Type: "Replace", Pattern: &patternJSON{String: &under}, Content: " "},
+		{Type: "ByteFallback"}, {Type: "Fuse"}}}
+	return build(m, f)
 }

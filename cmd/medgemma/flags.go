@@ -9,6 +9,7 @@ import (
 
 	"github.com/medgemma/medgemma"
 	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/model"
 )
 
 // prefillProgressFrom is the prompt length above which prefill shows progress.
@@ -157,6 +158,9 @@ func (g *generationFlags) load(ctx context.Context, fs *flag.FlagSet, stderr io.
 	m, err := medgemma.Load(ctx, g.model, st.load)
 	if err != nil {
 		return nil, st.chat, err
+	}
+	if !g.quiet && model.IsGGUF(m.Weights()) {
+		fmt.Fprintf(stderr, "medgemma: tokenizer from %s\n", m.TokenizerSource())
 	}
 	if st.chat.Generate, err = st.generation(m); err != nil {
 		m.Close()

@@ -34,9 +34,12 @@ func TestQuantizeThenRun(t *testing.T) {
 	if code != 0 || got != want {
 		t.Errorf("run on the GGUF: %q (%q %d), on the checkpoint %q", got, errs, code, want)
 	}
-	_, errs, code = runCLI(t, "", append([]string{"run", "-m", path}, args...)...)
-	if code != 1 || !strings.Contains(errs, "has no tokenizer.json beside it: give one with --tokenizer") {
-		t.Errorf("run without a tokenizer: %q %d", errs, code)
+	// Without a tokenizer.json, the file's own vocabulary.
+	loud := []string{"--temperature", "0", "--max-tokens", "6", "Describe a chest X-ray"}
+	got, errs, code = runCLI(t, "", append([]string{"run", "-m", path}, loud...)...)
+	got2, _, _ := runCLI(t, "", append([]string{"run", "-m", path, "--tokenizer", tok}, loud...)...)
+	if code != 0 || got != got2 || !strings.Contains(errs, "medgemma: tokenizer from "+path+" (its vocabulary)") {
+		t.Errorf("run with the GGUF's vocabulary: %q (%q %d), with tokenizer.json %q", got, errs, code, got2)
 	}
 	data, err := os.ReadFile(tok)
 	if err != nil {

@@ -165,7 +165,7 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	srv.Ready(m, sched, o)
 	so := sched.Options()
 	logger.Info("ready", "address", addr, "model", name, "context", so.Context, "parallel", so.Parallel, "batch_tokens", so.BatchTokens,
-		"kv_bytes_per_token", sched.BytesPerToken(), "kv_blocks", sched.Stats().Pool.Full.Max)
+		"kv_bytes_per_token", sched.BytesPerToken(), "kv_blocks", sched.Stats().Pool.Full.Max, "weights", m.Weights(), "tokenizer", m.TokenizerSource())
 	fmt.Fprintf(stdout, "medgemma serve: ready on %s (model %s, context %d)\n", addr, name, so.Context)
 
 	select {

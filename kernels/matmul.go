@@ -130,9 +130,9 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 		blocked(out, x, n, rows, cols, lo, hi, w.Raw, nil, nil, BF16)
 	case F32:
 		blocked(out, x, n, rows, cols, lo, hi, nil, w.F32, nil, F32)
-	case Q8_0, Q4_K:
+	case Q8_0, Q4_K, Q6_K:
 		blocked(out, x, n, rows, cols, lo, hi, nil, nil, w.Q, w.DType)
-	case Q4_0, Q5_K, Q6_K:
+	case Q4_0, Q5_K:
 		dotQuantRows(out, x, n, w, lo, hi)
 	case F16:
 		for r := lo; r < hi; r++ {
@@ -150,7 +150,8 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 }
 
 // blocked computes rows lo..hi of a product over n rows of x, the weights
-// in bf16 (raw), f32 or a block type qt (q: Q8_0, Q4_K): blocks of tokens stay in cache while the
+// in bf16 (raw), f32 or a block type qt with tile kernels (q: Q8_0, Q4_K,
+// Q6_K): blocks of tokens stay in cache while the
 // weight rows stream past, and inside a block 4 rows x 4 tokens at a time
 // share their loads (dot4x4); a block's last tokens (all of a single-token
 // decode's) go 4 rows x 1 token (dot4x1, summing as dot4x4 does, so a
@@ -193,10 +194,8 @@ func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []fl
 				switch {
 				case raw != nil:
 					dot4x4BF16(&o, raw[r*cols:], cols, x[t*cols:], cols, cols, pf, lines)
-				case qt == Q8_0:
-					dot4x4Q8_0(&o, q[r*rb:], rb, x[t*cols:], cols, blocks, pf, lines)
-				case qt == Q4_K:
-					dot4x4Q4_K(&o, q[r*rb:], rb, x[t*cols:], cols, blocks, pf, lines)
+				case q != nil:
+					dot4x4Q(qt, &o, q[r*rb:], rb, x[t*cols:], cols, blocks, pf, lines)
 				default:
 					dot4x4F32(&o, f32[r*cols:], cols, x[t*cols:], cols, cols)
 				}
@@ -209,10 +208,8 @@ func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []fl
 				switch {
 				case raw != nil:
 					dot4x1BF16(&o4, raw[r*cols:], cols, x[t*cols:], cols, pf, lines)
-				case qt == Q8_0:
-					dot4x1Q8_0(&o4, q[r*rb:], rb, x[t*cols:], blocks, pf, lines)
-				case qt == Q4_K:
-					dot4x1Q4_K(&o4, q[r*rb:], rb, x[t*cols:], blocks, pf, lines)
+				case q != nil:
+					dot4x1Q(qt, &o4, q[r*rb:], rb, x[t*cols:], blocks, pf, lines)
 				default:
 					for i := range o4 {
 						o4[i] = Dot(f32[(r+i)*cols:(r+i+1)*cols], x[t*cols:(t+1)*cols])
@@ -230,10 +227,8 @@ func blocked(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []fl
 				switch {
 				case raw != nil:
 					dot4x1BF16(&o4, raw[r*cols:], 0, x[t*cols:], cols, 0, 0)
-				case qt == Q8_0:
-					dot4x1Q8_0(&o4, q[r*rb:], 0, x[t*cols:], blocks, 0, 0)
-				case qt == Q4_K:
-					dot4x1Q4_K(&o4, q[r*rb:], 0, x[t*cols:], blocks, 0, 0)
+				case q != nil:
+					dot4x1Q(qt, &o4, q[r*rb:], 0, x[t*cols:], blocks, 0, 0)
 				default:
 					o4[0] = Dot(f32[r*cols:(r+1)*cols], x[t*cols:(t+1)*cols])
 				}

@@ -34,6 +34,12 @@ func dot4x4Q4_KAVX512(w *byte, wstride int, x *float32, xstride, blocks int, sum
 func dot4x1Q4_KAVX512(w *byte, wstride int, x *float32, blocks int, sums *[16]float32, pf uintptr, lines int) {
 	panic("no assembly")
 }
+func dot4x4Q6_KAVX512(w *byte, wstride int, x *float32, xstride, blocks int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q6_KAVX512(w *byte, wstride int, x *float32, blocks int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
 
 func scores4x32AVX512(q *float32, qstride int, kt *float32, ktstride, hd int, out *float32, ostride int) {
 	panic("no assembly")

@@ -152,3 +152,66 @@ func F32ToF16(f float32) uint16 {
 	}
 	return sign | uint16(h)
 }
+
+// dotQRef is a row of whole blocks of type qt dotted with x as dotQuantRows
+// computes it: each block widened, dotted, the blocks' sums added in order.
+func dotQRef(qt DType, row []byte, x []float32) float32 {
+	var buf [QKK]float32
+	bs := BlockSize(qt)
+	bb := RowBytes(qt, bs)
+	var s float32
+	for b := 0; b < len(row)/bb; b++ {
+		Dequantize(qt, buf[:bs], row[b*bb:(b+1)*bb])
+		s += Dot(buf[:bs], x[b*bs:(b+1)*bs])
+	}
+	return s
+}
+
+// dot4x4Q computes out[r*4+t] = dot(row r, x row t) for four rows of blocks
+// blocks of type qt (w[r*wstride:], strides in bytes) and four x rows
+// (x[t*xstride:]): the type's AVX-512 kernel, prefetching as dot4x4BF16
+// does, or dotQRef.
+func dot4x4Q(qt DType, out *[16]float32, w []byte, wstride int, x []float32, xstride, blocks int, pf uintptr, lines int) {
+	_ = w[3*wstride+blocks*RowBytes(qt, BlockSize(qt))-1]
+	_ = x[3*xstride+blocks*BlockSize(qt)-1]
+	if !hasAVX512 {
+		for i := range out {
+			r, t := i/4, i%4
+			out[i] = dotQRef(qt, w[r*wstride:r*wstride+blocks*RowBytes(qt, BlockSize(qt))], x[t*xstride:])
+		}
+		return
+	}
+	switch qt {
+	case Q8_0:
+		dot4x4Q8_0AVX512(&w[0], wstride, &x[0], xstride, blocks, out, pf, lines)
+	case Q4_K:
+		dot4x4Q4_KAVX512(&w[0], wstride, &x[0], xstride, blocks, out, pf, lines)
+	case Q6_K:
+		dot4x4Q6_KAVX512(&w[0], wstride, &x[0], xstride, blocks, out, pf, lines)
+	}
+}
+
+// dot4x1Q is dot4x4Q for one x row, summing as it does for its first
+// token.
+func dot4x1Q(qt DType, out *[4]float32, w []byte, wstride int, x []float32, blocks int, pf uintptr, lines int) {
+	_ = w[3*wstride+blocks*RowBytes(qt, BlockSize(qt))-1]
+	_ = x[blocks*BlockSize(qt)-1]
+	if !hasAVX512 {
+		for r := range out {
+			out[r] = dotQRef(qt, w[r*wstride:r*wstride+blocks*RowBytes(qt, BlockSize(qt))], x)
+		}
+		return
+	}
+	var sums [16]float32
+	switch qt {
+	case Q8_0:
+		dot4x1Q8_0AVX512(&w[0], wstride, &x[0], blocks, &sums, pf, lines)
+	case Q4_K:
+		dot4x1Q4_KAVX512(&w[0], wstride, &x[0], blocks, &sums, pf, lines)
+	case Q6_K:
+		dot4x1Q6_KAVX512(&w[0], wstride, &x[0], blocks, &sums, pf, lines)
+	}
+	for r := range out {
+		out[r] = sums[r*4]
+	}
+}

@@ -2,10 +2,8 @@
 
 package kernels
 
-// The AVX-512 Q6_K products of q6_k_amd64.s (written by q6_k_gen.go): four
+// The AVX-512 Q6_K products of q6_k_amd64.s (written by qk_gen.go): four
 // rows by four tokens and four rows by one token.
-
-//go:generate go run q6_k_gen.go
 
 //go:noescape
 func dot4x4Q6_KAVX512(w *byte, wstride int, x *float32, xstride, blocks int, sums *[16]float32, pf uintptr, lines int)

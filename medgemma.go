@@ -36,6 +36,9 @@ import (
 type LoadOptions struct {
 	// Tokenizer is a tokenizer.json to use instead of the checkpoint's.
 	Tokenizer string
+	// MMProj is the mmproj GGUF file (vision tower and projector) of a
+	// GGUF model; by default the one mmproj*.gguf beside the model, if any.
+	MMProj string
 	// Resident reads the weights into memory instead of mapping them.
 	Resident bool
 	// Threads the model's kernels use; 0 means all (GOMAXPROCS).
@@ -133,7 +136,15 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m, err := model.LoadContext(ctx, weights, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads})
+	mmproj := opts.MMProj
+	if model.IsGGUF(weights) && mmproj == "" {
+		if mmproj, err = findMMProj(dir); err != nil {
+			return nil, err
+		}
+	} else if mmproj != "" && !model.IsGGUF(weights) {
+		return nil, fmt.Errorf("--mmproj %s: an mmproj file goes with a GGUF model, and %s is a checkpoint directory", mmproj, weights)
+	}
+	m, err := model.LoadContext(ctx, weights, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads, MMProj: mmproj})
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +156,10 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err != nil {
 		m.Close()
 		return nil, err
+	}
+	if v := m.Config.Vision; v != nil && model.IsGGUF(weights) {
+		// An mmproj file says the image size its tower takes.
+		img.Width, img.Height = v.ImageSize, v.ImageSize
 	}
 	defaults, err := generate.Defaults(dir)
 	if err != nil {
@@ -227,6 +242,24 @@ func findGGUF(dir string) (string, error) {
 		return models[0], nil
 	}
 	return "", fmt.Errorf("%s holds %d GGUF models (%s): name the file", dir, len(models), strings.Join(models, ", "))
+}
+
+// findMMProj returns the one mmproj*.gguf file in dir ("" for none).
+func findMMProj(dir string) (string, error) {
+	var found []string
+	files, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
+	for _, f := range files {
+		if strings.HasPrefix(strings.ToLower(filepath.Base(f)), "mmproj") {
+			found = append(found, f)
+		}
+	}
+	if len(found) > 1 {
+		return "", fmt.Errorf("%s holds %d mmproj files (%s): name one with --mmproj", dir, len(found), strings.Join(found, ", "))
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	return "", nil
 }
 
 // Close releases the weights.

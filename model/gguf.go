@@ -60,13 +60,67 @@ func ggufTextName(name string) string {
 	return ""
 }
 
-// ggufSource is a GGUF text model.
-type ggufSource struct{ text *gguf.File }
+// ggufVisionNames maps the part of a SigLIP encoder layer's transformers
+// name after "encoder.layers.N." to llama.cpp's mmproj name after
+// "v.blk.N.".
+var ggufVisionNames = map[string]string{
+	"layer_norm1.weight": "ln1.weight", "layer_norm1.bias": "ln1.bias",
+	"layer_norm2.weight": "ln2.weight", "layer_norm2.bias": "ln2.bias",
+	"self_attn.q_proj.weight": "attn_q.weight", "self_attn.q_proj.bias": "attn_q.bias",
+	"self_attn.k_proj.weight": "attn_k.weight", "self_attn.k_proj.bias": "attn_k.bias",
+	"self_attn.v_proj.weight": "attn_v.weight", "self_attn.v_proj.bias": "attn_v.bias",
+	"self_attn.out_proj.weight": "attn_out.weight", "self_attn.out_proj.bias": "attn_out.bias",
+	"mlp.fc1.weight": "ffn_up.weight", "mlp.fc1.bias": "ffn_up.bias",
+	"mlp.fc2.weight": "ffn_down.weight", "mlp.fc2.bias": "ffn_down.bias",
+}
+
+// ggufMMProjName is llama.cpp's mmproj name for a transformers name of the
+// vision tower (without its prefix) or the projector ("" for none).
+func ggufMMProjName(name string) string {
+	switch name {
+	case "embeddings.patch_embedding.weight":
+		return "v.patch_embd.weight"
+	case "embeddings.patch_embedding.bias":
+		return "v.patch_embd.bias"
+	case "embeddings.position_embedding.weight":
+		return "v.position_embd.weight"
+	case "post_layernorm.weight":
+		return "v.post_ln.weight"
+	case "post_layernorm.bias":
+		return "v.post_ln.bias"
+	case "mm_soft_emb_norm.weight":
+		return "mm.soft_emb_norm.weight"
+	case "mm_input_projection_weight":
+		return "mm.input_projection.weight"
+	}
+	rest, ok := strings.CutPrefix(name, "encoder.layers.")
+	if !ok {
+		return ""
+	}
+	i, suffix, ok := strings.Cut(rest, ".")
+	if n, err := strconv.Atoi(i); !ok || err != nil || n < 0 {
+		return ""
+	}
+	if g, ok := ggufVisionNames[suffix]; ok {
+		return "v.blk." + i + "." + g
+	}
+	return ""
+}
+
+// ggufSource is a GGUF text model and, for images, its mmproj file (the
+// vision tower and projector, llama.cpp's "clip" architecture).
+type ggufSource struct{ text, mmproj *gguf.File }
 
 func (s ggufSource) tensor(name string) *stored {
-	g := ggufTextName(name)
-	t, ok := s.text.Tensor(g)
-	if g == "" || !ok {
+	f, g := s.text, ggufTextName(name)
+	if g == "" && s.mmproj != nil {
+		f, g = s.mmproj, ggufMMProjName(name)
+	}
+	if g == "" {
+		return nil
+	}
+	t, ok := f.Tensor(g)
+	if !ok {
 		return nil
 	}
 	shape := make([]int, len(t.Dims))
@@ -79,12 +133,24 @@ func (s ggufSource) tensor(name string) *stored {
 }
 
 func (ggufSource) normPlusOne() bool { return true }
-func (s ggufSource) Close() error    { return s.text.Close() }
+
+func (s ggufSource) Close() error {
+	err := s.text.Close()
+	if s.mmproj != nil {
+		if merr := s.mmproj.Close(); err == nil {
+			err = merr
+		}
+	}
+	return err
+}
 
 func (ggufSource) prefixes(string) []string { return []string{""} }
 
 func (ggufSource) fileName(name string) string {
 	if g := ggufTextName(name); g != "" {
+		return g
+	}
+	if g := ggufMMProjName(name); g != "" {
 		return g
 	}
 	return name
@@ -93,22 +159,31 @@ func (ggufSource) fileName(name string) string {
 // IsGGUF reports whether path names a GGUF file (by its extension).
 func IsGGUF(path string) bool { return strings.EqualFold(filepath.Ext(path), ".gguf") }
 
-// loadGGUF loads a GGUF text model.
+// loadGGUF loads a GGUF text model, with the vision tower and projector of
+// opts.MMProj when given.
 func loadGGUF(ctx context.Context, path string, opts LoadOptions) (*Model, error) {
 	f, err := gguf.OpenContext(ctx, path, opts.Resident)
 	if err != nil {
 		return nil, err
 	}
+	src := ggufSource{text: f}
 	cfg, err := ConfigFromGGUF(f)
+	if err == nil && opts.MMProj != "" {
+		if src.mmproj, err = gguf.OpenContext(ctx, opts.MMProj, opts.Resident); err == nil {
+			if err = visionFromGGUF(src.mmproj, cfg); err != nil {
+				err = fmt.Errorf("%s: %w", opts.MMProj, err)
+			}
+		}
+	}
 	if err == nil {
 		err = ctx.Err()
 	}
 	var m *Model
 	if err == nil {
-		m, err = bind(filepath.Dir(path), cfg, ggufSource{f})
+		m, err = bind(filepath.Dir(path), cfg, src)
 	}
 	if err != nil {
-		f.Close()
+		src.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	m.Path = path
@@ -121,8 +196,9 @@ func loadGGUF(ctx context.Context, path string, opts LoadOptions) (*Model, error
 // fixes for Gemma 3, and so does this: sliding layers use RoPE base 10,000
 // (unless gemma3.rope.freq_base_swa says otherwise), every sixth layer is
 // global (unless gemma3.attention.sliding_window_pattern, a bool per layer,
-// says which are sliding), queries are scaled by head_dim^-0.5 except in the 27B model (62
-// layers), whose query_pre_attn_scalar is hidden_size / heads.
+// says which are sliding), queries are scaled by head_dim^-0.5 except in the
+// 27B model (62 layers), whose query_pre_attn_scalar is hidden_size / heads
+// (unless gemma3.attention.query_pre_attn_scalar says otherwise).
 func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	arch, err := f.String("general.architecture")
 	if err != nil {
@@ -182,9 +258,11 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	} else if err == nil && typ != "none" {
 		return nil, fmt.Errorf("gemma3.rope.scaling.type %q is not supported (linear)", typ)
 	}
-	t.QueryPreAttnScalar = float64(t.HeadDim)
-	if t.NumHiddenLayers == 62 {
-		t.QueryPreAttnScalar = float64(t.HiddenSize / t.NumAttentionHeads)
+	t.QueryPreAttnScalar = llamaQueryScalar(&t)
+	if _, ok := f.Get("gemma3.attention.query_pre_attn_scalar"); ok {
+		if t.QueryPreAttnScalar, err = f.Float("gemma3.attention.query_pre_attn_scalar"); err != nil {
+			return nil, err
+		}
 	}
 	emb, ok := f.Tensor("token_embd.weight")
 	if !ok || len(emb.Dims) != 2 {
@@ -245,6 +323,15 @@ func IsNorm(name string) bool {
 	return strings.HasSuffix(name, "norm.weight") && !strings.Contains(name, "vision")
 }
 
+// llamaQueryScalar is the query_pre_attn_scalar llama.cpp takes for Gemma
+// 3: head_dim, except hidden_size / heads for the 62-layer 27B model.
+func llamaQueryScalar(t *TextConfig) float64 {
+	if t.NumHiddenLayers == 62 {
+		return float64(t.HiddenSize / t.NumAttentionHeads)
+	}
+	return float64(t.HeadDim)
+}
+
 // slidingLayers says which of n layers use sliding-window attention.
 func slidingLayers(f *gguf.File, n int) ([]bool, error) {
 	const key = "gemma3.attention.sliding_window_pattern"
@@ -292,13 +379,11 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 	if t.RopeScalingFactor != 1 {
 		meta = append(meta, kv("gemma3.rope.scaling.type", gguf.Of("linear")), kv("gemma3.rope.scaling.factor", f32(t.RopeScalingFactor)))
 	}
-	// What ConfigFromGGUF cannot recover is refused rather than lost.
-	want := float64(t.HeadDim)
-	if t.NumHiddenLayers == 62 {
-		want = float64(t.HiddenSize / t.NumAttentionHeads)
-	}
-	if t.QueryPreAttnScalar != want {
-		return nil, fmt.Errorf("query_pre_attn_scalar %v cannot be said in GGUF (llama.cpp takes %v for this model)", t.QueryPreAttnScalar, want)
+	// llama.cpp derives the query scale from the shape; another one (the
+	// tiny test checkpoints') is written under a key of this project's,
+	// which ConfigFromGGUF reads.
+	if t.QueryPreAttnScalar != llamaQueryScalar(&t) {
+		meta = append(meta, kv("gemma3.attention.query_pre_attn_scalar", f32(t.QueryPreAttnScalar)))
 	}
 	// llama.cpp makes every sixth layer global; another pattern (the tiny
 	// test checkpoints') is written as the per-layer key other
@@ -313,4 +398,52 @@ func GGUFMetadata(cfg *Config, name string) ([]gguf.KV, error) {
 		meta = append(meta, kv("gemma3.attention.sliding_window_pattern", gguf.ArrayOf(swa)))
 	}
 	return meta, nil
+}
+
+// visionFromGGUF adds the vision tower of an mmproj file (llama.cpp's clip
+// architecture, projector type gemma3) to a text model's config: the
+// SigLIP sizes from clip.vision.*, and the tokens per image from the
+// projector's pooling (clip.vision.projector.scale_factor, 4 when absent
+// as llama.cpp takes it: 896 px, patches of 14, pooled 4x4 to 256).
+func visionFromGGUF(f *gguf.File, c *Config) error {
+	if arch, err := f.String("general.architecture"); err != nil || arch != "clip" {
+		return fmt.Errorf("general.architecture is %q, not an mmproj file (clip)", arch)
+	}
+	if pt, err := f.String("clip.projector_type"); err != nil || pt != "gemma3" {
+		return fmt.Errorf("clip.projector_type is %q; only gemma3 is supported", pt)
+	}
+	var firstErr error
+	num := func(key string) int {
+		v, err := f.Int("clip.vision."+key, 1, math.MaxInt32)
+		if firstErr == nil {
+			firstErr = err
+		}
+		return int(v)
+	}
+	v := &VisionConfig{
+		HiddenSize: num("embedding_length"), IntermediateSize: num("feed_forward_length"),
+		NumHiddenLayers: num("block_count"), NumAttentionHeads: num("attention.head_count"),
+		ImageSize: num("image_size"), PatchSize: num("patch_size"), NumChannels: 3,
+		HiddenAct: "gelu_pytorch_tanh",
+	}
+	scale := 4
+	if _, ok := f.Get("clip.vision.projector.scale_factor"); ok {
+		scale = num("projector.scale_factor")
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	eps, err := f.Float("clip.vision.attention.layer_norm_epsilon")
+	if err != nil {
+		return err
+	}
+	v.LayerNormEps = eps
+	if dim, err := f.Int("clip.vision.projection_dim", 1, math.MaxInt32); err == nil && int(dim) != c.Text.HiddenSize {
+		return fmt.Errorf("clip.vision.projection_dim %d is not the text model's hidden size %d", dim, c.Text.HiddenSize)
+	}
+	side := v.ImageSize / max(v.PatchSize, 1) / scale
+	c.Vision, c.MMTokensPerImage = v, side*side
+	c.ModelType, c.Architecture = "gemma3", "Gemma3ForConditionalGeneration"
+	c.BOITokenIndex, c.EOITokenIndex, c.ImageTokenIndex = 255999, 256000, 262144
+	return c.Validate()
 }

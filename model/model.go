@@ -36,6 +36,9 @@ type LoadOptions struct {
 	Resident bool
 	// Threads the model's kernels use; 0 means GOMAXPROCS.
 	Threads int
+	// MMProj is the mmproj GGUF file (vision tower and projector) of a
+	// GGUF text model.
+	MMProj string
 }
 
 // Load reads config.json and binds the safetensors weights of a checkpoint

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/medgemma/medgemma/gguf"
+	"github.com/medgemma/medgemma/internal/npy"
 	"github.com/medgemma/medgemma/internal/testenv"
 	"github.com/medgemma/medgemma/model"
 	"github.com/medgemma/medgemma/safetensors"
@@ -126,4 +127,54 @@ func lastLogits(t *testing.T, m *model.Model, ids []int32) []float32 {
 	hs := m.Config.Text.HiddenSize
 	s.Logits(out, h[(len(ids)-1)*hs:])
 	return out
+}
+
+// TestMMProj: the tiny multimodal checkpoint's text model written here, with
+// llama.cpp's mmproj file of the same weights, encodes the reference image
+// bit for bit as the checkpoint does.
+func TestMMProj(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "models", "tiny-medgemma")
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	out := filepath.Join(t.TempDir(), "tiny.gguf")
+	if err := Text(context.Background(), dir, out, Options{Type: "bf16", Tokenizer: tok}); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	mmproj := filepath.Join("..", "testdata", "gguf", "tiny-medgemma", "mmproj-tiny-medgemma-F32.gguf")
+	m, err := model.LoadWith(out, model.LoadOptions{MMProj: mmproj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !m.HasVision() || *m.Config.Vision != *ref.Config.Vision || m.Config.MMTokensPerImage != ref.Config.MMTokensPerImage {
+		t.Fatalf("vision %+v (%d tokens), checkpoint %+v (%d)", m.Config.Vision, m.Config.MMTokensPerImage, ref.Config.Vision, ref.Config.MMTokensPerImage)
+	}
+	pixels, err := npy.ReadFile(filepath.Join(dir, "pixel_values.f32.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.EncodeImage(context.Background(), pixels.Data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.EncodeImage(context.Background(), pixels.Data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("feature %d: %v from the GGUF pair, %v from the checkpoint", i, got[i], want[i])
+		}
+	}
+	// An mmproj of another kind, and one for a text model of another width.
+	if _, err := model.LoadWith(out, model.LoadOptions{MMProj: filepath.Join(small, "small-gemma3-Q8_0.gguf")}); err == nil || !strings.Contains(err.Error(), `"gemma3", not an mmproj file`) {
+		t.Errorf("text model as mmproj: %v", err)
+	}
+	if _, err := model.LoadWith(filepath.Join(small, "small-gemma3-Q8_0.gguf"), model.LoadOptions{MMProj: mmproj}); err == nil || !strings.Contains(err.Error(), "projection_dim 24 is not the text model's hidden size 256") {
+		t.Errorf("mismatched mmproj: %v", err)
+	}
 }

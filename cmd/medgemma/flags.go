@@ -17,7 +17,7 @@ const prefillProgressFrom = 1024
 
 // generationFlags are the flags run and chat share.
 type generationFlags struct {
-	model, tokenizer                 string
+	model, tokenizer, mmproj         string
 	temperature, topP, minP          float64
 	repPenalty, freqPenalty, presPen float64
 	topK, maxTokens, frame, threads  int
@@ -34,6 +34,7 @@ func addGenerationFlags(fs *flag.FlagSet) *generationFlags {
 	fs.StringVar(&g.model, "model", "", "checkpoint `DIR` or Hugging Face id (google/medgemma-4b-it[@rev])")
 	fs.StringVar(&g.model, "m", "", "shorthand for --model")
 	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `FILE` (default: the checkpoint's)")
+	fs.StringVar(&g.mmproj, "mmproj", "", "the vision tower of a GGUF model: an mmproj `FILE` (default: the one mmproj*.gguf beside the model)")
 	fs.Float64Var(&g.temperature, "temperature", 0, "sampling temperature; 0 is greedy (default: the checkpoint's)")
 	fs.IntVar(&g.topK, "top-k", 0, "top-k (default: the checkpoint's)")
 	fs.Float64Var(&g.topP, "top-p", 0, "top-p (default: the checkpoint's)")
@@ -122,7 +123,7 @@ func (g *generationFlags) settings(fs *flag.FlagSet, stderr io.Writer) (*setting
 	opts.PanAndScan, opts.PadSquare, opts.Context = g.panScan, g.pad, g.context
 	opts.ImageSources = medgemma.LocalImageSources() // the user's own files and URLs
 	opts.Thinking, opts.ShowThinking = g.thinking, g.showThinking
-	st.load = medgemma.LoadOptions{Tokenizer: g.tokenizer, Resident: g.resident, Threads: g.threads}
+	st.load = medgemma.LoadOptions{Tokenizer: g.tokenizer, MMProj: g.mmproj, Resident: g.resident, Threads: g.threads}
 	if !g.quiet {
 		st.load.Progress = progressBar(stderr)
 		if f, ok := stderr.(*os.File); ok && isTerminal(f) {

@@ -64,3 +64,40 @@ func TestQuantizeThenRun(t *testing.T) {
 		}
 	}
 }
+
+// TestGGUFPairRun: the tiny multimodal checkpoint as a GGUF text model with
+// llama.cpp's mmproj beside it answers a question about an image exactly as
+// the checkpoint does; --mmproj names the file too, and a checkpoint
+// directory refuses one.
+func TestGGUFPairRun(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "models", "tiny-medgemma")
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	mmproj := filepath.Join("..", "..", "testdata", "gguf", "tiny-medgemma", "mmproj-tiny-medgemma-F32.gguf")
+	img := filepath.Join("..", "..", "imageproc", "testdata", "images", "tiny_rgb_20x30.png")
+	outDir := t.TempDir()
+	if _, errs, code := runCLI(t, "", "quantize", "-m", dir, "--type", "bf16", "--out", outDir, "--tokenizer", tok, "--quiet"); code != 0 {
+		t.Fatalf("quantize: %q", errs)
+	}
+	args := []string{"--temperature", "0", "--max-tokens", "6", "--quiet", "--image", img, "Describe the image"}
+	want, errs, code := runCLI(t, "", append([]string{"run", "-m", dir, "--tokenizer", tok}, args...)...)
+	if code != 0 || want == "" {
+		t.Fatalf("checkpoint: %q %d", errs, code)
+	}
+	got, errs, code := runCLI(t, "", append([]string{"run", "-m", filepath.Join(outDir, "tiny-medgemma-BF16.gguf"), "--mmproj", mmproj}, args...)...)
+	if code != 0 || got != want {
+		t.Errorf("GGUF with --mmproj: %q (%q %d), checkpoint %q", got, errs, code, want)
+	}
+	data, err := os.ReadFile(mmproj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(outDir, "mmproj-tiny.gguf"), data, 0o644)
+	got, errs, code = runCLI(t, "", append([]string{"run", "-m", outDir}, args...)...)
+	if code != 0 || got != want {
+		t.Errorf("GGUF directory: %q (%q %d), checkpoint %q", got, errs, code, want)
+	}
+	_, errs, code = runCLI(t, "", append([]string{"run", "-m", dir, "--tokenizer", tok, "--mmproj", mmproj}, args...)...)
+	if code != 1 || !strings.Contains(errs, "an mmproj file goes with a GGUF model") {
+		t.Errorf("checkpoint with --mmproj: %q %d", errs, code)
+	}
+}

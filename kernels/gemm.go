@@ -20,8 +20,9 @@ const (
 	gemmDepth  = 384 // columns (k) per pass: the operands stay in L1 and L2
 )
 
-// gemmMinTokens is the smallest product of float32 weights that takes the
-// gemm path: below it the 4x4 micro-kernels (blocked) are as fast or faster.
+// gemmMinTokens is the smallest product of float32 or f16 weights that
+// takes the gemm path (f16 has no other fast path: an mmproj file's vision
+// tower, 4096 patches at once): below it the 4x4 micro-kernels (blocked) are as fast or faster.
 // bf16 weights always take blocked, whose tiles prefetch the next weight
 // rows: on one core of an AVX-512 EPYC it beats gemm at every size measured
 // (BenchmarkMatMulBatch, tokens/s blocked/gemm on 10240x2560: 1948/1035 at
@@ -47,9 +48,11 @@ func grow(b []float32, n int) []float32 {
 }
 
 // gemmRowsRange computes rows lo..hi of out = x W^T for n tokens, for bf16
-// (raw) or float32 (f32) weights of cols columns. Blocks of gemmBlock tokens
-// are done in passes of gemmDepth columns, each adding to the block's sums.
-func gemmRowsRange(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f32 []float32) {
+// (raw) or f16 (raw, f16 set) or float32 (f32) weights of cols columns.
+// Blocks of gemmBlock tokens are done in passes of gemmDepth columns, each
+// adding to the block's sums; a pass widens its weight rows once for all
+// the block's tokens.
+func gemmRowsRange(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f16 bool, f32 []float32) {
 	s := gemmScratches.Get().(*gemmScratch)
 	defer gemmScratches.Put(s)
 	rowTiles := (hi - lo + gemmRows - 1) / gemmRows
@@ -98,6 +101,10 @@ func gemmRowsRange(out, x []float32, n, rows, cols, lo, hi int, raw []uint16, f3
 					switch {
 					case i >= nr:
 						clear(dst)
+					case raw != nil && f16:
+						for k, h := range raw[(r+i)*cols+k0 : (r+i)*cols+k0+kn] {
+							dst[k] = F16ToF32(h)
+						}
 					case raw != nil:
 						widenBF16(dst, raw[(r+i)*cols+k0:(r+i)*cols+k0+kn])
 					default:

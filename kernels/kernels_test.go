@@ -128,11 +128,22 @@ func testMatMul(t *testing.T) {
 			}
 			if hasAVX512 { // bf16 products never take gemm through MatMul
 				clear(got)
-				gemmRowsRange(got, x, c.n, c.rows, c.cols, 0, c.rows, w.Raw, nil)
+				gemmRowsRange(got, x, c.n, c.rows, c.cols, 0, c.rows, w.Raw, false, nil)
 				for i := range got {
 					if !close32(got[i], want[i], float64(c.cols)) {
 						t.Fatalf("gemm %+v: out[%d] = %v, reference %v", c, i, got[i], want[i])
 					}
+				}
+			}
+			wh := &Mat{Rows: c.rows, Cols: c.cols, DType: F16, Raw: make([]uint16, c.rows*c.cols)}
+			for i, v := range randF32(rng, c.rows*c.cols) {
+				wh.Raw[i] = F32ToF16(v * 0.05)
+			}
+			pool.MatMul(got, x, c.n, wh)
+			MatMulRef(want, x, c.n, wh)
+			for i := range got {
+				if !close32(got[i], want[i], float64(c.cols)) {
+					t.Fatalf("f16 threads %d %+v: out[%d] = %v, reference %v", threads, c, i, got[i], want[i])
 				}
 			}
 			wf := &Mat{Rows: c.rows, Cols: c.cols, DType: F32, F32: randF32(rng, c.rows*c.cols)}
@@ -394,7 +405,7 @@ func BenchmarkMatMulBatch(b *testing.B) {
 			if hasAVX512 {
 				b.Run(fmt.Sprintf("%dx%d/gemm/%d", rows, cols, n), func(b *testing.B) {
 					for b.Loop() {
-						gemmRowsRange(out, x, n, rows, cols, 0, rows, w.Raw, nil)
+						gemmRowsRange(out, x, n, rows, cols, 0, rows, w.Raw, false, nil)
 					}
 					b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 				})

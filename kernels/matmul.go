@@ -121,8 +121,8 @@ const tokenBlock = 64
 // matMulRows computes rows lo..hi of the product.
 func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	cols, rows := w.Cols, w.Rows
-	if hasAVX512 && n >= gemmMinTokens && w.DType == F32 {
-		gemmRowsRange(out, x, n, rows, cols, lo, hi, w.Raw, w.F32)
+	if hasAVX512 && n >= gemmMinTokens && (w.DType == F32 || w.DType == F16) {
+		gemmRowsRange(out, x, n, rows, cols, lo, hi, w.Raw, w.DType == F16, w.F32)
 		return
 	}
 	switch w.DType {

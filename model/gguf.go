@@ -447,3 +447,18 @@ func visionFromGGUF(f *gguf.File, c *Config) error {
 	c.BOITokenIndex, c.EOITokenIndex, c.ImageTokenIndex = 255999, 256000, 262144
 	return c.Validate()
 }
+
+// GGUFMMProjName is llama.cpp's mmproj name for a tensor of a transformers
+// checkpoint's vision tower or projector (ok false for anything else).
+func GGUFMMProjName(name string) (string, bool) {
+	for _, prefixes := range [][]string{visionPrefixes, projectorPrefixes} {
+		for _, p := range prefixes {
+			if rest, ok := strings.CutPrefix(name, p); ok {
+				if g := ggufMMProjName(rest); g != "" {
+					return g, true
+				}
+			}
+		}
+	}
+	return "", false
+}

@@ -75,11 +75,6 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 	}
 	defer ckpt.Close()
 
-	type job struct {
-		src  *safetensors.Tensor
-		spec gguf.TensorSpec
-		norm bool
-	}
 	var jobs []job
 	vocab := tok.Len()
 	for _, name := range ckpt.Names() {
@@ -88,10 +83,7 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 			continue
 		}
 		t := ckpt.Tensor(name)
-		dims := make([]int, len(t.Shape))
-		for i, d := range t.Shape {
-			dims[len(dims)-1-i] = d
-		}
+		dims := reversed(t.Shape)
 		if g == "token_embd.weight" || g == "output.weight" {
 			// llama.cpp keeps one row per token of the vocabulary.
 			if len(dims) != 2 || dims[1] < vocab {
@@ -118,6 +110,20 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	return writeFile(ctx, out, meta, jobs, opts.Progress)
+}
+
+// job is one tensor to convert: from the checkpoint, into its GGUF spec
+// (norm: a Gemma RMSNorm weight, stored as 1 + w).
+type job struct {
+	src  *safetensors.Tensor
+	spec gguf.TensorSpec
+	norm bool
+}
+
+// writeFile writes a GGUF file of meta and the jobs' tensors, converted one
+// at a time; a failed or cancelled write leaves no file.
+func writeFile(ctx context.Context, out string, meta []gguf.KV, jobs []job, progress func(done, total int)) error {
 	specs := make([]gguf.TensorSpec, len(jobs))
 	for i, j := range jobs {
 		specs[i] = j.spec
@@ -138,8 +144,8 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 		if data, err = convert(j.src, j.spec, j.norm); err == nil {
 			err = w.WriteTensor(data)
 		}
-		if opts.Progress != nil {
-			opts.Progress(i+1, len(jobs))
+		if progress != nil {
+			progress(i+1, len(jobs))
 		}
 	}
 	if err == nil {
@@ -153,6 +159,15 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 		return fmt.Errorf("%s: %w", out, err)
 	}
 	return nil
+}
+
+// reversed is a transformers shape in ggml's order (row length first).
+func reversed(shape []int) []int {
+	dims := make([]int, len(shape))
+	for i, d := range shape {
+		dims[len(dims)-1-i] = d
+	}
+	return dims
 }
 
 // tensorOrder sorts llama.cpp's names: global tensors first, then blocks in

@@ -3,6 +3,7 @@ package quantize
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -176,5 +177,91 @@ func TestMMProj(t *testing.T) {
 	}
 	if _, err := model.LoadWith(filepath.Join(small, "small-gemma3-Q8_0.gguf"), model.LoadOptions{MMProj: mmproj}); err == nil || !strings.Contains(err.Error(), "projection_dim 24 is not the text model's hidden size 256") {
 		t.Errorf("mismatched mmproj: %v", err)
+	}
+}
+
+// TestMMProjWrite: the mmproj file written here (F32, and F16 as llama.cpp
+// keeps it) has llama.cpp's metadata, and encodes the reference image as the
+// checkpoint does: bit for bit in F32, within f16 rounding in F16; a
+// text-only checkpoint has none to write.
+func TestMMProjWrite(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "models", "tiny-medgemma")
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	tmp := t.TempDir()
+	text := filepath.Join(tmp, "tiny.gguf")
+	if err := Text(context.Background(), dir, text, Options{Type: "bf16", Tokenizer: tok}); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	pixels, err := npy.ReadFile(filepath.Join(dir, "pixel_values.f32.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.EncodeImage(context.Background(), pixels.Data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	llama, err := gguf.Open(filepath.Join("..", "testdata", "gguf", "tiny-medgemma", "mmproj-tiny-medgemma-F32.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer llama.Close()
+	for _, f32 := range []bool{true, false} {
+		path := filepath.Join(tmp, fmt.Sprintf("mmproj-%v.gguf", f32))
+		if err := MMProj(context.Background(), dir, path, f32, nil); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range llama.Metadata {
+			if kv.Key == "general.name" || kv.Key == "general.file_type" {
+				continue
+			}
+			got, ok := f.Get(kv.Key)
+			if !ok || fmt.Sprint(got.V) != fmt.Sprint(kv.Value.V) {
+				t.Errorf("f32 %v: %s = %v, llama.cpp's %v", f32, kv.Key, got.V, kv.Value.V)
+			}
+		}
+		if len(f.Tensors) != len(llama.Tensors) {
+			t.Errorf("f32 %v: %d tensors, llama.cpp's %d", f32, len(f.Tensors), len(llama.Tensors))
+		}
+		for _, lt := range llama.Tensors {
+			ot, ok := f.Tensor(lt.Name)
+			if !ok || fmt.Sprint(ot.Dims) != fmt.Sprint(lt.Dims) {
+				t.Fatalf("f32 %v: tensor %s: %+v, llama.cpp's dims %v", f32, lt.Name, ot, lt.Dims)
+			}
+			if f32 && !bytes.Equal(ot.Data, lt.Data) {
+				t.Errorf("tensor %s differs from llama.cpp's", lt.Name)
+			}
+		}
+		f.Close()
+		m, err := model.LoadWith(text, model.LoadOptions{MMProj: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.EncodeImage(context.Background(), pixels.Data, nil)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var maxRel float64
+		for i := range want {
+			if f32 && math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("F32 feature %d: %v, checkpoint %v", i, got[i], want[i])
+			}
+			maxRel = max(maxRel, math.Abs(float64(got[i]-want[i]))/(math.Abs(float64(want[i]))+1e-3))
+		}
+		if maxRel > 1e-3 {
+			t.Errorf("f32 %v: features within %.2g of the checkpoint's", f32, maxRel)
+		}
+	}
+	if err := MMProj(context.Background(), filepath.Join("..", "testdata", "models", "tiny-medgemma-text"), filepath.Join(tmp, "x.gguf"), false, nil); err == nil || !strings.Contains(err.Error(), "text-only checkpoint") {
+		t.Errorf("text-only: %v", err)
 	}
 }

@@ -19,7 +19,9 @@ const quantizeUsage = `Usage:
 
 Writes the text model of a Hugging Face checkpoint (a directory or a
 repository id, as run takes) as a GGUF file laid out as llama.cpp's files
-are, DIR/<name>-<TYPE>.gguf, and prints its path. TYPE: f32, bf16, q8_0
+are, DIR/<name>-<TYPE>.gguf, and for a multimodal checkpoint its vision
+tower as llama.cpp's mmproj file, DIR/mmproj-<name>-F16.gguf; prints their
+paths. TYPE: f32, bf16, q8_0
 (8 bits per weight and a scale per 32), q4_0 (4 bits, a scale per 32).
 Q8_0 and Q4_0 tensors are byte-identical to llama-quantize's. Tensors are
 converted one at a time. Run, chat and serve take the file with -m, with
@@ -88,6 +90,16 @@ func runQuantize(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err := quantize.Text(ctx, dir, path, opts); err != nil {
 		return interruptedErr(ctx, err)
 	}
-	_, err = fmt.Fprintln(stdout, path)
-	return err
+	if _, err = fmt.Fprintln(stdout, path); err != nil {
+		return err
+	}
+	if cfg, err := model.LoadConfig(dir); err == nil && cfg.Vision != nil {
+		mmproj := filepath.Join(*out, "mmproj-"+name+"-F16.gguf")
+		if err := quantize.MMProj(ctx, dir, mmproj, false, opts.Progress); err != nil {
+			return interruptedErr(ctx, err)
+		}
+		_, err = fmt.Fprintln(stdout, mmproj)
+		return err
+	}
+	return nil
 }

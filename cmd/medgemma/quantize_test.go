@@ -75,9 +75,17 @@ func TestGGUFPairRun(t *testing.T) {
 	mmproj := filepath.Join("..", "..", "testdata", "gguf", "tiny-medgemma", "mmproj-tiny-medgemma-F32.gguf")
 	img := filepath.Join("..", "..", "imageproc", "testdata", "images", "tiny_rgb_20x30.png")
 	outDir := t.TempDir()
-	if _, errs, code := runCLI(t, "", "quantize", "-m", dir, "--type", "bf16", "--out", outDir, "--tokenizer", tok, "--quiet"); code != 0 {
-		t.Fatalf("quantize: %q", errs)
+	out, errs, code := runCLI(t, "", "quantize", "-m", dir, "--type", "bf16", "--out", outDir, "--tokenizer", tok, "--quiet")
+	ours := filepath.Join(outDir, "mmproj-tiny-medgemma-F16.gguf")
+	if code != 0 || out != filepath.Join(outDir, "tiny-medgemma-BF16.gguf")+"\n"+ours+"\n" {
+		t.Fatalf("quantize: %q %q", out, errs)
 	}
+	// The pair quantize wrote answers (f16 vision: the same greedy tokens
+	// on this tiny model).
+	if got, errs, code := runCLI(t, "", append([]string{"run", "-m", outDir}, "--temperature", "0", "--max-tokens", "6", "--quiet", "--image", img, "Describe the image")...); code != 0 || got == "" {
+		t.Fatalf("our pair: %q %d", errs, code)
+	}
+	os.Remove(ours)
 	args := []string{"--temperature", "0", "--max-tokens", "6", "--quiet", "--image", img, "Describe the image"}
 	want, errs, code := runCLI(t, "", append([]string{"run", "-m", dir, "--tokenizer", tok}, args...)...)
 	if code != 0 || want == "" {

@@ -549,3 +549,37 @@ func TestF32ToF16(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeRoundTrip: quantizing then dequantizing normal weights keeps
+// them within the types' resolution (RMS error relative to the weights'),
+// and all-zero blocks stay zero.
+func TestQuantizeRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	x := randF32(rng, 4*QKK)
+	for _, c := range []struct {
+		d     DType
+		q     func([]byte, []float32)
+		bound float64
+	}{{Q8_0, QuantizeQ8_0, 0.01}, {Q4_0, QuantizeQ4_0, 0.12}, {Q6_K, QuantizeQ6_K, 0.04}} {
+		buf := make([]byte, RowBytes(c.d, len(x)))
+		c.q(buf, x)
+		y := make([]float32, len(x))
+		Dequantize(c.d, y, buf)
+		var e, s float64
+		for i := range x {
+			e += float64((y[i] - x[i]) * (y[i] - x[i]))
+			s += float64(x[i] * x[i])
+		}
+		if r := math.Sqrt(e / s); r > c.bound {
+			t.Errorf("%s: relative RMS error %.4f", c.d, r)
+		}
+		zero := make([]float32, QKK)
+		c.q(buf[:RowBytes(c.d, QKK)], zero)
+		Dequantize(c.d, y[:QKK], buf[:RowBytes(c.d, QKK)])
+		for i, v := range y[:QKK] {
+			if v != 0 {
+				t.Fatalf("%s: zero block gives %v at %d", c.d, v, i)
+			}
+		}
+	}
+}

@@ -35,6 +35,7 @@ var Types = map[string]struct {
 	"bf16": {gguf.BF16, 32},
 	"q8_0": {gguf.Q8_0, 7},
 	"q4_0": {gguf.Q4_0, 2},
+	"q6_k": {gguf.Q6_K, 18},
 }
 
 // Options control Text.
@@ -51,11 +52,11 @@ type Options struct {
 // Text writes the text model of the checkpoint in dir as a GGUF file at
 // out. A matrix whose rows are not a whole number of the type's blocks is
 // written in F16 (as llama-quantize falls back); vectors stay F32. Q4_0
-// keeps the token embedding in Q8_0 (llama.cpp puts it in Q6_K).
+// puts the token embedding (the LM head too) in Q6_K, as llama.cpp does.
 func Text(ctx context.Context, dir, out string, opts Options) error {
 	typ, ok := Types[opts.Type]
 	if !ok {
-		return fmt.Errorf("type %q is not supported (f32, bf16, q8_0, q4_0)", opts.Type)
+		return fmt.Errorf("type %q is not supported (f32, bf16, q8_0, q4_0, q6_k)", opts.Type)
 	}
 	cfg, err := model.LoadConfig(dir)
 	if err != nil {
@@ -95,7 +96,7 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 		if len(dims) == 2 {
 			j.spec.Type = typ.weights
 			if g == "token_embd.weight" && typ.weights == gguf.Q4_0 {
-				j.spec.Type = gguf.Q8_0
+				j.spec.Type = gguf.Q6_K // llama.cpp's choice for the tied embedding
 			}
 			if dims[0]%j.spec.Type.BlockSize() != 0 {
 				j.spec.Type = gguf.F16
@@ -221,6 +222,8 @@ func convert(t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) ([]byte, er
 		kernels.QuantizeQ8_0(out, x)
 	case gguf.Q4_0:
 		kernels.QuantizeQ4_0(out, x)
+	case gguf.Q6_K:
+		kernels.QuantizeQ6_K(out, x)
 	default:
 		return nil, fmt.Errorf("tensor %s: no quantizer for %s", spec.Name, spec.Type)
 	}

@@ -13,15 +13,17 @@ import (
 	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/internal/npy"
 	"github.com/medgemma/medgemma/internal/testenv"
+	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/model"
 	"github.com/medgemma/medgemma/safetensors"
 )
 
 var small = filepath.Join("..", "testdata", "gguf", "small-gemma3")
 
-// TestQuantizersMatchLlamaCpp: from the same bf16 weights, every Q8_0 and
-// Q4_0 tensor (and every float32 norm, stored as 1 + w) of llama-quantize's
-// files is what convert writes, byte for byte.
+// TestQuantizersMatchLlamaCpp: from the same bf16 weights, every tensor of
+// llama-quantize's Q8_0 and Q4_0 files (Q8_0, Q4_0, the Q4_0 file's Q6_K
+// embedding, every float32 norm stored as 1 + w) is what convert writes,
+// byte for byte.
 func TestQuantizersMatchLlamaCpp(t *testing.T) {
 	ckpt, err := safetensors.OpenDir(small)
 	if err != nil {
@@ -45,8 +47,8 @@ func TestQuantizersMatchLlamaCpp(t *testing.T) {
 			if src == nil {
 				t.Fatalf("%s: no checkpoint tensor for %s", kind, lt.Name)
 			}
-			if lt.Type != gguf.Q8_0 && lt.Type != gguf.Q4_0 && lt.Type != gguf.F32 {
-				continue // Q6_K: not written here yet
+			if lt.Type != gguf.Q8_0 && lt.Type != gguf.Q4_0 && lt.Type != gguf.Q6_K && lt.Type != gguf.F32 {
+				t.Fatalf("%s %s: %s", kind, lt.Name, lt.Type)
 			}
 			got, err := convert(src, gguf.TensorSpec{Name: lt.Name, Type: lt.Type, Dims: lt.Dims}, lt.Type == gguf.F32)
 			if err != nil {
@@ -263,5 +265,56 @@ func TestMMProjWrite(t *testing.T) {
 	}
 	if err := MMProj(context.Background(), filepath.Join("..", "testdata", "models", "tiny-medgemma-text"), filepath.Join(tmp, "x.gguf"), false, nil); err == nil || !strings.Contains(err.Error(), "text-only checkpoint") {
 		t.Errorf("text-only: %v", err)
+	}
+}
+
+// TestQ6_KAgainstLlamaCpp: Q6_K quantization of the small model's bf16
+// weights is as accurate as llama-quantize's (RMS error of the dequantized
+// weights, over every Q6_K tensor of its Q6_K file, at most 1% above), and
+// mostly byte-identical.
+func TestQ6_KAgainstLlamaCpp(t *testing.T) {
+	ckpt, err := safetensors.OpenDir(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ckpt.Close()
+	f, err := gguf.Open(filepath.Join(small, "small-gemma3-Q6_K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var oursErr, llamaErr float64
+	tensors, same := 0, 0
+	for _, name := range ckpt.Names() {
+		g, ok := model.GGUFTextName(name)
+		lt, _ := f.Tensor(g)
+		if !ok || lt == nil || lt.Type != gguf.Q6_K {
+			continue
+		}
+		src := ckpt.Tensor(name)
+		x, err := src.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours, err := convert(src, gguf.TensorSpec{Name: g, Type: gguf.Q6_K, Dims: lt.Dims}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(ours, lt.Data) {
+			same++
+		}
+		a, b := make([]float32, len(x)), make([]float32, len(x))
+		kernels.Dequantize(kernels.Q6_K, a, ours)
+		kernels.Dequantize(kernels.Q6_K, b, lt.Data)
+		for i, v := range x {
+			oursErr += float64((a[i] - v) * (a[i] - v))
+			llamaErr += float64((b[i] - v) * (b[i] - v))
+		}
+		tensors++
+	}
+	ratio := math.Sqrt(oursErr / llamaErr)
+	t.Logf("Q6_K: %d tensors, %d byte-identical; RMS error %.4g of llama.cpp's", tensors, same, ratio)
+	if tensors < 40 || ratio > 1.01 {
+		t.Errorf("Q6_K: %d tensors, RMS error %.4f of llama.cpp's", tensors, ratio)
 	}
 }

@@ -1,5 +1,10 @@
 package kernels
 
+import (
+	"encoding/binary"
+	"math"
+)
+
 // Q4_K: super-blocks of 256 weights, 144 bytes: float16 d and dmin, 12
 // bytes packing eight 6-bit scales and eight 6-bit mins (one pair per
 // sub-block of 32), then 128 bytes of 4-bit values: each run of 32 bytes
@@ -34,6 +39,140 @@ func DequantizeQ4_K(dst []float32, src []byte) {
 			shift := uint(j%2) * 4
 			for l, v := range q {
 				y[j*32+l] = float32(dl*float32(v>>shift&0xf)) - ml
+			}
+		}
+	}
+}
+
+// makeQkx2Quants chooses the scale and minimum of n weights quantized to
+// 0..nmax as ggml's make_qkx2_quants does: the full range first, then
+// nstep+1 scales from (nmax+rmin)/range in steps of rdelta/range, each with
+// the least-squares scale and minimum for its rounding (the minimum kept at
+// or below zero), keeping the one of least weighted squared error. It
+// returns the scale and -minimum; L receives the quantized values.
+func makeQkx2Quants(x, weights []float32, L, aux []uint8, nmax int, rmin, rdelta float32, nstep int) (scale, negMin float32) {
+	mn, mx := x[0], x[0]
+	sumW := weights[0]
+	sumX := sumW * x[0]
+	for i := 1; i < len(x); i++ {
+		mn, mx = min(mn, x[i]), max(mx, x[i])
+		w := weights[i]
+		sumW += w
+		sumX += float32(w * x[i])
+	}
+	mn = min(mn, 0)
+	if mx == mn {
+		clear(L)
+		return 0, -mn
+	}
+	iscale := float32(nmax) / (mx - mn)
+	scale = 1 / iscale
+	var bestErr float32
+	for i, v := range x {
+		l := max(0, min(nmax, nearestInt(iscale*float32(v-mn))))
+		L[i] = uint8(l)
+		diff := float32(scale*float32(l)) + mn - v
+		bestErr += float32(weights[i] * float32(diff*diff))
+	}
+	for is := 0; is <= nstep; is++ {
+		iscale := (rmin + float32(rdelta*float32(is)) + float32(nmax)) / (mx - mn)
+		var sumL, sumL2, sumXL float32
+		for i, v := range x {
+			l := max(0, min(nmax, nearestInt(iscale*float32(v-mn))))
+			aux[i] = uint8(l)
+			w := weights[i]
+			sumL += float32(w * float32(l))
+			sumL2 += float32(float32(w*float32(l)) * float32(l))
+			sumXL += float32(float32(w*float32(l)) * v)
+		}
+		d := float32(sumW*sumL2) - float32(sumL*sumL)
+		if d <= 0 {
+			continue
+		}
+		thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / d
+		thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / d
+		if thisMin > 0 {
+			thisMin = 0
+			thisScale = sumXL / sumL2
+		}
+		var cur float32
+		for i, v := range x {
+			diff := float32(thisScale*float32(aux[i])) + thisMin - v
+			cur += float32(weights[i] * float32(diff*diff))
+		}
+		if cur < bestErr {
+			copy(L, aux[:len(x)])
+			bestErr, scale, mn = cur, thisScale, thisMin
+		}
+	}
+	return scale, -mn
+}
+
+// QuantizeQ4_K writes len(src)/256 super-blocks of src into dst as ggml's
+// reference quantizer does: each sub-block of 32 gets its scale and minimum
+// (makeQkx2Quants, weighting each weight by the sub-block's RMS plus its
+// magnitude), both quantized to 6 bits against the largest of each, and the
+// weights are rounded again against them as stored.
+func QuantizeQ4_K(dst []byte, src []float32) {
+	var L [QKK]uint8
+	var aux [32]uint8
+	var weights [32]float32
+	var scales, mins [8]float32
+	for b := range len(src) / QKK {
+		x := src[b*QKK : (b+1)*QKK]
+		blk := dst[b*Q4_KBytes : (b+1)*Q4_KBytes]
+		var maxScale, maxMin float32
+		for j := range 8 {
+			xs := x[32*j : 32*j+32]
+			var sumX2 float32
+			for _, v := range xs {
+				sumX2 += v * v
+			}
+			av := float32(math.Sqrt(float64(sumX2 / 32)))
+			for l, v := range xs {
+				weights[l] = av + float32(math.Abs(float64(v)))
+			}
+			scales[j], mins[j] = makeQkx2Quants(xs, weights[:], L[32*j:32*j+32], aux[:], 15, -1, 0.1, 20)
+			maxScale, maxMin = max(maxScale, scales[j]), max(maxMin, mins[j])
+		}
+		var invScale, invMin float32
+		if maxScale > 0 {
+			invScale = 63 / maxScale
+		}
+		if maxMin > 0 {
+			invMin = 63 / maxMin
+		}
+		s := blk[4 : 4+kScaleSize]
+		clear(s)
+		for j := range 8 {
+			ls := uint8(min(63, nearestInt(invScale*scales[j])))
+			lm := uint8(min(63, nearestInt(invMin*mins[j])))
+			if j < 4 {
+				s[j], s[j+4] = ls, lm
+			} else {
+				s[j+4] = ls&0xf | (lm&0xf)<<4
+				s[j-4] |= (ls >> 4) << 6
+				s[j] |= (lm >> 4) << 6
+			}
+		}
+		binary.LittleEndian.PutUint16(blk, F32ToF16(maxScale/63))
+		binary.LittleEndian.PutUint16(blk[2:], F32ToF16(maxMin/63))
+		d, dmin := f16At(blk), f16At(blk[2:])
+		sc, m := kScales(s)
+		for j := range 8 {
+			dl := d * float32(sc[j])
+			if dl == 0 {
+				continue
+			}
+			dm := dmin * float32(m[j])
+			for i := range 32 {
+				L[32*j+i] = uint8(max(0, min(15, nearestInt((x[32*j+i]+dm)/dl))))
+			}
+		}
+		qs := blk[4+kScaleSize:]
+		for j := 0; j < QKK; j += 64 {
+			for l := range 32 {
+				qs[j/2+l] = L[j+l] | L[j+l+32]<<4
 			}
 		}
 	}

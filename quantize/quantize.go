@@ -31,11 +31,12 @@ var Types = map[string]struct {
 	weights  gguf.Type
 	fileType uint32 // llama_ftype, general.file_type
 }{
-	"f32":  {gguf.F32, 0},
-	"bf16": {gguf.BF16, 32},
-	"q8_0": {gguf.Q8_0, 7},
-	"q4_0": {gguf.Q4_0, 2},
-	"q6_k": {gguf.Q6_K, 18},
+	"f32":    {gguf.F32, 0},
+	"bf16":   {gguf.BF16, 32},
+	"q8_0":   {gguf.Q8_0, 7},
+	"q4_0":   {gguf.Q4_0, 2},
+	"q6_k":   {gguf.Q6_K, 18},
+	"q4_k_m": {gguf.Q4_K, 15},
 }
 
 // Options control Text.
@@ -50,13 +51,12 @@ type Options struct {
 }
 
 // Text writes the text model of the checkpoint in dir as a GGUF file at
-// out. A matrix whose rows are not a whole number of the type's blocks is
-// written in F16 (as llama-quantize falls back); vectors stay F32. Q4_0
-// puts the token embedding (the LM head too) in Q6_K, as llama.cpp does.
+// out, each matrix in the type tensorType chooses (a matrix whose rows are
+// not a whole number of its blocks in Q8_0 or F16); vectors stay F32.
 func Text(ctx context.Context, dir, out string, opts Options) error {
 	typ, ok := Types[opts.Type]
 	if !ok {
-		return fmt.Errorf("type %q is not supported (f32, bf16, q8_0, q4_0, q6_k)", opts.Type)
+		return fmt.Errorf("type %q is not supported (f32, bf16, q8_0, q6_k, q4_k_m, q4_0)", opts.Type)
 	}
 	cfg, err := model.LoadConfig(dir)
 	if err != nil {
@@ -94,12 +94,14 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 		}
 		j := job{src: t, spec: gguf.TensorSpec{Name: g, Type: gguf.F32, Dims: dims}, norm: model.IsNorm(name)}
 		if len(dims) == 2 {
-			j.spec.Type = typ.weights
-			if g == "token_embd.weight" && typ.weights == gguf.Q4_0 {
-				j.spec.Type = gguf.Q6_K // llama.cpp's choice for the tied embedding
-			}
+			j.spec.Type = tensorType(opts.Type, g, cfg.Text.NumHiddenLayers)
 			if dims[0]%j.spec.Type.BlockSize() != 0 {
+				// Rows of whole 32s take Q8_0 (llama-quantize takes its
+				// Q5_0 for the K types), others F16, as it falls back.
 				j.spec.Type = gguf.F16
+				if dims[0]%32 == 0 {
+					j.spec.Type = gguf.Q8_0
+				}
 			}
 		}
 		jobs = append(jobs, j)
@@ -171,6 +173,32 @@ func reversed(shape []int) []int {
 	return dims
 }
 
+// tensorType is the type of a weight matrix in a file of the given type,
+// as llama-quantize chooses: the tied embedding (the LM head) in Q6_K for
+// q4_0 and q4_k_m; in q4_k_m also the value projections and the MLP's down
+// projections of the layers that matter most (the first and last eighths,
+// and every third between) in Q6_K.
+func tensorType(fileType, name string, layers int) gguf.Type {
+	t := Types[fileType].weights
+	if fileType != "q4_0" && fileType != "q4_k_m" {
+		return t
+	}
+	if name == "token_embd.weight" || name == "output.weight" {
+		return gguf.Q6_K
+	}
+	var layer int
+	var kind string
+	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &layer, &kind); n == 2 && fileType == "q4_k_m" &&
+		(kind == "attn_v.weight" || kind == "ffn_down.weight") && moreBits(layer, layers) {
+		return gguf.Q6_K
+	}
+	return t
+}
+
+// moreBits is llama.cpp's use_more_bits: layer i of n is in the first or
+// last eighth, or every third layer between.
+func moreBits(i, n int) bool { return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2 }
+
 // tensorOrder sorts llama.cpp's names: global tensors first, then blocks in
 // number order (names within a block alphabetically, as the converter's
 // sorted state dict leaves them).
@@ -224,6 +252,8 @@ func convert(t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) ([]byte, er
 		kernels.QuantizeQ4_0(out, x)
 	case gguf.Q6_K:
 		kernels.QuantizeQ6_K(out, x)
+	case gguf.Q4_K:
+		kernels.QuantizeQ4_K(out, x)
 	default:
 		return nil, fmt.Errorf("tensor %s: no quantizer for %s", spec.Name, spec.Type)
 	}

@@ -560,7 +560,7 @@ func TestQuantizeRoundTrip(t *testing.T) {
 		d     DType
 		q     func([]byte, []float32)
 		bound float64
-	}{{Q8_0, QuantizeQ8_0, 0.01}, {Q4_0, QuantizeQ4_0, 0.12}, {Q6_K, QuantizeQ6_K, 0.04}, {Q4_K, QuantizeQ4_K, 0.1}} {
+	}{{Q8_0, QuantizeQ8_0, 0.01}, {Q4_0, QuantizeQ4_0, 0.12}, {Q6_K, QuantizeQ6_K, 0.04}, {Q4_K, QuantizeQ4_K, 0.1}, {Q5_K, QuantizeQ5_K, 0.05}} {
 		buf := make([]byte, RowBytes(c.d, len(x)))
 		c.q(buf, x)
 		y := make([]float32, len(x))

@@ -135,30 +135,9 @@ func QuantizeQ4_K(dst []byte, src []float32) {
 			scales[j], mins[j] = makeQkx2Quants(xs, weights[:], L[32*j:32*j+32], aux[:], 15, -1, 0.1, 20)
 			maxScale, maxMin = max(maxScale, scales[j]), max(maxMin, mins[j])
 		}
-		var invScale, invMin float32
-		if maxScale > 0 {
-			invScale = 63 / maxScale
-		}
-		if maxMin > 0 {
-			invMin = 63 / maxMin
-		}
-		s := blk[4 : 4+kScaleSize]
-		clear(s)
-		for j := range 8 {
-			ls := uint8(min(63, nearestInt(invScale*scales[j])))
-			lm := uint8(min(63, nearestInt(invMin*mins[j])))
-			if j < 4 {
-				s[j], s[j+4] = ls, lm
-			} else {
-				s[j+4] = ls&0xf | (lm&0xf)<<4
-				s[j-4] |= (ls >> 4) << 6
-				s[j] |= (lm >> 4) << 6
-			}
-		}
-		binary.LittleEndian.PutUint16(blk, F32ToF16(maxScale/63))
-		binary.LittleEndian.PutUint16(blk[2:], F32ToF16(maxMin/63))
+		packKScales(blk, scales, mins, maxScale, maxMin)
 		d, dmin := f16At(blk), f16At(blk[2:])
-		sc, m := kScales(s)
+		sc, m := kScales(blk[4 : 4+kScaleSize])
 		for j := range 8 {
 			dl := d * float32(sc[j])
 			if dl == 0 {
@@ -176,4 +155,32 @@ func QuantizeQ4_K(dst []byte, src []float32) {
 			}
 		}
 	}
+}
+
+// packKScales stores a Q4_K or Q5_K block's d and dmin (the largest scale
+// and minimum over 63) and its eight scales and minimums as 6-bit values
+// against them, packed as kScales unpacks them.
+func packKScales(blk []byte, scales, mins [8]float32, maxScale, maxMin float32) {
+	var invScale, invMin float32
+	if maxScale > 0 {
+		invScale = 63 / maxScale
+	}
+	if maxMin > 0 {
+		invMin = 63 / maxMin
+	}
+	s := blk[4 : 4+kScaleSize]
+	clear(s)
+	for j := range 8 {
+		ls := uint8(min(63, nearestInt(invScale*scales[j])))
+		lm := uint8(min(63, nearestInt(invMin*mins[j])))
+		if j < 4 {
+			s[j], s[j+4] = ls, lm
+		} else {
+			s[j+4] = ls&0xf | (lm&0xf)<<4
+			s[j-4] |= (ls >> 4) << 6
+			s[j] |= (lm >> 4) << 6
+		}
+	}
+	binary.LittleEndian.PutUint16(blk, F32ToF16(maxScale/63))
+	binary.LittleEndian.PutUint16(blk[2:], F32ToF16(maxMin/63))
 }

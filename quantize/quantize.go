@@ -37,6 +37,7 @@ var Types = map[string]struct {
 	"q4_0":   {gguf.Q4_0, 2},
 	"q6_k":   {gguf.Q6_K, 18},
 	"q4_k_m": {gguf.Q4_K, 15},
+	"q5_k_m": {gguf.Q5_K, 17},
 }
 
 // Options control Text.
@@ -56,7 +57,7 @@ type Options struct {
 func Text(ctx context.Context, dir, out string, opts Options) error {
 	typ, ok := Types[opts.Type]
 	if !ok {
-		return fmt.Errorf("type %q is not supported (f32, bf16, q8_0, q6_k, q4_k_m, q4_0)", opts.Type)
+		return fmt.Errorf("type %q is not supported (f32, bf16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0)", opts.Type)
 	}
 	cfg, err := model.LoadConfig(dir)
 	if err != nil {
@@ -175,12 +176,13 @@ func reversed(shape []int) []int {
 
 // tensorType is the type of a weight matrix in a file of the given type,
 // as llama-quantize chooses: the tied embedding (the LM head) in Q6_K for
-// q4_0 and q4_k_m; in q4_k_m also the value projections and the MLP's down
-// projections of the layers that matter most (the first and last eighths,
-// and every third between) in Q6_K.
+// q4_0 and the _m mixes; in those also the value projections and the MLP's
+// down projections of the layers that matter most (the first and last
+// eighths, and every third between) in Q6_K.
 func tensorType(fileType, name string, layers int) gguf.Type {
 	t := Types[fileType].weights
-	if fileType != "q4_0" && fileType != "q4_k_m" {
+	mix := fileType == "q4_k_m" || fileType == "q5_k_m"
+	if fileType != "q4_0" && !mix {
 		return t
 	}
 	if name == "token_embd.weight" || name == "output.weight" {
@@ -188,7 +190,7 @@ func tensorType(fileType, name string, layers int) gguf.Type {
 	}
 	var layer int
 	var kind string
-	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &layer, &kind); n == 2 && fileType == "q4_k_m" &&
+	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &layer, &kind); n == 2 && mix &&
 		(kind == "attn_v.weight" || kind == "ffn_down.weight") && moreBits(layer, layers) {
 		return gguf.Q6_K
 	}
@@ -254,6 +256,8 @@ func convert(t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) ([]byte, er
 		kernels.QuantizeQ6_K(out, x)
 	case gguf.Q4_K:
 		kernels.QuantizeQ4_K(out, x)
+	case gguf.Q5_K:
+		kernels.QuantizeQ5_K(out, x)
 	default:
 		return nil, fmt.Errorf("tensor %s: no quantizer for %s", spec.Name, spec.Type)
 	}

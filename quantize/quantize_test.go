@@ -319,18 +319,23 @@ func TestQ6_KAgainstLlamaCpp(t *testing.T) {
 	}
 }
 
-// TestQ4_K_MAgainstLlamaCpp: quantize's q4_k_m chooses llama-quantize's type
-// for every tensor of the small model (Q6_K for the embedding and the value
-// and down projections of layers 2 and 5), and its Q4_K tensors are as
-// accurate as llama.cpp's (RMS error at most 1% above), mostly
-// byte-identical.
-func TestQ4_K_MAgainstLlamaCpp(t *testing.T) {
+// TestMixesAgainstLlamaCpp: quantize's q4_k_m and q5_k_m choose
+// llama-quantize's type for every tensor of the small model (Q6_K for the
+// embedding and the value and down projections of layers 2 and 5), and
+// their K tensors are as accurate as llama.cpp's (RMS error at most 1%
+// above), byte-identical where the arithmetic agrees.
+func TestMixesAgainstLlamaCpp(t *testing.T) {
+	testMixAgainstLlamaCpp(t, "q4_k_m", "Q4_K_M", gguf.Q4_K)
+	testMixAgainstLlamaCpp(t, "q5_k_m", "Q5_K_M", gguf.Q5_K)
+}
+
+func testMixAgainstLlamaCpp(t *testing.T, typ, file string, kt gguf.Type) {
 	ckpt, err := safetensors.OpenDir(small)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ckpt.Close()
-	f, err := gguf.Open(filepath.Join(small, "small-gemma3-Q4_K_M.gguf"))
+	f, err := gguf.Open(filepath.Join(small, "small-gemma3-"+file+".gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +350,7 @@ func TestQ4_K_MAgainstLlamaCpp(t *testing.T) {
 		}
 		want := gguf.F32
 		if len(lt.Dims) == 2 {
-			want = tensorType("q4_k_m", g, 6)
+			want = tensorType(typ, g, 6)
 		}
 		if lt.Type != want {
 			t.Errorf("%s: %s, llama.cpp's %s", g, want, lt.Type)
@@ -359,13 +364,14 @@ func TestQ4_K_MAgainstLlamaCpp(t *testing.T) {
 		if bytes.Equal(ours, lt.Data) {
 			same++
 		}
-		if lt.Type != gguf.Q4_K {
+		if lt.Type != kt {
 			continue
 		}
 		x, _ := src.Float32s()
 		a, b := make([]float32, len(x)), make([]float32, len(x))
-		kernels.Dequantize(kernels.Q4_K, a, ours)
-		kernels.Dequantize(kernels.Q4_K, b, lt.Data)
+		d, _ := kt.DType()
+		kernels.Dequantize(d, a, ours)
+		kernels.Dequantize(d, b, lt.Data)
 		for i, v := range x {
 			oursErr += float64((a[i] - v) * (a[i] - v))
 			llamaErr += float64((b[i] - v) * (b[i] - v))
@@ -373,8 +379,8 @@ func TestQ4_K_MAgainstLlamaCpp(t *testing.T) {
 		tensors++
 	}
 	ratio := math.Sqrt(oursErr / llamaErr)
-	t.Logf("Q4_K_M: %d of %d tensors byte-identical; Q4_K RMS error %.4g of llama.cpp's over %d tensors", same, len(f.Tensors), ratio, tensors)
+	t.Logf("%s: %d of %d tensors byte-identical; %s RMS error %.4g of llama.cpp's over %d tensors", file, same, len(f.Tensors), kt, ratio, tensors)
 	if tensors < 30 || ratio > 1.01 {
-		t.Errorf("Q4_K: %d tensors, RMS error %.4f of llama.cpp's", tensors, ratio)
+		t.Errorf("%s: %d tensors, RMS error %.4f of llama.cpp's", kt, tensors, ratio)
 	}
 }

@@ -22,10 +22,10 @@ repository id, as run takes) as a GGUF file laid out as llama.cpp's files
 are, DIR/<name>-<TYPE>.gguf, and for a multimodal checkpoint its vision
 tower as llama.cpp's mmproj file, DIR/mmproj-<name>-F16.gguf; prints their
 paths. TYPE: f32, bf16, q8_0 (8 bits per weight and a scale per 32), q6_k
-(6 bits, scales per 16 and 256), q4_k_m (4 bits with scales and minimums
-per 32; the embedding and some value and down projections in q6_k),
-q4_0 (4 bits, a scale per 32; the embedding in q6_k), as llama-quantize
-makes them and byte for byte the same. Tensors are converted one at a time.
+(6 bits, scales per 16 and 256), q5_k_m and q4_k_m (5 or 4 bits with
+scales and minimums per 32; the embedding and some value and down
+projections in q6_k), q4_0 (4 bits, a scale per 32; the embedding in
+q6_k), as llama-quantize makes them and byte for byte the same. Tensors are converted one at a time.
 Run, chat and serve take the directory or the file with -m; the file
 carries the tokenizer's vocabulary.
 
@@ -35,7 +35,7 @@ Flags:
 func runQuantize(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("quantize", quantizeUsage, stderr)
 	ref := fs.String("m", "", "checkpoint `MODEL`: a directory or a Hugging Face repository id")
-	typ := fs.String("type", "", "`TYPE` of the weight matrices: f32, bf16, q8_0, q6_k, q4_k_m, q4_0")
+	typ := fs.String("type", "", "`TYPE` of the weight matrices: f32, bf16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0")
 	out := fs.String("out", "", "`DIR` to write the GGUF file into")
 	tok := fs.String("tokenizer", "", "tokenizer.json `FILE` whose vocabulary the file carries (default: the checkpoint's)")
 	quiet := fs.Bool("quiet", false, "no progress")

@@ -54,7 +54,7 @@ func TestQuantizeThenRun(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"quantize", "-m", dir, "--type", "q9_9", "--out", outDir}, `--type "q9_9" is not supported (bf16, f32, q4_0, q4_k_m, q6_k, q8_0)`},
+		{[]string{"quantize", "-m", dir, "--type", "q9_9", "--out", outDir}, `--type "q9_9" is not supported (bf16, f32, q4_0, q4_k_m, q5_k_m, q6_k, q8_0)`},
 		{[]string{"quantize", "--type", "q8_0", "--out", outDir}, "-m MODEL is required"},
 		{[]string{"quantize", "-m", dir, "--type", "q8_0"}, "--out DIR is required"},
 		{[]string{"quantize", "-m", path, "--type", "q8_0", "--out", outDir}, "is already a GGUF file"},

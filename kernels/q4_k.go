@@ -109,50 +109,58 @@ func makeQkx2Quants(x, weights []float32, L, aux []uint8, nmax int, rmin, rdelta
 }
 
 // QuantizeQ4_K writes len(src)/256 super-blocks of src into dst as ggml's
-// reference quantizer does: each sub-block of 32 gets its scale and minimum
-// (makeQkx2Quants, weighting each weight by the sub-block's RMS plus its
-// magnitude), both quantized to 6 bits against the largest of each, and the
-// weights are rounded again against them as stored.
+// reference quantizer does (quantizeKBlock with 4-bit values), the values
+// packed as nibbles.
 func QuantizeQ4_K(dst []byte, src []float32) {
 	var L [QKK]uint8
-	var aux [32]uint8
-	var weights [32]float32
-	var scales, mins [8]float32
 	for b := range len(src) / QKK {
-		x := src[b*QKK : (b+1)*QKK]
 		blk := dst[b*Q4_KBytes : (b+1)*Q4_KBytes]
-		var maxScale, maxMin float32
-		for j := range 8 {
-			xs := x[32*j : 32*j+32]
-			var sumX2 float32
-			for _, v := range xs {
-				sumX2 += v * v
-			}
-			av := float32(math.Sqrt(float64(sumX2 / 32)))
-			for l, v := range xs {
-				weights[l] = av + float32(math.Abs(float64(v)))
-			}
-			scales[j], mins[j] = makeQkx2Quants(xs, weights[:], L[32*j:32*j+32], aux[:], 15, -1, 0.1, 20)
-			maxScale, maxMin = max(maxScale, scales[j]), max(maxMin, mins[j])
-		}
-		packKScales(blk, scales, mins, maxScale, maxMin)
-		d, dmin := f16At(blk), f16At(blk[2:])
-		sc, m := kScales(blk[4 : 4+kScaleSize])
-		for j := range 8 {
-			dl := d * float32(sc[j])
-			if dl == 0 {
-				continue
-			}
-			dm := dmin * float32(m[j])
-			for i := range 32 {
-				L[32*j+i] = uint8(max(0, min(15, nearestInt((x[32*j+i]+dm)/dl))))
-			}
-		}
+		quantizeKBlock(blk, src[b*QKK:(b+1)*QKK], &L, 15, -1, 20)
 		qs := blk[4+kScaleSize:]
 		for j := 0; j < QKK; j += 64 {
 			for l := range 32 {
 				qs[j/2+l] = L[j+l] | L[j+l+32]<<4
 			}
+		}
+	}
+}
+
+// quantizeKBlock does the shared part of the Q4_K and Q5_K quantizers for
+// one super-block: each sub-block of 32 gets its scale and minimum
+// (makeQkx2Quants over values 0..nmax, weighting each weight by the
+// sub-block's RMS plus its magnitude, searching from nmax+rmin in nstep+1
+// steps of 0.1), both stored as 6 bits against the largest of each
+// (packKScales), and the weights are rounded again into L against the
+// scales as stored.
+func quantizeKBlock(blk []byte, x []float32, L *[QKK]uint8, nmax int, rmin float32, nstep int) {
+	var aux [32]uint8
+	var weights [32]float32
+	var scales, mins [8]float32
+	var maxScale, maxMin float32
+	for j := range 8 {
+		xs := x[32*j : 32*j+32]
+		var sumX2 float32
+		for _, v := range xs {
+			sumX2 += v * v
+		}
+		av := float32(math.Sqrt(float64(sumX2 / 32)))
+		for l, v := range xs {
+			weights[l] = av + float32(math.Abs(float64(v)))
+		}
+		scales[j], mins[j] = makeQkx2Quants(xs, weights[:], L[32*j:32*j+32], aux[:], nmax, rmin, 0.1, nstep)
+		maxScale, maxMin = max(maxScale, scales[j]), max(maxMin, mins[j])
+	}
+	packKScales(blk, scales, mins, maxScale, maxMin)
+	d, dmin := f16At(blk), f16At(blk[2:])
+	sc, m := kScales(blk[4 : 4+kScaleSize])
+	for j := range 8 {
+		dl := d * float32(sc[j])
+		if dl == 0 {
+			continue
+		}
+		dm := dmin * float32(m[j])
+		for i := range 32 {
+			L[32*j+i] = uint8(max(0, min(nmax, nearestInt((x[32*j+i]+dm)/dl))))
 		}
 	}
 }

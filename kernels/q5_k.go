@@ -1,7 +1,5 @@
 package kernels
 
-import "math"
-
 // Q5_K: super-blocks of 256 weights, 176 bytes: as Q4_K (d, dmin, 12 bytes
 // of scales and mins) then 32 bytes of fifth bits (bit j of byte l is the
 // high bit of weight l of sub-block j) and 128 bytes of low nibbles laid out
@@ -29,43 +27,13 @@ func DequantizeQ5_K(dst []float32, src []byte) {
 }
 
 // QuantizeQ5_K writes len(src)/256 super-blocks of src into dst as ggml's
-// reference quantizer does: as QuantizeQ4_K with 5-bit values (0..31, the
-// search from 31-0.5 in 16 steps), the fifth bits packed apart.
+// reference quantizer does (quantizeKBlock with 5-bit values, the search
+// from 31-0.5 in 16 steps), the fifth bits packed apart.
 func QuantizeQ5_K(dst []byte, src []float32) {
 	var L [QKK]uint8
-	var aux [32]uint8
-	var weights [32]float32
-	var scales, mins [8]float32
 	for b := range len(src) / QKK {
-		x := src[b*QKK : (b+1)*QKK]
 		blk := dst[b*Q5_KBytes : (b+1)*Q5_KBytes]
-		var maxScale, maxMin float32
-		for j := range 8 {
-			xs := x[32*j : 32*j+32]
-			var sumX2 float32
-			for _, v := range xs {
-				sumX2 += v * v
-			}
-			av := float32(math.Sqrt(float64(sumX2 / 32)))
-			for l, v := range xs {
-				weights[l] = av + float32(math.Abs(float64(v)))
-			}
-			scales[j], mins[j] = makeQkx2Quants(xs, weights[:], L[32*j:32*j+32], aux[:], 31, -0.5, 0.1, 15)
-			maxScale, maxMin = max(maxScale, scales[j]), max(maxMin, mins[j])
-		}
-		packKScales(blk, scales, mins, maxScale, maxMin)
-		d, dmin := f16At(blk), f16At(blk[2:])
-		sc, m := kScales(blk[4 : 4+kScaleSize])
-		for j := range 8 {
-			dl := d * float32(sc[j])
-			if dl == 0 {
-				continue
-			}
-			dm := dmin * float32(m[j])
-			for i := range 32 {
-				L[32*j+i] = uint8(max(0, min(31, nearestInt((x[32*j+i]+dm)/dl))))
-			}
-		}
+		quantizeKBlock(blk, src[b*QKK:(b+1)*QKK], &L, 31, -0.5, 15)
 		qh := blk[4+kScaleSize : 4+kScaleSize+32]
 		qs := blk[4+kScaleSize+32:]
 		clear(qh)

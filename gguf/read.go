@@ -299,80 +299,101 @@ func (r *reader) scalar(t ValueType, key string) (any, error) {
 	if size == 0 {
 		return nil, fmt.Errorf("%w: metadata %s has unknown type %d", ErrFormat, key, uint32(t))
 	}
-	if err := r.need(size, what); err != nil {
+	v, err := r.array(t, 1, key)
+	if err != nil {
 		return nil, err
 	}
-	b := r.b[r.pos : r.pos+size]
-	r.pos += size
-	switch t {
-	case TypeUint8:
-		return b[0], nil
-	case TypeInt8:
-		return int8(b[0]), nil
-	case TypeBool:
-		if b[0] > 1 {
-			return nil, fmt.Errorf("%w: metadata %s is a bool of value %d", ErrFormat, key, b[0])
-		}
-		return b[0] == 1, nil
-	case TypeUint16:
-		return binary.LittleEndian.Uint16(b), nil
-	case TypeInt16:
-		return int16(binary.LittleEndian.Uint16(b)), nil
-	case TypeUint32:
-		return binary.LittleEndian.Uint32(b), nil
-	case TypeInt32:
-		return int32(binary.LittleEndian.Uint32(b)), nil
-	case TypeFloat32:
-		return math.Float32frombits(binary.LittleEndian.Uint32(b)), nil
-	case TypeUint64:
-		return binary.LittleEndian.Uint64(b), nil
-	case TypeInt64:
-		return int64(binary.LittleEndian.Uint64(b)), nil
-	default: // TypeFloat64
-		return math.Float64frombits(binary.LittleEndian.Uint64(b)), nil
+	return first(v), nil
+}
+
+// first is the one element of a slice of a metadata type.
+func first(v any) any {
+	switch s := v.(type) {
+	case []uint8:
+		return s[0]
+	case []int8:
+		return s[0]
+	case []bool:
+		return s[0]
+	case []uint16:
+		return s[0]
+	case []int16:
+		return s[0]
+	case []uint32:
+		return s[0]
+	case []int32:
+		return s[0]
+	case []float32:
+		return s[0]
+	case []uint64:
+		return s[0]
+	case []int64:
+		return s[0]
+	default:
+		return v.([]float64)[0]
 	}
 }
 
-// array reads n elements of type t (n already checked against the file).
+// array reads n elements of type t (n already checked against the file for
+// arrays): strings one by one, fixed-size values decoded straight from the
+// bytes into a slice of their Go type (one allocation, whatever n).
 func (r *reader) array(t ValueType, n int, key string) (any, error) {
+	if t == TypeString {
+		out := make([]string, n)
+		for i := range out {
+			s, err := r.str("metadata " + key)
+			if err != nil {
+				return nil, fmt.Errorf("%w (element %d)", err, i)
+			}
+			out[i] = s
+		}
+		return out, nil
+	}
+	size := t.size()
+	if err := r.need(n*size, "metadata "+key); err != nil {
+		return nil, err
+	}
+	b := r.b[r.pos : r.pos+n*size]
+	r.pos += n * size
+	le := binary.LittleEndian
 	switch t {
-	case TypeString:
-		return readArray[string](r, t, n, key)
 	case TypeUint8:
-		return readArray[uint8](r, t, n, key)
+		return decode(b, 1, func(b []byte) uint8 { return b[0] }), nil
 	case TypeInt8:
-		return readArray[int8](r, t, n, key)
+		return decode(b, 1, func(b []byte) int8 { return int8(b[0]) }), nil
 	case TypeBool:
-		return readArray[bool](r, t, n, key)
+		for i, v := range b {
+			if v > 1 {
+				return nil, fmt.Errorf("%w: metadata %s is a bool of value %d (element %d)", ErrFormat, key, v, i)
+			}
+		}
+		return decode(b, 1, func(b []byte) bool { return b[0] == 1 }), nil
 	case TypeUint16:
-		return readArray[uint16](r, t, n, key)
+		return decode(b, 2, le.Uint16), nil
 	case TypeInt16:
-		return readArray[int16](r, t, n, key)
+		return decode(b, 2, func(b []byte) int16 { return int16(le.Uint16(b)) }), nil
 	case TypeUint32:
-		return readArray[uint32](r, t, n, key)
+		return decode(b, 4, le.Uint32), nil
 	case TypeInt32:
-		return readArray[int32](r, t, n, key)
+		return decode(b, 4, func(b []byte) int32 { return int32(le.Uint32(b)) }), nil
 	case TypeFloat32:
-		return readArray[float32](r, t, n, key)
+		return decode(b, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) }), nil
 	case TypeUint64:
-		return readArray[uint64](r, t, n, key)
+		return decode(b, 8, le.Uint64), nil
 	case TypeInt64:
-		return readArray[int64](r, t, n, key)
+		return decode(b, 8, func(b []byte) int64 { return int64(le.Uint64(b)) }), nil
 	default: // TypeFloat64
-		return readArray[float64](r, t, n, key)
+		return decode(b, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) }), nil
 	}
 }
 
-func readArray[T Scalar](r *reader, t ValueType, n int, key string) ([]T, error) {
-	out := make([]T, n)
+// decode converts each size bytes of b with conv.
+func decode[T any](b []byte, size int, conv func([]byte) T) []T {
+	out := make([]T, len(b)/size)
 	for i := range out {
-		v, err := r.scalar(t, fmt.Sprintf("%s[%d]", key, i))
-		if err != nil {
-			return nil, err
-		}
-		out[i] = v.(T)
+		out[i] = conv(b[i*size:])
 	}
-	return out, nil
+	return out
 }
 
 // tensorInfo reads the info of tensor i: name, dims, type, offset.

@@ -6,18 +6,6 @@ import (
 	"github.com/medgemma/medgemma/kernels"
 )
 
-var dtypes = map[Type]kernels.DType{
-	F32: kernels.F32, F16: kernels.F16, BF16: kernels.BF16, Q8_0: kernels.Q8_0,
-	Q4_0: kernels.Q4_0, Q4_K: kernels.Q4_K, Q5_K: kernels.Q5_K, Q6_K: kernels.Q6_K,
-}
-
-// DType is the kernels' dtype of a tensor type (ok false for a type not read
-// here).
-func (t Type) DType() (kernels.DType, bool) {
-	d, ok := dtypes[t]
-	return d, ok
-}
-
 // Float32s returns the tensor's weights widened to float32 (a copy),
 // dequantized exactly as ggml does.
 func (t *Tensor) Float32s() ([]float32, error) {

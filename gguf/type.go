@@ -1,6 +1,10 @@
 package gguf
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/medgemma/medgemma/kernels"
+)
 
 // Type is a tensor's ggml type (enum ggml_type).
 type Type uint32
@@ -45,39 +49,48 @@ func (t Type) String() string {
 	return fmt.Sprintf("type %d", uint32(t))
 }
 
-// layout is a block of blockSize elements stored in typeSize bytes.
-type layout struct{ blockSize, typeSize int }
+// dtypes are the types this package reads and writes, as the kernels know
+// them (their block layouts live there): what GGUF files of Gemma 3 hold in
+// F32, F16, BF16, Q8_0, Q4_0, Q4_K_M, Q5_K_M and Q6_K.
+var dtypes = map[Type]kernels.DType{
+	F32: kernels.F32, F16: kernels.F16, BF16: kernels.BF16, Q8_0: kernels.Q8_0,
+	Q4_0: kernels.Q4_0, Q4_K: kernels.Q4_K, Q5_K: kernels.Q5_K, Q6_K: kernels.Q6_K,
+}
 
-// layouts are the types this package reads and writes: what GGUF files of
-// Gemma 3 hold in F32, F16, BF16, Q8_0, Q4_0, Q4_K_M, Q5_K_M and Q6_K.
-var layouts = map[Type]layout{
-	F32:  {1, 4},
-	F16:  {1, 2},
-	BF16: {1, 2},
-	Q8_0: {32, 34},
-	Q4_0: {32, 18},
-	Q4_K: {256, 144},
-	Q5_K: {256, 176},
-	Q6_K: {256, 210},
+// DType is the kernels' dtype of a tensor type (ok false for a type not read
+// here).
+func (t Type) DType() (kernels.DType, bool) {
+	d, ok := dtypes[t]
+	return d, ok
 }
 
 // BlockSize is the elements per block (0 for a type this package does not
 // read).
-func (t Type) BlockSize() int { return layouts[t].blockSize }
+func (t Type) BlockSize() int {
+	if d, ok := dtypes[t]; ok {
+		return kernels.BlockSize(d)
+	}
+	return 0
+}
 
 // TypeSize is the bytes per block (0 for a type this package does not
 // read).
-func (t Type) TypeSize() int { return layouts[t].typeSize }
+func (t Type) TypeSize() int {
+	if d, ok := dtypes[t]; ok {
+		return kernels.RowBytes(d, kernels.BlockSize(d))
+	}
+	return 0
+}
 
 // RowBytes is the bytes of a row of n elements, or an error when n is not
 // a whole number of blocks or the type is not read here.
 func (t Type) RowBytes(n int) (int, error) {
-	l, ok := layouts[t]
+	d, ok := dtypes[t]
 	if !ok {
 		return 0, fmt.Errorf("tensor type %s is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)", t)
 	}
-	if n%l.blockSize != 0 {
-		return 0, fmt.Errorf("a row of %d elements is not a whole number of %s blocks of %d", n, t, l.blockSize)
+	if bs := kernels.BlockSize(d); n%bs != 0 {
+		return 0, fmt.Errorf("a row of %d elements is not a whole number of %s blocks of %d", n, t, bs)
 	}
-	return n / l.blockSize * l.typeSize, nil
+	return kernels.RowBytes(d, n), nil
 }

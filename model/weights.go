@@ -3,8 +3,8 @@ package model
 import (
 	"fmt"
 	"strings"
-	"unsafe"
 
+	"github.com/medgemma/medgemma/internal/mapped"
 	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/safetensors"
 )
@@ -142,9 +142,9 @@ func (b *binder) mat(name string, shape ...int) (kernels.Mat, error) {
 	}
 	switch t.dtype {
 	case kernels.BF16, kernels.F16:
-		m.Raw, err = view[uint16](t.data)
+		m.Raw, err = mapped.View[uint16](t.data)
 	case kernels.F32:
-		m.F32, err = view[float32](t.data)
+		m.F32, err = mapped.View[float32](t.data)
 	default:
 		m.Q = t.data
 	}
@@ -152,18 +152,6 @@ func (b *binder) mat(name string, shape ...int) (kernels.Mat, error) {
 		return kernels.Mat{}, fmt.Errorf("tensor %s: %w", full, err)
 	}
 	return m, nil
-}
-
-// view reinterprets little-endian bytes as a slice of T without copying.
-func view[T uint16 | float32](b []byte) ([]T, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	var zero T
-	if uintptr(unsafe.Pointer(&b[0]))%unsafe.Alignof(zero) != 0 {
-		return nil, fmt.Errorf("data is not aligned for %T", zero)
-	}
-	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(b)/int(unsafe.Sizeof(zero))), nil
 }
 
 // vec binds a small vector (norm weights, biases) as a float32 copy.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"unsafe"
 
 	"github.com/medgemma/medgemma/internal/mapped"
 	"github.com/medgemma/medgemma/kernels"
@@ -50,18 +49,15 @@ func (t *Tensor) F32() ([]float32, error) {
 	return view[float32](t, F32)
 }
 
-func view[T any](t *Tensor, want DType) ([]T, error) {
+func view[T uint16 | float32](t *Tensor, want DType) ([]T, error) {
 	if t.DType != want {
 		return nil, fmt.Errorf("tensor %s is %s, not %s", t.Name, t.DType, want)
 	}
-	if len(t.Data) == 0 {
-		return nil, nil
+	v, err := mapped.View[T](t.Data)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
 	}
-	var zero T
-	if uintptr(unsafe.Pointer(&t.Data[0]))%unsafe.Alignof(zero) != 0 {
-		return nil, fmt.Errorf("tensor %s is not aligned for %s", t.Name, want)
-	}
-	return unsafe.Slice((*T)(unsafe.Pointer(&t.Data[0])), len(t.Data)/int(unsafe.Sizeof(zero))), nil
+	return v, nil
 }
 
 // Float32s converts the tensor to float32 (a copy), from BF16, F16 or F32.

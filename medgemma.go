@@ -125,11 +125,9 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	var tok *tokenizer.Tokenizer
 	tokSource := tokPath
 	if _, err := os.Stat(tokPath); err != nil && opts.Tokenizer == "" && model.IsGGUF(weights) {
-		// No tokenizer.json: the GGUF file's own vocabulary.
+		// No tokenizer.json: the GGUF file's own vocabulary, read from
+		// the file the model opens below.
 		tokSource = weights + " (its vocabulary)"
-		if tok, err = ggufTokenizer(weights); err != nil {
-			return nil, fmt.Errorf("%s has no tokenizer.json beside it, and its vocabulary does not make a tokenizer (%w): give one with --tokenizer", weights, err)
-		}
 	} else if tok, err = tokenizer.Load(tokPath); err != nil {
 		return nil, err
 	}
@@ -151,6 +149,12 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil { // a resident load takes a while
 		m.Close()
 		return nil, err
+	}
+	if tok == nil {
+		if tok, err = ggufTokenizer(m.GGUF()); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("%s has no tokenizer.json beside it, and its vocabulary does not make a tokenizer (%w): give one with --tokenizer", weights, err)
+		}
 	}
 	img, err := imageproc.LoadConfig(dir)
 	if err != nil {
@@ -175,12 +179,7 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 
 // ggufTokenizer builds the tokenizer of a GGUF file from its vocabulary
 // (tokenizer.ggml.*, a SentencePiece model).
-func ggufTokenizer(path string) (*tokenizer.Tokenizer, error) {
-	f, err := gguf.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+func ggufTokenizer(f *gguf.File) (*tokenizer.Tokenizer, error) {
 	if kind, err := f.String("tokenizer.ggml.model"); err != nil || kind != "llama" {
 		return nil, fmt.Errorf("tokenizer.ggml.model is %q, not a SentencePiece (llama) vocabulary", kind)
 	}

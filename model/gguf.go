@@ -156,6 +156,15 @@ func (ggufSource) fileName(name string) string {
 	return name
 }
 
+// GGUF is the model's GGUF text file (its metadata: the tokenizer's
+// vocabulary...), nil for a safetensors checkpoint. It closes with the model.
+func (m *Model) GGUF() *gguf.File {
+	if s, ok := m.src.(ggufSource); ok {
+		return s.text
+	}
+	return nil
+}
+
 // IsGGUF reports whether path names a GGUF file (by its extension).
 func IsGGUF(path string) bool { return strings.EqualFold(filepath.Ext(path), ".gguf") }
 
@@ -335,8 +344,7 @@ func llamaQueryScalar(t *TextConfig) float64 {
 // slidingLayers says which of n layers use sliding-window attention.
 func slidingLayers(f *gguf.File, n int) ([]bool, error) {
 	const key = "gemma3.attention.sliding_window_pattern"
-	if _, ok := f.Get(key); ok {
-		v, _ := f.Get(key)
+	if v, ok := f.Get(key); ok {
 		swa, ok := v.V.([]bool)
 		if !ok || len(swa) != n {
 			return nil, fmt.Errorf("%s must be %d bools (one per layer), not %s of %d", key, n, v.Type, v.Len())

@@ -224,38 +224,32 @@ func findGGUF(dir string) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
 		return dir, nil
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.gguf"))
-	if err != nil || len(files) == 0 {
-		return dir, nil
+	f, err := oneGGUF(dir, false)
+	if err != nil || f == "" {
+		return dir, err
 	}
-	var models []string
-	for _, f := range files {
-		if !strings.HasPrefix(strings.ToLower(filepath.Base(f)), "mmproj") {
-			models = append(models, f)
-		}
-	}
-	switch len(models) {
-	case 0:
-		return dir, nil
-	case 1:
-		return models[0], nil
-	}
-	return "", fmt.Errorf("%s holds %d GGUF models (%s): name the file", dir, len(models), strings.Join(models, ", "))
+	return f, nil
 }
 
 // findMMProj returns the one mmproj*.gguf file in dir ("" for none).
-func findMMProj(dir string) (string, error) {
-	var found []string
+func findMMProj(dir string) (string, error) { return oneGGUF(dir, true) }
+
+// oneGGUF returns the one .gguf file of dir that is (mmproj) or is not an
+// mmproj file ("" for none, an error for several).
+func oneGGUF(dir string, mmproj bool) (string, error) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
+	var found []string
 	for _, f := range files {
-		if strings.HasPrefix(strings.ToLower(filepath.Base(f)), "mmproj") {
+		if strings.HasPrefix(strings.ToLower(filepath.Base(f)), "mmproj") == mmproj {
 			found = append(found, f)
 		}
 	}
-	if len(found) > 1 {
+	switch {
+	case len(found) > 1 && mmproj:
 		return "", fmt.Errorf("%s holds %d mmproj files (%s): name one with --mmproj", dir, len(found), strings.Join(found, ", "))
-	}
-	if len(found) == 1 {
+	case len(found) > 1:
+		return "", fmt.Errorf("%s holds %d GGUF models (%s): name the file", dir, len(found), strings.Join(found, ", "))
+	case len(found) == 1:
 		return found[0], nil
 	}
 	return "", nil

@@ -537,3 +537,22 @@ func TestComplete(t *testing.T) {
 		t.Errorf("an image soft token in a raw prompt: %v", err)
 	}
 }
+
+// TestGGUFDirectoryChoice: a directory of several GGUF models, or of one
+// model and several mmproj files, is refused with the files named.
+func TestGGUFDirectoryChoice(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.gguf", "b.gguf"} {
+		os.WriteFile(filepath.Join(dir, name), nil, 0o644)
+	}
+	if _, err := Load(context.Background(), dir, LoadOptions{}); err == nil || !strings.Contains(err.Error(), "holds 2 GGUF models") {
+		t.Errorf("two models: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "b.gguf"))
+	for _, name := range []string{"mmproj-a.gguf", "MMPROJ-b.gguf"} {
+		os.WriteFile(filepath.Join(dir, name), nil, 0o644)
+	}
+	if _, err := Load(context.Background(), dir, LoadOptions{}); err == nil || !strings.Contains(err.Error(), "holds 2 mmproj files") {
+		t.Errorf("two mmproj files: %v", err)
+	}
+}

@@ -99,21 +99,27 @@ func Dequantize(d DType, dst []float32, src []byte) {
 // depend on the tokens beside it. (The reference path; per-format SIMD dot
 // products are to come.)
 func dotQuantRows(out, x []float32, n int, w *Mat, lo, hi int) {
-	var buf [QKK]float32
-	bs := BlockSize(w.DType)
-	bb := RowBytes(w.DType, bs)
 	rb := RowBytes(w.DType, w.Cols)
 	for r := lo; r < hi; r++ {
-		row := w.Q[r*rb : (r+1)*rb]
+		dotQRow(w.DType, w.Q[r*rb:(r+1)*rb], x, w.Cols, n, out[r:], w.Rows)
+	}
+}
+
+// dotQRow is one row of whole blocks of type qt dotted with n rows of x
+// (xstride apart) into out[t*ostride]: each block widened once, dotted with
+// every token's slice, the blocks' sums added in order.
+func dotQRow(qt DType, row []byte, x []float32, xstride, n int, out []float32, ostride int) {
+	var buf [QKK]float32
+	bs := BlockSize(qt)
+	bb := RowBytes(qt, bs)
+	for t := range n {
+		out[t*ostride] = 0
+	}
+	for b := 0; b < len(row)/bb; b++ {
+		blk := buf[:bs]
+		Dequantize(qt, blk, row[b*bb:(b+1)*bb])
 		for t := range n {
-			out[t*w.Rows+r] = 0
-		}
-		for b := 0; b < w.Cols/bs; b++ {
-			blk := buf[:bs]
-			Dequantize(w.DType, blk, row[b*bb:(b+1)*bb])
-			for t := range n {
-				out[t*w.Rows+r] += Dot(blk, x[t*w.Cols+b*bs:t*w.Cols+(b+1)*bs])
-			}
+			out[t*ostride] += Dot(blk, x[t*xstride+b*bs:t*xstride+(b+1)*bs])
 		}
 	}
 }
@@ -154,17 +160,11 @@ func F32ToF16(f float32) uint16 {
 }
 
 // dotQRef is a row of whole blocks of type qt dotted with x as dotQuantRows
-// computes it: each block widened, dotted, the blocks' sums added in order.
+// computes it (dotQRow for one token).
 func dotQRef(qt DType, row []byte, x []float32) float32 {
-	var buf [QKK]float32
-	bs := BlockSize(qt)
-	bb := RowBytes(qt, bs)
-	var s float32
-	for b := 0; b < len(row)/bb; b++ {
-		Dequantize(qt, buf[:bs], row[b*bb:(b+1)*bb])
-		s += Dot(buf[:bs], x[b*bs:(b+1)*bs])
-	}
-	return s
+	var s [1]float32
+	dotQRow(qt, row, x, 0, 1, s[:], 0)
+	return s[0]
 }
 
 // dot4x4Q computes out[r*4+t] = dot(row r, x row t) for four rows of blocks

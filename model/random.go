@@ -226,7 +226,7 @@ func WriteRandomGGUF(path string, configJSON []byte, typ gguf.Type, seed uint64)
 		return err
 	}
 	dt, ok := typ.DType()
-	if !ok || typ == gguf.F16 {
+	if !ok || !dt.Quantized() && dt != kernels.BF16 {
 		return fmt.Errorf("random weights in %s are not supported", typ)
 	}
 	meta, err := GGUFMetadata(cfg, "random")
@@ -259,9 +259,12 @@ func WriteRandomGGUF(path string, configJSON []byte, typ gguf.Type, seed uint64)
 	}
 	for i, s := range specs {
 		state := seed*0x9E3779B97F4A7C15 + uint64(i+1)
-		if s.Type == gguf.F32 { // a norm's factor 1 + w
+		switch {
+		case s.Type == gguf.F32: // a norm's factor 1 + w
 			err = w.WriteTensorFunc(func(w io.Writer) error { return fillRandomNorm(w, s.Dims[0], state) })
-		} else {
+		case dt == kernels.BF16:
+			err = w.WriteTensorFunc(func(w io.Writer) error { return fillRandomBF16(w, int64(s.Dims[0]*s.Dims[1]), state, 0.02) })
+		default:
 			err = w.WriteTensorFunc(func(w io.Writer) error { return fillRandomBlocks(w, dt, s.Dims[0]*s.Dims[1], state) })
 		}
 		if err != nil {
@@ -287,7 +290,8 @@ func fillRandomNorm(w io.Writer, n int, state uint64) error {
 }
 
 // fillRandomBlocks writes n weights of a block type: random bits, then each
-// block's float16 scales set so that weights stay within about +-0.02.
+// block's float16 scales set so that weights stay within about +-0.02
+// (bf16 weights come from fillRandomBF16).
 func fillRandomBlocks(w io.Writer, dt kernels.DType, n int, state uint64) error {
 	bs := kernels.RowBytes(dt, kernels.BlockSize(dt))
 	per := max(1, (1<<20)/bs)
@@ -313,21 +317,6 @@ func fillRandomBlocks(w io.Writer, dt kernels.DType, n int, state uint64) error 
 				binary.LittleEndian.PutUint16(blk[2:], kernels.F32ToF16(0.02/63))
 			case kernels.Q6_K:
 				binary.LittleEndian.PutUint16(blk[bs-2:], kernels.F32ToF16(0.02/(127*32)))
-			case kernels.BF16, kernels.F32:
-				// Whole values: rewrite as small floats below.
-			}
-		}
-		if dt == kernels.BF16 {
-			for i := 0; i+2 <= len(b); i += 2 {
-				v := binary.LittleEndian.Uint16(b[i:])
-				f := (float32(v)/65536*2 - 1) * 0.02
-				binary.LittleEndian.PutUint16(b[i:], uint16(math.Float32bits(f)>>16))
-			}
-		}
-		if dt == kernels.F32 {
-			for i := 0; i+4 <= len(b); i += 4 {
-				v := binary.LittleEndian.Uint32(b[i:])
-				binary.LittleEndian.PutUint32(b[i:], math.Float32bits((float32(v>>8)/float32(1<<24)*2-1)*0.02))
 			}
 		}
 		if _, err := w.Write(b); err != nil {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -144,10 +145,7 @@ func writeFile(ctx context.Context, out string, meta []gguf.KV, jobs []job, prog
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		var data []byte
-		if data, err = convert(j.src, j.spec, j.norm); err == nil {
-			err = w.WriteTensor(data)
-		}
+		err = w.WriteTensorFunc(func(w io.Writer) error { return convert(w, j.src, j.spec, j.norm) })
 		if progress != nil {
 			progress(i+1, len(jobs))
 		}
@@ -213,55 +211,88 @@ func tensorOrder(name string) string {
 	return "0" + name
 }
 
-// convert returns the bytes of one tensor in its GGUF type: rows widened to
-// float32 (norm weights plus one), then stored or quantized row by row.
-func convert(t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) ([]byte, error) {
-	x, err := t.Float32s()
-	if err != nil {
-		return nil, err
-	}
-	n := 1
-	for _, d := range spec.Dims {
-		n *= d
-	}
-	x = x[:n] // the embedding's rows past the vocabulary are dropped
-	if norm {
-		for i, v := range x {
-			x[i] = 1 + v
-		}
-	}
-	size, err := spec.Type.RowBytes(n)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, size)
-	switch spec.Type {
-	case gguf.F32:
-		for i, v := range x {
-			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
-		}
-	case gguf.F16:
-		for i, v := range x {
-			binary.LittleEndian.PutUint16(out[2*i:], kernels.F32ToF16(v))
-		}
-	case gguf.BF16:
-		for i, v := range x {
-			binary.LittleEndian.PutUint16(out[2*i:], F32ToBF16(v))
-		}
-	case gguf.Q8_0:
-		kernels.QuantizeQ8_0(out, x)
-	case gguf.Q4_0:
-		kernels.QuantizeQ4_0(out, x)
-	case gguf.Q6_K:
-		kernels.QuantizeQ6_K(out, x)
-	case gguf.Q4_K:
-		kernels.QuantizeQ4_K(out, x)
-	case gguf.Q5_K:
-		kernels.QuantizeQ5_K(out, x)
+// chunkFloats bounds the weights convert widens at a time (16 MB of
+// float32), so that converting the 27B model's 1.4 G-weight embedding needs
+// no more memory than a small tensor. (A variable for the tests.)
+var chunkFloats = 1 << 22
+
+// convert writes one tensor in its GGUF type to w, a run of whole rows at a
+// time: widened to float32 (norm weights plus one), then stored or
+// quantized. Rows past the spec's (the embedding's beyond the vocabulary)
+// are dropped.
+func convert(w io.Writer, t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) error {
+	var src kernels.DType
+	switch t.DType {
+	case safetensors.BF16:
+		src = kernels.BF16
+	case safetensors.F16:
+		src = kernels.F16
+	case safetensors.F32:
+		src = kernels.F32
 	default:
-		return nil, fmt.Errorf("tensor %s: no quantizer for %s", spec.Name, spec.Type)
+		return fmt.Errorf("tensor %s: dtype %s is not supported (BF16, F16, F32)", t.Name, t.DType)
 	}
-	return out, nil
+	cols := spec.Dims[0]
+	rows := 1
+	for _, d := range spec.Dims[1:] {
+		rows *= d
+	}
+	if _, err := spec.Type.RowBytes(cols); err != nil || cols == 0 {
+		return fmt.Errorf("tensor %s: %v", spec.Name, err)
+	}
+	if need := kernels.RowBytes(src, rows*cols); len(t.Data) < need {
+		return fmt.Errorf("tensor %s: %d bytes, %v of %s needs %d", t.Name, len(t.Data), spec.Dims, src, need)
+	}
+	step := max(1, chunkFloats/cols)
+	x := make([]float32, min(step, rows)*cols)
+	out := make([]byte, kernels.RowBytes(dtypeOf(spec.Type), len(x)))
+	for r0 := 0; r0 < rows; r0 += step {
+		k := min(step, rows-r0)
+		xs := x[:k*cols]
+		kernels.Dequantize(src, xs, t.Data[kernels.RowBytes(src, r0*cols):])
+		if norm {
+			for i, v := range xs {
+				xs[i] = 1 + v
+			}
+		}
+		o := out[:kernels.RowBytes(dtypeOf(spec.Type), k*cols)]
+		switch spec.Type {
+		case gguf.F32:
+			for i, v := range xs {
+				binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(v))
+			}
+		case gguf.F16:
+			for i, v := range xs {
+				binary.LittleEndian.PutUint16(o[2*i:], kernels.F32ToF16(v))
+			}
+		case gguf.BF16:
+			for i, v := range xs {
+				binary.LittleEndian.PutUint16(o[2*i:], F32ToBF16(v))
+			}
+		case gguf.Q8_0:
+			kernels.QuantizeQ8_0(o, xs)
+		case gguf.Q4_0:
+			kernels.QuantizeQ4_0(o, xs)
+		case gguf.Q6_K:
+			kernels.QuantizeQ6_K(o, xs)
+		case gguf.Q4_K:
+			kernels.QuantizeQ4_K(o, xs)
+		case gguf.Q5_K:
+			kernels.QuantizeQ5_K(o, xs)
+		default:
+			return fmt.Errorf("tensor %s: no quantizer for %s", spec.Name, spec.Type)
+		}
+		if _, err := w.Write(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dtypeOf is the kernels' dtype of a GGUF type this package writes.
+func dtypeOf(t gguf.Type) kernels.DType {
+	d, _ := t.DType()
+	return d
 }
 
 // F32ToBF16 rounds to bfloat16 as ggml does: to nearest, ties to even, NaN

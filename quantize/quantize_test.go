@@ -50,7 +50,7 @@ func TestQuantizersMatchLlamaCpp(t *testing.T) {
 			if lt.Type != gguf.Q8_0 && lt.Type != gguf.Q4_0 && lt.Type != gguf.Q6_K && lt.Type != gguf.F32 {
 				t.Fatalf("%s %s: %s", kind, lt.Name, lt.Type)
 			}
-			got, err := convert(src, gguf.TensorSpec{Name: lt.Name, Type: lt.Type, Dims: lt.Dims}, lt.Type == gguf.F32)
+			got, err := convertBytes(src, gguf.TensorSpec{Name: lt.Name, Type: lt.Type, Dims: lt.Dims}, lt.Type == gguf.F32)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -296,7 +296,7 @@ func TestQ6_KAgainstLlamaCpp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ours, err := convert(src, gguf.TensorSpec{Name: g, Type: gguf.Q6_K, Dims: lt.Dims}, false)
+		ours, err := convertBytes(src, gguf.TensorSpec{Name: g, Type: gguf.Q6_K, Dims: lt.Dims}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,6 +326,9 @@ func TestQ6_KAgainstLlamaCpp(t *testing.T) {
 // above), byte-identical where the arithmetic agrees.
 func TestMixesAgainstLlamaCpp(t *testing.T) {
 	testMixAgainstLlamaCpp(t, "q4_k_m", "Q4_K_M", gguf.Q4_K)
+	// Converted a few rows at a time: the same bytes.
+	defer func(n int) { chunkFloats = n }(chunkFloats)
+	chunkFloats = 700
 	testMixAgainstLlamaCpp(t, "q5_k_m", "Q5_K_M", gguf.Q5_K)
 }
 
@@ -357,7 +360,7 @@ func testMixAgainstLlamaCpp(t *testing.T, typ, file string, kt gguf.Type) {
 			continue
 		}
 		src := ckpt.Tensor(name)
-		ours, err := convert(src, gguf.TensorSpec{Name: g, Type: lt.Type, Dims: lt.Dims}, lt.Type == gguf.F32)
+		ours, err := convertBytes(src, gguf.TensorSpec{Name: g, Type: lt.Type, Dims: lt.Dims}, lt.Type == gguf.F32)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -383,4 +386,11 @@ func testMixAgainstLlamaCpp(t *testing.T, typ, file string, kt gguf.Type) {
 	if tensors < 30 || ratio > 1.01 {
 		t.Errorf("%s: %d tensors, RMS error %.4f of llama.cpp's", kt, tensors, ratio)
 	}
+}
+
+// convertBytes is convert into memory.
+func convertBytes(t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) ([]byte, error) {
+	var b bytes.Buffer
+	err := convert(&b, t, spec, norm)
+	return b.Bytes(), err
 }

@@ -131,6 +131,10 @@ func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
 	case F32:
 		blocked(out, x, n, rows, cols, lo, hi, nil, w.F32, nil, F32)
 	case Q8_0, Q4_K, Q6_K:
+		if !hasAVX512 { // no tiles: widen each block once for all tokens
+			dotQuantRows(out, x, n, w, lo, hi)
+			return
+		}
 		blocked(out, x, n, rows, cols, lo, hi, nil, nil, w.Q, w.DType)
 	case Q4_0, Q5_K:
 		dotQuantRows(out, x, n, w, lo, hi)

@@ -52,6 +52,12 @@ func (t *Tokenizer) Vocabulary() (tokens []string, scores []float32, types []int
 	return tokens, scores, types
 }
 
+// maxMergedPiece is the longest piece FromVocabulary makes merges for:
+// SentencePiece pieces are short (Gemma's longest, runs of spaces, are 31
+// characters); a hostile vocabulary of long pieces would otherwise cost the
+// square of their length.
+const maxMergedPiece = 256
+
 // FromVocabulary builds a Gemma tokenizer from a SentencePiece vocabulary,
 // as a GGUF file holds it (tokenizer.ggml.tokens, scores, token_type): the
 // pieces are the BPE vocabulary; control, unknown and user-defined pieces
@@ -107,6 +113,9 @@ func FromVocabulary(tokens []string, scores []float32, types []int32, bos int32,
 	sort.SliceStable(normal, func(a, b int) bool { return scores[normal[a]] > scores[normal[b]] })
 	for _, id := range normal {
 		s := tokens[id]
+		if len(s) > maxMergedPiece {
+			continue // no merge makes it (and its splits would cost len² to try)
+		}
 		var splits [][2]int32
 		for i := range s {
 			if i == 0 {

@@ -51,4 +51,10 @@ func TestFromVocabulary(t *testing.T) {
 	if _, err := FromVocabulary(tokens, scores[:10], types, 2, true); err == nil {
 		t.Error("mismatched lengths: no error")
 	}
+	// A piece of a million characters is taken as it is (trying its
+	// splits would take hours: the test's timeout would end it).
+	long := append(slices.Clone(tokens), strings.Repeat("a", 1<<20))
+	if _, err := FromVocabulary(long, append(slices.Clone(scores), -1), append(slices.Clone(types), TypeNormal), 2, true); err != nil {
+		t.Fatal(err)
+	}
 }

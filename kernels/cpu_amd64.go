@@ -6,8 +6,10 @@ import "golang.org/x/sys/cpu"
 
 // hasAVX2 selects the AVX2+FMA kernels at run time; hasAVX512 the AVX-512
 // ones (F for the arithmetic, BW for widening 16-bit lanes, VL for their
-// narrower forms on registers 16-31).
+// narrower forms on registers 16-31); hasVNNI the integer dot products of
+// 8-bit activations.
 var (
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
+	hasVNNI   = hasAVX512 && cpu.X86.HasAVX512VNNI
 )

@@ -416,13 +416,15 @@ func BenchmarkMatMulBatch(b *testing.B) {
 
 // BenchmarkMatMulDecodeStep is a batched decode step's products as the
 // model runs them: all threads, eight 10240x2560 matrices (420 MB in bf16,
-// 223 MB in Q8_0, so the weights come from memory as a layer's do), 1 to 16
-// tokens. One token is bound by memory bandwidth; 16 come near the FMA
-// peak (GFLOP/s).
+// 223 MB in Q8_0, 118 MB in Q4_K, so the weights come from memory as a
+// layer's do), 1 to 16 tokens. One token is bound by memory bandwidth; 16
+// come near the arithmetic peak (GFLOP/s). Quantized types run with 8-bit
+// activations (act8) where the CPU has VNNI, and again with float32 ones
+// (f32act).
 func BenchmarkMatMulDecodeStep(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	rows, cols := 10240, 2560
-	for _, d := range []DType{BF16, Q8_0} {
+	for _, d := range []DType{BF16, Q8_0, Q4_K, Q6_K} {
 		ws := make([]*Mat, 8)
 		bytes := 0
 		for i := range ws {
@@ -430,33 +432,44 @@ func BenchmarkMatMulDecodeStep(b *testing.B) {
 			if d == BF16 {
 				ws[i].Raw = randBF16(rng, rows*cols)
 			} else {
-				ws[i].Q = make([]byte, rows*RowBytes(d, cols))
-				QuantizeQ8_0(ws[i].Q, randF32(rng, rows*cols))
+				ws[i].Q = randBlocks(rng, d, rows, cols)
 			}
 			bytes += rows * RowBytes(d, cols)
 		}
-		for _, n := range []int{1, 4, 8, 16} {
-			x, out := randF32(rng, n*cols), make([]float32, n*rows)
-			b.Run(fmt.Sprintf("%s/%d", d, n), func(b *testing.B) {
-				for b.Loop() {
-					for _, w := range ws {
-						MatMul(out, x, n, w)
+		modes := []string{""}
+		if d.Quantized() {
+			modes = []string{"/f32act"}
+			if hasVNNI {
+				modes = append(modes, "/act8")
+			}
+		}
+		for _, mode := range modes {
+			for _, n := range []int{1, 4, 8, 16, 64} {
+				x, out := randF32(rng, n*cols), make([]float32, n*rows)
+				b.Run(fmt.Sprintf("%s%s/%d", d, mode, n), func(b *testing.B) {
+					defer SetInt8Activations(SetInt8Activations(mode == "/act8"))
+					for b.Loop() {
+						for _, w := range ws {
+							MatMul(out, x, n, w)
+						}
 					}
-				}
-				flops := 2 * float64(rows) * float64(cols) * float64(n) * float64(len(ws))
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "weight-GB/s")
-			})
+					flops := 2 * float64(rows) * float64(cols) * float64(n) * float64(len(ws))
+					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "weight-GB/s")
+				})
+			}
 		}
 	}
 }
 
-// TestQuantizedMatMul: products over every block format equal the
-// reference (rows widened by Dequantize, then dotted), threaded or not, and
-// a token's result is bitwise the same alone or batched.
+// TestQuantizedMatMul: with float32 activations (CPUs without VNNI),
+// products over every block format equal the reference (rows widened by
+// Dequantize, then dotted), threaded or not, and a token's result is
+// bitwise the same alone or batched.
 func TestQuantizedMatMul(t *testing.T) {
-	saved := hasAVX512
-	defer func() { hasAVX512 = saved }()
+	saved, savedA := hasAVX512, useAct8
+	defer func() { hasAVX512, useAct8 = saved, savedA }()
+	useAct8 = false
 	for _, simd := range []bool{saved, false} {
 		hasAVX512 = simd
 		testQuantizedMatMul(t)

@@ -42,6 +42,7 @@ type task struct {
 	out, x []float32
 	n      int
 	w      *Mat
+	a      *act8
 	job    Job
 	share  int
 	lo, hi int
@@ -73,7 +74,7 @@ func startWorkers() {
 				if t.job != nil {
 					t.job.Do(t.share, t.lo, t.hi)
 				} else {
-					matMulRows(t.out, t.x, t.n, t.w, t.lo, t.hi)
+					matMulRows(t.out, t.x, t.n, t.w, t.a, t.lo, t.hi)
 				}
 				t.wg.Done()
 			}
@@ -87,10 +88,17 @@ func startWorkers() {
 func MatMul(out, x []float32, n int, w *Mat) { Pool{}.MatMul(out, x, n, w) }
 
 // MatMul is the package's MatMul split across the pool's threads.
+// Quantized weights take 8-bit activations (act8.go) where the CPU has
+// integer dot products (AVX-512 VNNI) for their type.
 func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
+	var a *act8
+	if useAct8 && act8Layout(w.DType, w.Cols) && (act8Kernel(w.DType) || !hasVNNI) {
+		a = pool.quantizeActs(x, n, w.Cols, w.DType)
+		defer putAct8(a)
+	}
 	p := pool.Threads()
 	if p <= 1 || w.Rows < 2*p || w.Rows*w.Cols*n < 1<<15 {
-		matMulRows(out, x, n, w, 0, w.Rows)
+		matMulRows(out, x, n, w, a, 0, w.Rows)
 		return
 	}
 	startOnce.Do(startWorkers)
@@ -101,11 +109,11 @@ func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 	first := min(step, w.Rows)
 	for lo = first; lo < w.Rows; lo += step {
 		t := &b.t[lo/step]
-		*t = task{out: out, x: x, n: n, w: w, lo: lo, hi: min(lo+step, w.Rows), wg: &b.wg}
+		*t = task{out: out, x: x, n: n, w: w, a: a, lo: lo, hi: min(lo+step, w.Rows), wg: &b.wg}
 		b.wg.Add(1)
 		tasks <- t
 	}
-	matMulRows(out, x, n, w, 0, first)
+	matMulRows(out, x, n, w, a, 0, first)
 	b.wg.Wait()
 	for i := range b.t[:(w.Rows+step-1)/step] {
 		b.t[i] = task{}
@@ -118,8 +126,13 @@ func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 // block.
 const tokenBlock = 64
 
-// matMulRows computes rows lo..hi of the product.
-func matMulRows(out, x []float32, n int, w *Mat, lo, hi int) {
+// matMulRows computes rows lo..hi of the product, from the quantized
+// activations a where they are given.
+func matMulRows(out, x []float32, n int, w *Mat, a *act8, lo, hi int) {
+	if a != nil {
+		blocked8(out, a, w, lo, hi)
+		return
+	}
 	cols, rows := w.Cols, w.Rows
 	if hasAVX512 && n >= gemmMinTokens && (w.DType == F32 || w.DType == F16) {
 		gemmRowsRange(out, x, n, rows, cols, lo, hi, w.Raw, w.DType == F16, w.F32)

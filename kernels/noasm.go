@@ -4,7 +4,7 @@ package kernels
 
 // Without assembly (other architectures, or the purego build tag) only the
 // plain Go kernels run: the flags are false, so these are never called.
-var hasAVX2, hasAVX512 = false, false
+var hasAVX2, hasAVX512, hasVNNI = false, false, false
 
 func dotBF16AVX2(w *uint16, x *float32, n int) float32                   { panic("no assembly") }
 func dotF32AVX2(a, b *float32, n int) float32                            { panic("no assembly") }
@@ -59,3 +59,34 @@ func gemm12x16AVX512(xp *float32, w *float32, wstride, k int, acc *[192]float32)
 }
 func widenBF16AVX512(dst *float32, src *uint16, n int)            { panic("no assembly") }
 func transpose16AVX512(dst *float32, src *float32, stride, k int) { panic("no assembly") }
+
+func dot4x4Q8_0VNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q8_0VNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x4Q4_KVNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q4_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x4Q6_KVNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q6_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x4Q4_0VNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q4_0VNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x4Q5_KVNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q5_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}

@@ -1,0 +1,312 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"math"
+	"sync"
+	"unsafe"
+)
+
+// 8-bit activations. Products of quantized weights go faster in integers:
+// each token's activations are rounded to int8 with a float32 scale per
+// block (32 values for Q8_0 and Q4_0, a 256-value super-block for the K
+// types, as ggml's Q8_0 and Q8_K), then every block of weights is dotted
+// with them in int32, exactly, and only the block's total is scaled back to
+// float32. This is what llama.cpp does; it adds the activation rounding
+// (at most half a step, 1/254 of a block's largest magnitude, per value) to
+// the weights' own. Tokens are quantized one by one, so a token's products
+// do not depend on the tokens beside it.
+//
+// Layout: per token, one slab of bytes, stride actStride(qt, cols):
+//
+//	Q8_0: per 64 values (two blocks), 128 bytes: the 64 int8 plus 128 (as
+//	  unsigned bytes: the kernels multiply them by the signed weights);
+//	  the two blocks' scales, each 8 times (16 float32).
+//	Q4_0: per 64 values, 192 bytes: the 64 int8; the scales as Q8_0's; 16
+//	  int32 holding -128 * (the block's sum of int8) in lanes 0 and 8, zero
+//	  elsewhere (what the kernels take away, divided by 16, for the
+//	  weights' offset of 8).
+//	K types, per 256 values, 320 bytes: the 256 int8 (for Q4_K and Q5_K in
+//	  the order of their nibbles: sub-blocks 0,2,1,3,4,6,5,7); 16 int16 sums (Q6_K: of
+//	  each 16 values; Q4_K and Q5_K: zero, then the eight sub-blocks' sums of
+//	  32); the float32 scale; padding.
+const actSuperBytes = 320 // Q8_K activations per 256 values
+
+// actPairBytes is the bytes of 64 activations quantized for Q8_0 or Q4_0.
+func actPairBytes(qt DType) int {
+	if qt == Q8_0 {
+		return 128
+	}
+	return 192
+}
+
+// act8 holds n tokens' activations quantized for weights of type qt.
+type act8 struct {
+	qt        DType
+	n, cols   int
+	stride    int
+	buf       []byte
+	x         []float32 // the input being quantized (for the job)
+	quantJobT quantJob
+}
+
+type quantJob struct{ a *act8 }
+
+func (j *quantJob) Do(_, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		j.a.quantizeToken(t)
+	}
+}
+
+var act8s = sync.Pool{New: func() any { a := new(act8); a.quantJobT.a = a; return a }}
+
+// actStride is the bytes of one token's quantized activations.
+func actStride(qt DType, cols int) int {
+	if BlockSize(qt) == 32 {
+		return cols / 64 * actPairBytes(qt)
+	}
+	return cols / QKK * actSuperBytes
+}
+
+// act8Layout reports whether weights of type qt and cols columns can take
+// 8-bit activations: whole pairs of 32-blocks, or whole super-blocks.
+func act8Layout(qt DType, cols int) bool {
+	switch qt {
+	case Q8_0, Q4_0:
+		return cols%64 == 0
+	case Q4_K, Q5_K, Q6_K:
+		return cols%QKK == 0
+	}
+	return false
+}
+
+// quantizeActs returns n rows of x (cols each) quantized for weights of
+// type qt, from a pool (putAct8 gives it back), quantizing tokens across
+// the pool's threads when there are many.
+func (pool Pool) quantizeActs(x []float32, n, cols int, qt DType) *act8 {
+	a := act8s.Get().(*act8)
+	a.qt, a.n, a.cols = qt, n, cols
+	a.stride = actStride(qt, cols)
+	if need := n * a.stride; cap(a.buf) < need {
+		a.buf = make([]byte, need)
+	} else {
+		a.buf = a.buf[:need]
+	}
+	a.x = x
+	if n*cols >= 1<<16 {
+		pool.Run(n, 1, &a.quantJobT)
+	} else {
+		a.quantJobT.Do(0, 0, n)
+	}
+	a.x = nil
+	return a
+}
+
+func putAct8(a *act8) { act8s.Put(a) }
+
+// token is token t's slab.
+func (a *act8) token(t int) []byte { return a.buf[t*a.stride : (t+1)*a.stride] }
+
+// roundAct rounds v to the nearest integer, ties to even, clamped to
+// -127..127 (ggml's nearest_int and _mm256_round_ps).
+func roundAct(v float32) int32 {
+	return int32(max(-127, min(127, math.RoundToEven(float64(v)))))
+}
+
+// quantizeBlock rounds x to int8 as ggml's quantize_row_q8_0 does: the
+// multiplier 127/max|x|, ties to even, the scale max|x|/127 kept as a
+// float16 (0 for an all-zero block, NaN for one with an infinity or NaN, so
+// the product is NaN as the float one would be). It returns the scale and
+// the sum of the int8.
+func quantizeBlock(dst []byte, x []float32) (d float32, sum int32) {
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, float32(math.Abs(float64(v))))
+	}
+	if !(amax > 0) || math.IsInf(float64(amax), 0) {
+		clear(dst)
+		if amax == 0 {
+			return 0, 0
+		}
+		return float32(math.NaN()), 0
+	}
+	id := 127 / amax
+	for i, v := range x {
+		q := roundAct(v * id)
+		dst[i] = byte(int8(q))
+		sum += q
+	}
+	return F16ToF32(F32ToF16(amax / 127)), sum
+}
+
+// q4kActOffset is where sub-block j of a Q4_K or Q5_K super-block's activations sits
+// in its slab: the nibble runs pair sub-blocks 0 and 2, 1 and 3, 4 and 6, 5
+// and 7.
+var q4kActOffset = [8]int{0, 64, 32, 96, 128, 192, 160, 224}
+
+// quantizeToken fills token t's slab from x.
+func (a *act8) quantizeToken(t int) {
+	s := a.token(t)
+	x := a.x[t*a.cols : (t+1)*a.cols]
+	le := binary.LittleEndian
+	switch a.qt {
+	case Q8_0, Q4_0:
+		pb := actPairBytes(a.qt)
+		for p := 0; p < a.cols/64; p++ {
+			slab := s[p*pb : (p+1)*pb]
+			for h := range 2 {
+				q := slab[32*h : 32*h+32]
+				d, sum := quantizeBlock(q, x[64*p+32*h:64*p+32*h+32])
+				for l := range 8 {
+					le.PutUint32(slab[64+32*h+4*l:], math.Float32bits(d))
+				}
+				if a.qt == Q8_0 {
+					for i := range q {
+						q[i] ^= 0x80
+					}
+				} else {
+					clear(slab[128+32*h : 160+32*h])
+					le.PutUint32(slab[128+32*h:], uint32(-128*sum))
+				}
+			}
+		}
+	default:
+		var sums [QKK / 16]int32
+		for b := 0; b < a.cols/QKK; b++ {
+			slab := s[b*actSuperBytes : (b+1)*actSuperBytes]
+			xb := x[b*QKK : (b+1)*QKK]
+			// As ggml's quantize_row_q8_K: the value of largest magnitude
+			// (the first such) becomes -127.
+			var amax, mx float32
+			for _, v := range xb {
+				if a := float32(math.Abs(float64(v))); a > amax || a != a {
+					amax, mx = a, v
+				}
+			}
+			iscale := -127 / mx
+			d := 1 / iscale
+			if !(amax > 0) || math.IsInf(float64(amax), 0) {
+				iscale, d = 0, 0
+				if amax != 0 {
+					d = float32(math.NaN())
+				}
+			}
+			clear(sums[:])
+			for i, v := range xb {
+				q := roundAct(v * iscale)
+				pos := i
+				if a.qt == Q4_K || a.qt == Q5_K {
+					pos = q4kActOffset[i/32] + i%32
+				}
+				slab[pos] = byte(int8(q))
+				sums[i/16] += q
+			}
+			for j := range 16 {
+				v := sums[j]
+				if a.qt != Q6_K { // lanes 8..15: the sub-blocks' sums of 32
+					v = 0
+					if j >= 8 {
+						v = sums[2*(j-8)] + sums[2*(j-8)+1]
+					}
+				}
+				le.PutUint16(slab[256+2*j:], uint16(int16(v)))
+			}
+			le.PutUint32(slab[288:], math.Float32bits(d))
+			clear(slab[292:])
+		}
+	}
+}
+
+// actQ returns the int8 activations of slab bytes b.
+func actQ(b []byte) []int8 { return unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(b))), len(b)) }
+
+// dotAct8Ref is a row of whole blocks of type qt dotted with one token's
+// quantized activations s: per block the integer dot product, exact, then
+// scaled by the weights' and the activations' scales and summed in float32.
+// It defines what the SIMD kernels compute (they sum the same integers,
+// scaling partial sums lane by lane, so they differ by float32 rounding).
+func dotAct8Ref(qt DType, row, s []byte) float32 {
+	le := binary.LittleEndian
+	f32 := func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) }
+	var sum float32
+	switch qt {
+	case Q8_0, Q4_0:
+		bb := RowBytes(qt, 32)
+		for b := 0; b < len(row)/bb; b++ {
+			blk := row[b*bb : (b+1)*bb]
+			slab := s[b/2*actPairBytes(qt):]
+			q := actQ(slab[32*(b%2) : 32*(b%2)+32])
+			dx := f32(slab[64+32*(b%2):])
+			var dot int32
+			if qt == Q8_0 { // stored plus 128
+				for l, v := range blk[2:34] {
+					dot += int32(int8(v)) * int32(q[l]^-128)
+				}
+			} else {
+				for l, v := range blk[2:18] {
+					dot += (int32(v&0xf)-8)*int32(q[l]) + (int32(v>>4)-8)*int32(q[l+16])
+				}
+			}
+			sum += float32(f16At(blk)*dx) * float32(dot)
+		}
+	case Q4_K, Q5_K:
+		bb := RowBytes(qt, QKK)
+		for b := 0; b < len(row)/bb; b++ {
+			blk := row[b*bb : (b+1)*bb]
+			slab := s[b*actSuperBytes : (b+1)*actSuperBytes]
+			q := actQ(slab[:256])
+			sc, m := kScales(blk[4 : 4+kScaleSize])
+			var dot, mins int32
+			for j := range 8 {
+				var qs, qh []byte
+				off := q4kActOffset[j]
+				if qt == Q4_K {
+					qs = blk[16+j/2*32 : 16+j/2*32+32]
+				} else {
+					qh, qs = blk[16:48], blk[48+j/2*32:48+j/2*32+32]
+				}
+				var dj int32
+				for l, v := range qs {
+					w := int32(v >> (4 * uint(j%2)) & 0xf)
+					if qh != nil {
+						w |= int32(qh[l]>>uint(j)&1) << 4
+					}
+					dj += w * int32(q[off+l])
+				}
+				dot += int32(sc[j]) * dj
+				mins += int32(m[j]) * int32(int16(le.Uint16(slab[256+2*(8+j):])))
+			}
+			dx := f32(slab[288:])
+			sum += float32(f16At(blk)*dx)*float32(dot) - float32(f16At(blk[2:])*dx)*float32(mins)
+		}
+	case Q6_K:
+		for b := 0; b < len(row)/Q6_KBytes; b++ {
+			blk := row[b*Q6_KBytes : (b+1)*Q6_KBytes]
+			slab := s[b*actSuperBytes : (b+1)*actSuperBytes]
+			q := actQ(slab[:256])
+			var dot int32
+			var part [16]int32
+			for h := range 2 {
+				ql, qh := blk[h*64:h*64+64], blk[128+h*32:128+h*32+32]
+				for l := range 32 {
+					w := [4]int32{
+						int32(ql[l]&0xf | (qh[l]&3)<<4),
+						int32(ql[l+32]&0xf | (qh[l]>>2&3)<<4),
+						int32(ql[l]>>4 | (qh[l]>>4&3)<<4),
+						int32(ql[l+32]>>4 | (qh[l]>>6&3)<<4),
+					}
+					for k, v := range w {
+						e := h*128 + l + 32*k
+						part[e/16] += v * int32(q[e])
+					}
+				}
+			}
+			for j := range 16 {
+				bsum := int32(int16(le.Uint16(slab[256+2*j:])))
+				dot += int32(int8(blk[192+j])) * (part[j] - 32*bsum)
+			}
+			sum += float32(f16At(blk[208:])*f32(slab[288:])) * float32(dot)
+		}
+	}
+	return sum
+}

@@ -1,0 +1,39 @@
+//go:build amd64 && !purego
+
+package kernels
+
+// The AVX-512 VNNI products of act8_amd64.s (written by act8_gen.go):
+// four rows by four tokens and four rows by one, per weight type, iters
+// being the row's pairs of 32-blocks (Q8_0) or super-blocks (K types).
+
+//go:generate go run act8_gen.go
+
+//go:noescape
+func dot4x4Q8_0VNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x1Q8_0VNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x4Q4_KVNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x1Q4_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x4Q6_KVNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x1Q6_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x4Q4_0VNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x1Q4_0VNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x4Q5_KVNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int)
+
+//go:noescape
+func dot4x1Q5_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int)

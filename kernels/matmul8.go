@@ -1,0 +1,125 @@
+package kernels
+
+import "unsafe"
+
+// useAct8 sends products of quantized weights through 8-bit activations
+// (act8.go). It is on where the integer kernels exist (AVX-512 VNNI); other
+// CPUs keep float32 activations until their kernels come. Tests turn it on
+// with hasVNNI off to check the plain-Go path.
+var useAct8 = hasVNNI
+
+// act8Kernel reports whether weights of type qt have SIMD kernels for 8-bit
+// activations on this CPU.
+func act8Kernel(qt DType) bool {
+	return hasVNNI && qt.Quantized()
+}
+
+// blocked8 computes rows lo..hi of the product of w with the quantized
+// activations a, tiled as blocked is: blocks of tokens stay in cache while
+// the weight rows stream past, 4 rows x 4 tokens share their loads, the
+// rest go 4 rows x 1 token summing as the 4x4 tiles do (a token's products
+// are bitwise the same batched or alone, however rows split), each call
+// prefetching its share of the next four rows.
+func blocked8(out []float32, a *act8, w *Mat, lo, hi int) {
+	var o [16]float32
+	var o4 [4]float32
+	qt, rows, n := w.DType, w.Rows, a.n
+	rb := RowBytes(qt, w.Cols)
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(w.Q)))
+	for t0 := 0; t0 < n; t0 += tokenBlock {
+		t1 := min(t0+tokenBlock, n)
+		calls := (t1-t0)/4 + (t1-t0)%4
+		lines := (4*rb/64 + calls) / calls
+		r := lo
+		for ; r+4 <= hi; r += 4 {
+			t := t0
+			pf := base + uintptr((r+4)*rb)
+			for ; t+4 <= t1; t += 4 {
+				dot4x4A8(qt, &o, w.Q[r*rb:], rb, a, t, pf, lines)
+				pf += uintptr(lines * 64)
+				for i, v := range o {
+					out[(t+i%4)*rows+r+i/4] = v
+				}
+			}
+			for ; t < t1; t++ {
+				dot4x1A8(qt, &o4, w.Q[r*rb:], rb, a, t, pf, lines)
+				pf += uintptr(lines * 64)
+				copy(out[t*rows+r:t*rows+r+4], o4[:])
+			}
+		}
+		// The last rows: the 4x1 kernel on the row four times over.
+		for ; r < hi; r++ {
+			for t := t0; t < t1; t++ {
+				dot4x1A8(qt, &o4, w.Q[r*rb:], 0, a, t, 0, 0)
+				out[t*rows+r] = o4[0]
+			}
+		}
+	}
+}
+
+// dot4x4A8 computes out[r*4+t] = dot(row r, token t0+t) for four rows of
+// type qt (w[r*wstride:]) and four tokens of a.
+func dot4x4A8(qt DType, out *[16]float32, w []byte, wstride int, a *act8, t0 int, pf uintptr, lines int) {
+	rb := RowBytes(qt, a.cols)
+	_ = w[3*wstride+rb-1]
+	_ = a.buf[(t0+4)*a.stride-1]
+	if !act8Kernel(qt) {
+		for i := range out {
+			r, t := i/4, i%4
+			out[i] = dotAct8Ref(qt, w[r*wstride:r*wstride+rb], a.token(t0+t))
+		}
+		return
+	}
+	s := &a.buf[t0*a.stride]
+	switch qt {
+	case Q8_0:
+		dot4x4Q8_0VNNI(&w[0], wstride, s, a.stride, a.cols/64, out, pf, lines)
+	case Q4_0:
+		dot4x4Q4_0VNNI(&w[0], wstride, s, a.stride, a.cols/64, out, pf, lines)
+	case Q4_K:
+		dot4x4Q4_KVNNI(&w[0], wstride, s, a.stride, a.cols/QKK, out, pf, lines)
+	case Q5_K:
+		dot4x4Q5_KVNNI(&w[0], wstride, s, a.stride, a.cols/QKK, out, pf, lines)
+	case Q6_K:
+		dot4x4Q6_KVNNI(&w[0], wstride, s, a.stride, a.cols/QKK, out, pf, lines)
+	}
+}
+
+// dot4x1A8 is dot4x4A8 for token t, summing as it does.
+func dot4x1A8(qt DType, out *[4]float32, w []byte, wstride int, a *act8, t int, pf uintptr, lines int) {
+	rb := RowBytes(qt, a.cols)
+	_ = w[3*wstride+rb-1]
+	s := a.token(t)
+	if !act8Kernel(qt) {
+		for r := range out {
+			out[r] = dotAct8Ref(qt, w[r*wstride:r*wstride+rb], s)
+		}
+		return
+	}
+	var sums [16]float32
+	switch qt {
+	case Q8_0:
+		dot4x1Q8_0VNNI(&w[0], wstride, &s[0], a.cols/64, &sums, pf, lines)
+	case Q4_0:
+		dot4x1Q4_0VNNI(&w[0], wstride, &s[0], a.cols/64, &sums, pf, lines)
+	case Q4_K:
+		dot4x1Q4_KVNNI(&w[0], wstride, &s[0], a.cols/QKK, &sums, pf, lines)
+	case Q5_K:
+		dot4x1Q5_KVNNI(&w[0], wstride, &s[0], a.cols/QKK, &sums, pf, lines)
+	case Q6_K:
+		dot4x1Q6_KVNNI(&w[0], wstride, &s[0], a.cols/QKK, &sums, pf, lines)
+	}
+	for r := range out {
+		out[r] = sums[r*4]
+	}
+}
+
+// SetInt8Activations turns the 8-bit activations of quantized products on
+// or off (on by default where the CPU has AVX-512 VNNI; off, quantized
+// weights meet float32 activations, slower and without the activations'
+// rounding) and returns the previous setting. It is process-wide: set it
+// before any product runs.
+func SetInt8Activations(on bool) (was bool) {
+	was, useAct8 = useAct8, on
+	return was
+}

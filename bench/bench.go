@@ -25,14 +25,29 @@ import (
 	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/model"
+	"github.com/medgemma/medgemma/quantize"
 	"github.com/medgemma/medgemma/safetensors"
 )
 
-// QuantTypes are the types Options.Quant takes, by name.
-var QuantTypes = quantTypes
+// QuantTypes are the names Options.Quant takes: llama-quantize's file
+// types (the _m mixes and q4_0 with its per-tensor choices, as
+// quantize.TensorType makes them) and every matrix in one type (q4_k,
+// q5_k).
+var QuantTypes = []string{"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0", "q5_k", "q4_k", "bf16"}
 
-// quantTypes are the types --quant writes random weights in.
-var quantTypes = map[string]gguf.Type{"q8_0": gguf.Q8_0, "q4_0": gguf.Q4_0, "q4_k": gguf.Q4_K, "q5_k": gguf.Q5_K, "q6_k": gguf.Q6_K, "bf16": gguf.BF16}
+// quantTypeOf is the type of each matrix (by llama.cpp's name) of a random
+// file of quant for a model of layers layers, or nil for an unknown name.
+func quantTypeOf(quant string, layers int) func(name string) gguf.Type {
+	quant = strings.ToLower(quant)
+	if _, ok := quantize.Types[quant]; ok && quant != "f32" {
+		return func(name string) gguf.Type { return quantize.TensorType(quant, name, layers) }
+	}
+	one := map[string]gguf.Type{"q4_k": gguf.Q4_K, "q5_k": gguf.Q5_K}[quant]
+	if one == 0 {
+		return nil
+	}
+	return func(string) gguf.Type { return one }
+}
 
 // Options say what to measure.
 type Options struct {
@@ -48,12 +63,13 @@ type Options struct {
 	Batch []int
 	// BlockSize is the KV block size of the batched decode (0: the default).
 	BlockSize int
-	// Rounds repeats the batched decodes, the sizes interleaved, and keeps
-	// each size's median (0: 1): these machines drift.
+	// Rounds repeats the prefill and decode (and the batched decodes, the
+	// sizes interleaved) and keeps each one's median (0: 1): these
+	// machines drift.
 	Rounds int
-	// Quant writes the random weights of a shape as a GGUF text model in
-	// this ggml type (q8_0, q4_0, q4_k, q5_k, q6_k, bf16) instead of a bf16
-	// checkpoint ("": the checkpoint).
+	// Quant writes the random weights of a shape as a GGUF text model of
+	// this type (one of QuantTypes) instead of a bf16 checkpoint ("": the
+	// checkpoint).
 	Quant string
 	// Resident reads the weights into memory instead of mapping them.
 	Resident bool
@@ -65,34 +81,38 @@ type Options struct {
 
 // Result is what was measured. JSON keys say plainly what each is.
 type Result struct {
-	Shape                string  `json:"shape"`
-	Quant                string  `json:"quant,omitempty"`
-	WeightsResident      bool    `json:"weights_resident"`
-	Threads              int     `json:"threads"`
-	CPU                  string  `json:"cpu"`
-	WeightBytes          int64   `json:"weight_bytes"`
-	WriteRandomSeconds   float64 `json:"write_random_weights_s,omitempty"`
-	LoadSeconds          float64 `json:"load_s"`
-	ImageSeconds         float64 `json:"image_encode_s,omitempty"`
-	PrefillTokens        int     `json:"prefill_tokens"`
-	PrefillTokensPerS    float64 `json:"prefill_tokens_per_s"`
-	DecodeTokens         int     `json:"decode_tokens"`
-	DecodeTokensPerS     float64 `json:"decode_tokens_per_s"`
-	DecodeBytesPerToken  int64   `json:"decode_weight_bytes_per_token"`
-	ReadBandwidthGBs     float64 `json:"memory_read_bandwidth_gb_per_s"`
-	CopyBandwidthGBs     float64 `json:"memory_copy_bandwidth_gb_per_s"`
-	DecodeFloorTokensPS  float64 `json:"decode_bandwidth_floor_tokens_per_s"`
-	DecodeFractionFloor  float64 `json:"decode_fraction_of_floor"`
-	PeakRSSBytes         int64   `json:"peak_rss_bytes"`
-	KVCacheBytes         int64   `json:"kv_cache_bytes"`
-	AVX2                 bool    `json:"avx2_fma"`
-	AVX512               bool    `json:"avx512"`
-	GoMaxProcs           int     `json:"gomaxprocs"`
-	ContextTokens        int     `json:"context_tokens"`
-	PrefillChunkTokens   int     `json:"prefill_chunk_tokens"`
-	ImageTokensPerImage  int     `json:"image_tokens,omitempty"`
-	VisionPatchesPerSide int     `json:"vision_patches_per_side,omitempty"`
-	Batch                []Batch `json:"batch_decode,omitempty"`
+	Shape              string  `json:"shape"`
+	Quant              string  `json:"quant,omitempty"`
+	WeightsResident    bool    `json:"weights_resident"`
+	Threads            int     `json:"threads"`
+	CPU                string  `json:"cpu"`
+	WeightBytes        int64   `json:"weight_bytes"`
+	WriteRandomSeconds float64 `json:"write_random_weights_s,omitempty"`
+	LoadSeconds        float64 `json:"load_s"`
+	ImageSeconds       float64 `json:"image_encode_s,omitempty"`
+	PrefillTokens      int     `json:"prefill_tokens"`
+	PrefillTokensPerS  float64 `json:"prefill_tokens_per_s"`
+	// ColdPrefillTokensPerS is the first prefill, the weights read for the
+	// first time (from disk, or the page cache); PrefillTokensPerS and
+	// DecodeTokensPerS come after it, on warm weights (medians of Rounds).
+	ColdPrefillTokensPerS float64 `json:"cold_prefill_tokens_per_s,omitempty"`
+	DecodeTokens          int     `json:"decode_tokens"`
+	DecodeTokensPerS      float64 `json:"decode_tokens_per_s"`
+	DecodeBytesPerToken   int64   `json:"decode_weight_bytes_per_token"`
+	ReadBandwidthGBs      float64 `json:"memory_read_bandwidth_gb_per_s"`
+	CopyBandwidthGBs      float64 `json:"memory_copy_bandwidth_gb_per_s"`
+	DecodeFloorTokensPS   float64 `json:"decode_bandwidth_floor_tokens_per_s"`
+	DecodeFractionFloor   float64 `json:"decode_fraction_of_floor"`
+	PeakRSSBytes          int64   `json:"peak_rss_bytes"`
+	KVCacheBytes          int64   `json:"kv_cache_bytes"`
+	AVX2                  bool    `json:"avx2_fma"`
+	AVX512                bool    `json:"avx512"`
+	GoMaxProcs            int     `json:"gomaxprocs"`
+	ContextTokens         int     `json:"context_tokens"`
+	PrefillChunkTokens    int     `json:"prefill_chunk_tokens"`
+	ImageTokensPerImage   int     `json:"image_tokens,omitempty"`
+	VisionPatchesPerSide  int     `json:"vision_patches_per_side,omitempty"`
+	Batch                 []Batch `json:"batch_decode,omitempty"`
 }
 
 // Batch is the decode of several sequences at once.
@@ -137,11 +157,13 @@ func Run(o Options) (*Result, error) {
 		for _, b := range o.Batch {
 			batched = max(batched, b*(o.Decode+1))
 		}
-		quant := gguf.F32 // none
+		var typeOf func(string) gguf.Type
 		if o.Quant != "" {
-			quant = quantTypes[strings.ToLower(o.Quant)]
+			if typeOf = quantTypeOf(o.Quant, cfg.Text.NumHiddenLayers); typeOf == nil {
+				return nil, fmt.Errorf("--quant %q is not one of %s", o.Quant, strings.Join(QuantTypes, ", "))
+			}
 		}
-		if err := checkFits(cfg, o.Prefill+o.Decode+batched, o.TempDir, quant); err != nil {
+		if err := checkFits(cfg, o.Prefill+o.Decode+batched, o.TempDir, typeOf); err != nil {
 			return nil, err
 		}
 		tmp, err := os.MkdirTemp(o.TempDir, "medgemma-bench-")
@@ -152,16 +174,13 @@ func Run(o Options) (*Result, error) {
 		start := time.Now()
 		file := filepath.Join(tmp, "model.safetensors")
 		if o.Quant != "" {
-			typ, ok := quantTypes[strings.ToLower(o.Quant)]
-			if !ok {
-				return nil, fmt.Errorf("--quant %q is not one of q8_0, q4_0, q4_k, q5_k, q6_k, bf16", o.Quant)
-			}
 			file = filepath.Join(tmp, "model.gguf")
-			logf("writing random %s weights of %s's text model to %s", typ, o.Shape, file)
-			if err := model.WriteRandomGGUF(file, []byte(cfgJSON), typ, 1); err != nil {
+			r.Quant = strings.ToUpper(o.Quant)
+			logf("writing random %s weights of %s's text model to %s", r.Quant, o.Shape, file)
+			if err := model.WriteRandomGGUFTypes(file, []byte(cfgJSON), typeOf, 1); err != nil {
 				return nil, err
 			}
-			dir, r.Quant = file, typ.String()
+			dir = file
 		} else {
 			logf("writing random bf16 weights of %s to %s", o.Shape, tmp)
 			if err := model.WriteRandom(tmp, []byte(cfgJSON), 1); err != nil {
@@ -191,7 +210,7 @@ func Run(o Options) (*Result, error) {
 	// A decode step reads every decoder weight once; the embedding matrix is
 	// read whole as the LM head (one row as the embedding).
 	r.DecodeBytesPerToken = 2 * p["text"]
-	if r.Quant != "" {
+	if f := m.GGUF(); f != nil { // random or given: the file's types
 		st, err := os.Stat(dir)
 		if err != nil {
 			return nil, err
@@ -230,35 +249,75 @@ func Run(o Options) (*Result, error) {
 	}
 	logits := make([]float32, cfg.Text.VocabSize)
 	h := cfg.Text.HiddenSize
-	var last []float32
-	if o.Prefill > 0 {
-		logf("prefill of %d tokens", o.Prefill)
-		start = time.Now()
+	prefill := func() (float64, error) {
+		s.Reset()
+		start := time.Now()
+		var last []float32
 		for pos := 0; pos < len(ids); pos += prefillChunk {
 			hidden, err := s.Forward(context.Background(), model.Input{IDs: ids[pos:min(pos+prefillChunk, len(ids))]})
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			n := min(prefillChunk, len(ids)-pos)
 			last = hidden[(n-1)*h : n*h]
 		}
 		s.Logits(logits, last)
-		r.PrefillTokensPerS = float64(o.Prefill) / time.Since(start).Seconds()
+		return time.Since(start).Seconds(), nil
 	}
-	if o.Decode > 0 {
-		logf("decode of %d tokens", o.Decode)
+	decode := func(n int) (float64, error) {
 		next := []int32{2}
 		greedy := generate.NewSampler(generate.Options{}, cfg.Text.VocabSize, nil)
-		start = time.Now()
-		for range o.Decode {
+		start := time.Now()
+		for range n {
 			hidden, err := s.Forward(context.Background(), model.Input{IDs: next})
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			s.Logits(logits, hidden)
 			next[0] = greedy.Sample(logits)
 		}
-		r.DecodeTokensPerS = float64(o.Decode) / time.Since(start).Seconds()
+		return time.Since(start).Seconds(), nil
+	}
+	// The first pass reads the weights from disk (or the page cache) and
+	// warms the caches: timed apart, as llama-bench's warm-up run is not
+	// counted.
+	if o.Prefill > 0 {
+		logf("cold prefill of %d tokens (the first pass over the weights)", o.Prefill)
+		took, err := prefill()
+		if err != nil {
+			return nil, err
+		}
+		r.ColdPrefillTokensPerS = float64(o.Prefill) / took
+	} else if o.Decode > 0 {
+		logf("warm-up: one token")
+		if _, err := decode(1); err != nil {
+			return nil, err
+		}
+	}
+	var prefills, decodes []float64
+	for round := range max(o.Rounds, 1) {
+		if o.Prefill > 0 {
+			logf("prefill of %d tokens (round %d)", o.Prefill, round+1)
+			took, err := prefill()
+			if err != nil {
+				return nil, err
+			}
+			prefills = append(prefills, took)
+		}
+		if o.Decode > 0 {
+			logf("decode of %d tokens (round %d)", o.Decode, round+1)
+			took, err := decode(o.Decode)
+			if err != nil {
+				return nil, err
+			}
+			decodes = append(decodes, took)
+		}
+	}
+	if o.Prefill > 0 {
+		r.PrefillTokensPerS = float64(o.Prefill) / median(prefills)
+	}
+	if o.Decode > 0 {
+		r.DecodeTokensPerS = float64(o.Decode) / median(decodes)
 		r.DecodeFloorTokensPS = r.ReadBandwidthGBs * 1e9 / float64(r.DecodeBytesPerToken)
 		r.DecodeFractionFloor = r.DecodeTokensPerS / r.DecodeFloorTokensPS
 	}
@@ -335,11 +394,17 @@ func batchDecode(m *model.Model, o Options, prompt []int32, logf func(string, ..
 	}
 	out := make([]Batch, len(o.Batch))
 	for bi, b := range o.Batch {
-		slices.Sort(steps[bi])
-		step := steps[bi][len(steps[bi])/2]
+		step := median(steps[bi])
 		out[bi] = Batch{Sequences: b, TokensPerS: float64(b) / step, StepSeconds: step, BlockSize: bs, Rounds: len(steps[bi])}
 	}
 	return out, nil
+}
+
+// median is the middle of xs (sorted in place; the upper middle of an even
+// count).
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // decodeSteps forks b sequences from root and times n steps of one forward
@@ -387,12 +452,26 @@ func decodeSteps(m *model.Model, ws *model.Workspace, root *model.SeqKV, b, n in
 // the memory available (or whose random weights would not fit on disk);
 // quant is the type of a GGUF text model's weights (F32: the bf16
 // checkpoint).
-func checkFits(cfg *model.Config, ctx int, tmp string, quant gguf.Type) error {
+func checkFits(cfg *model.Config, ctx int, tmp string, typeOf func(string) gguf.Type) error {
 	p := cfg.Params()
 	weights := 2 * (p["text"] + p["vision"] + p["projector"])
-	if quant != gguf.F32 {
-		// The text model only, at the type's bytes per weight.
-		weights = p["text"] * int64(quant.TypeSize()) / int64(quant.BlockSize())
+	if typeOf != nil { // the text model only, each matrix in its type
+		weights = 0
+		for _, spec := range cfg.Tensors() {
+			g, ok := model.GGUFTextName(spec.Name)
+			if !ok {
+				continue
+			}
+			n := int64(1)
+			for _, d := range spec.Shape {
+				n *= int64(d)
+			}
+			typ := gguf.F32
+			if len(spec.Shape) == 2 {
+				typ = typeOf(g)
+			}
+			weights += n * int64(typ.TypeSize()) / int64(typ.BlockSize())
+		}
 	}
 	t := cfg.Text
 	scratch := int64(prefillChunk) * int64(4*t.HiddenSize+2*t.IntermediateSize+2*t.NumAttentionHeads*t.HeadDim) * 4

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/model"
 )
 
@@ -43,15 +42,23 @@ func TestBatchSizes(t *testing.T) {
 }
 
 // TestRefusesWhatDoesNotFit checks the up-front memory check: the 27B shape
-// with a context no machine has memory for.
+// with a context no machine has memory for, in bf16 and as Q4_K_M (whose
+// weights are counted matrix by matrix in their types).
 func TestRefusesWhatDoesNotFit(t *testing.T) {
 	cfg, err := model.ParseConfig([]byte(model.Shapes["medgemma-27b-text-it"]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = checkFits(cfg, 1<<30, os.TempDir(), gguf.F32)
+	err = checkFits(cfg, 1<<30, os.TempDir(), nil)
 	if err == nil || !strings.Contains(err.Error(), "GB of memory needed (weights 54.0 GB") {
 		t.Fatalf("error %v", err)
+	}
+	err = checkFits(cfg, 1<<30, os.TempDir(), quantTypeOf("q4_k_m", cfg.Text.NumHiddenLayers))
+	if err == nil || !strings.Contains(err.Error(), "GB of memory needed (weights 16.5 GB") {
+		t.Fatalf("error %v", err)
+	}
+	if quantTypeOf("q3_k", 62) != nil {
+		t.Fatal("q3_k is not a type bench writes")
 	}
 }
 

@@ -221,13 +221,16 @@ func fillRandomBF16(w io.Writer, n int64, state uint64, scale float32) error {
 // path, its matrices in typ with random blocks of the right scale (norms in
 // float32): what benchmarks of quantized weights run on.
 func WriteRandomGGUF(path string, configJSON []byte, typ gguf.Type, seed uint64) error {
+	return WriteRandomGGUFTypes(path, configJSON, func(string) gguf.Type { return typ }, seed)
+}
+
+// WriteRandomGGUFTypes is WriteRandomGGUF with each matrix in the type
+// typeOf gives for its (llama.cpp) name: a mix such as llama-quantize's
+// Q4_K_M.
+func WriteRandomGGUFTypes(path string, configJSON []byte, typeOf func(name string) gguf.Type, seed uint64) error {
 	cfg, err := ParseConfig(configJSON)
 	if err != nil {
 		return err
-	}
-	dt, ok := typ.DType()
-	if !ok || !dt.Quantized() && dt != kernels.BF16 {
-		return fmt.Errorf("random weights in %s are not supported", typ)
 	}
 	meta, err := GGUFMetadata(cfg, "random")
 	if err != nil {
@@ -241,6 +244,10 @@ func WriteRandomGGUF(path string, configJSON []byte, typ gguf.Type, seed uint64)
 		}
 		s := gguf.TensorSpec{Name: g, Type: gguf.F32, Dims: []int{int(spec.Shape[len(spec.Shape)-1])}}
 		if len(spec.Shape) == 2 {
+			typ := typeOf(g)
+			if dt, ok := typ.DType(); !ok || !dt.Quantized() && dt != kernels.BF16 {
+				return fmt.Errorf("random weights in %s are not supported", typ)
+			}
 			s.Type, s.Dims = typ, []int{int(spec.Shape[1]), int(spec.Shape[0])}
 			if s.Dims[0]%typ.BlockSize() != 0 {
 				return fmt.Errorf("tensor %s: rows of %d are not whole %s blocks", spec.Name, s.Dims[0], typ)
@@ -259,6 +266,7 @@ func WriteRandomGGUF(path string, configJSON []byte, typ gguf.Type, seed uint64)
 	}
 	for i, s := range specs {
 		state := seed*0x9E3779B97F4A7C15 + uint64(i+1)
+		dt, _ := s.Type.DType()
 		switch {
 		case s.Type == gguf.F32: // a norm's factor 1 + w
 			err = w.WriteTensorFunc(func(w io.Writer) error { return fillRandomNorm(w, s.Dims[0], state) })

@@ -13,12 +13,15 @@ package quantize
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 
 	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/kernels"
@@ -53,7 +56,7 @@ type Options struct {
 }
 
 // Text writes the text model of the checkpoint in dir as a GGUF file at
-// out, each matrix in the type tensorType chooses (a matrix whose rows are
+// out, each matrix in the type TensorType chooses (a matrix whose rows are
 // not a whole number of its blocks in Q8_0 or F16); vectors stay F32.
 func Text(ctx context.Context, dir, out string, opts Options) error {
 	typ, ok := Types[opts.Type]
@@ -96,7 +99,7 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 		}
 		j := job{src: t, spec: gguf.TensorSpec{Name: g, Type: gguf.F32, Dims: dims}, norm: model.IsNorm(name)}
 		if len(dims) == 2 {
-			j.spec.Type = tensorType(opts.Type, g, cfg.Text.NumHiddenLayers)
+			j.spec.Type = TensorType(opts.Type, g, cfg.Text.NumHiddenLayers)
 			if dims[0]%j.spec.Type.BlockSize() != 0 {
 				// Rows of whole 32s take Q8_0 (llama-quantize takes its
 				// Q5_0 for the K types), others F16, as it falls back.
@@ -172,12 +175,13 @@ func reversed(shape []int) []int {
 	return dims
 }
 
-// tensorType is the type of a weight matrix in a file of the given type,
-// as llama-quantize chooses: the tied embedding (the LM head) in Q6_K for
+// TensorType is the type of weight matrix name (llama.cpp's) in a file of
+// fileType (a key of Types) for a model of layers layers, as llama-quantize
+// chooses: the tied embedding (the LM head) in Q6_K for
 // q4_0 and the _m mixes; in those also the value projections and the MLP's
 // down projections of the layers that matter most (the first and last
 // eighths, and every third between) in Q6_K.
-func tensorType(fileType, name string, layers int) gguf.Type {
+func TensorType(fileType, name string, layers int) gguf.Type {
 	t := Types[fileType].weights
 	mix := fileType == "q4_k_m" || fileType == "q5_k_m"
 	if fileType != "q4_0" && !mix {
@@ -218,7 +222,7 @@ var chunkFloats = 1 << 22
 
 // convert writes one tensor in its GGUF type to w, a run of whole rows at a
 // time: widened to float32 (norm weights plus one), then stored or
-// quantized. Rows past the spec's (the embedding's beyond the vocabulary)
+// quantized, the run's rows split across GOMAXPROCS threads. Rows past the spec's (the embedding's beyond the vocabulary)
 // are dropped.
 func convert(w io.Writer, t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) error {
 	var src kernels.DType
@@ -246,45 +250,69 @@ func convert(w io.Writer, t *safetensors.Tensor, spec gguf.TensorSpec, norm bool
 	step := max(1, chunkFloats/cols)
 	x := make([]float32, min(step, rows)*cols)
 	out := make([]byte, kernels.RowBytes(dtypeOf(spec.Type), len(x)))
+	threads := runtime.GOMAXPROCS(0)
+	errs := make([]error, threads)
 	for r0 := 0; r0 < rows; r0 += step {
 		k := min(step, rows-r0)
-		xs := x[:k*cols]
-		kernels.Dequantize(src, xs, t.Data[kernels.RowBytes(src, r0*cols):])
-		if norm {
-			for i, v := range xs {
-				xs[i] = 1 + v
+		// The chunk's rows split among the threads: rows are independent,
+		// so the bytes are the same however they split.
+		var wg sync.WaitGroup
+		per := (k + threads - 1) / threads
+		for i := range threads {
+			lo, hi := i*per, min((i+1)*per, k)
+			if lo >= hi {
+				break
 			}
+			wg.Go(func() {
+				xs := x[lo*cols : hi*cols]
+				kernels.Dequantize(src, xs, t.Data[kernels.RowBytes(src, (r0+lo)*cols):])
+				if norm {
+					for j, v := range xs {
+						xs[j] = 1 + v
+					}
+				}
+				o := out[kernels.RowBytes(dtypeOf(spec.Type), lo*cols):kernels.RowBytes(dtypeOf(spec.Type), hi*cols)]
+				errs[i] = encode(o, xs, spec)
+			})
 		}
-		o := out[:kernels.RowBytes(dtypeOf(spec.Type), k*cols)]
-		switch spec.Type {
-		case gguf.F32:
-			for i, v := range xs {
-				binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(v))
-			}
-		case gguf.F16:
-			for i, v := range xs {
-				binary.LittleEndian.PutUint16(o[2*i:], kernels.F32ToF16(v))
-			}
-		case gguf.BF16:
-			for i, v := range xs {
-				binary.LittleEndian.PutUint16(o[2*i:], F32ToBF16(v))
-			}
-		case gguf.Q8_0:
-			kernels.QuantizeQ8_0(o, xs)
-		case gguf.Q4_0:
-			kernels.QuantizeQ4_0(o, xs)
-		case gguf.Q6_K:
-			kernels.QuantizeQ6_K(o, xs)
-		case gguf.Q4_K:
-			kernels.QuantizeQ4_K(o, xs)
-		case gguf.Q5_K:
-			kernels.QuantizeQ5_K(o, xs)
-		default:
-			return fmt.Errorf("tensor %s: no quantizer for %s", spec.Name, spec.Type)
-		}
-		if _, err := w.Write(o); err != nil {
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
+		if _, err := w.Write(out[:kernels.RowBytes(dtypeOf(spec.Type), k*cols)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encode stores or quantizes xs into o in the spec's type.
+func encode(o []byte, xs []float32, spec gguf.TensorSpec) error {
+	switch spec.Type {
+	case gguf.F32:
+		for i, v := range xs {
+			binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(v))
+		}
+	case gguf.F16:
+		for i, v := range xs {
+			binary.LittleEndian.PutUint16(o[2*i:], kernels.F32ToF16(v))
+		}
+	case gguf.BF16:
+		for i, v := range xs {
+			binary.LittleEndian.PutUint16(o[2*i:], F32ToBF16(v))
+		}
+	case gguf.Q8_0:
+		kernels.QuantizeQ8_0(o, xs)
+	case gguf.Q4_0:
+		kernels.QuantizeQ4_0(o, xs)
+	case gguf.Q6_K:
+		kernels.QuantizeQ6_K(o, xs)
+	case gguf.Q4_K:
+		kernels.QuantizeQ4_K(o, xs)
+	case gguf.Q5_K:
+		kernels.QuantizeQ5_K(o, xs)
+	default:
+		return fmt.Errorf("tensor %s: no quantizer for %s", spec.Name, spec.Type)
 	}
 	return nil
 }

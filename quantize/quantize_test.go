@@ -353,7 +353,7 @@ func testMixAgainstLlamaCpp(t *testing.T, typ, file string, kt gguf.Type) {
 		}
 		want := gguf.F32
 		if len(lt.Dims) == 2 {
-			want = tensorType(typ, g, 6)
+			want = TensorType(typ, g, 6)
 		}
 		if lt.Type != want {
 			t.Errorf("%s: %s, llama.cpp's %s", g, want, lt.Type)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,30 +19,35 @@ const benchUsage = `Usage:
                  [--batch 1,4,8,16] [--quant TYPE] [--json]
 
 Measures load time, image encoding, prefill and decode speed, peak memory and
-this machine's memory bandwidth. --batch also decodes that many sequences at
-once (one forward pass per step over a token of each, as "medgemma serve"
-batches requests) and reports their total tokens/s against one sequence's. NAME is a published shape (%s): random bf16
-weights of that shape are written to a temporary directory and removed after.
-DIR is a checkpoint directory. --quant TYPE writes the shape's text model as
-a GGUF file in that type instead (q8_0, q4_0, q4_k, q5_k, q6_k, bf16). A shape
-that does not fit in memory is refused up front with the memory it needs.
+this machine's memory bandwidth. As llama-bench does, a first (cold) prefill
+reads the weights and is reported apart; prefill and decode are then
+measured on warm weights (--rounds times, the median kept). --batch also
+decodes that many sequences at once (one forward pass per step over a token
+of each, as "medgemma serve" batches requests) and reports their total
+tokens/s against one sequence's. NAME is a published shape (%s): random
+bf16 weights of that shape are written to a temporary directory and removed
+after. DIR is a checkpoint directory or GGUF file. --quant TYPE writes the
+shape's text model as a GGUF file of that type instead (%s: the
+llama-quantize file types with their per-tensor mixes, or q4_k and q5_k for
+every matrix). A shape that does not fit in memory is refused up front with
+the memory it needs.
 
 Flags:
 `
 
 func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", fmt.Sprintf(benchUsage, strings.Join(model.ShapeNames(), ", ")), stderr)
+	fs := newFlagSet("bench", fmt.Sprintf(benchUsage, strings.Join(model.ShapeNames(), ", "), strings.Join(bench.QuantTypes, ", ")), stderr)
 	var o bench.Options
-	fs.StringVar(&o.Shape, "shape", "", "published shape `NAME` or checkpoint `DIR`")
+	fs.StringVar(&o.Shape, "shape", "", "published shape `NAME`, checkpoint `DIR` or GGUF file")
 	fs.IntVar(&o.Threads, "threads", 0, "threads (default: all)")
 	fs.IntVar(&o.Prefill, "prefill", 512, "prompt tokens to prefill")
 	fs.IntVar(&o.Decode, "decode", 128, "tokens to decode")
 	fs.BoolVar(&o.Image, "image", false, "also encode one image through the vision tower")
 	fs.BoolVar(&o.Resident, "resident", false, "read the weights into memory instead of mapping them (faster where page faults are costly, e.g. some VMs)")
 	batch := fs.String("batch", "", "also decode `SIZES` (comma-separated) sequences at once")
-	fs.StringVar(&o.Quant, "quant", "", "random weights of the shape's text model as GGUF in `TYPE`: q8_0, q4_0, q4_k, q5_k, q6_k, bf16")
+	fs.StringVar(&o.Quant, "quant", "", "random weights of the shape's text model as a GGUF file of `TYPE`: "+strings.Join(bench.QuantTypes, ", "))
 	fs.IntVar(&o.BlockSize, "block-size", 0, "KV block size of the batched decode (default 16)")
-	fs.IntVar(&o.Rounds, "rounds", 1, "measure each batch size `N` times, interleaved, and keep the median")
+	fs.IntVar(&o.Rounds, "rounds", 1, "measure prefill, decode and each batch size `N` times, interleaved, and keep the medians")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
@@ -69,8 +75,8 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			return usagef("--batch needs --decode of at least 1")
 		}
 	}
-	if _, ok := bench.QuantTypes[strings.ToLower(o.Quant)]; o.Quant != "" && !ok {
-		return usagef("--quant %q: want q8_0, q4_0, q4_k, q5_k, q6_k or bf16", o.Quant)
+	if o.Quant != "" && !slices.Contains(bench.QuantTypes, strings.ToLower(o.Quant)) {
+		return usagef("--quant %q: want one of %s", o.Quant, strings.Join(bench.QuantTypes, ", "))
 	}
 	if _, known := model.Shapes[o.Shape]; o.Quant != "" && !known {
 		return usagef("--quant writes random weights of a published shape (%s)", strings.Join(model.ShapeNames(), ", "))
@@ -82,8 +88,8 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return usagef("--block-size %d: want 1..1024", o.BlockSize)
 	}
 	if _, known := model.Shapes[o.Shape]; !known {
-		if st, err := os.Stat(o.Shape); err != nil || !st.IsDir() {
-			return usagef("--shape %q is neither a known shape (%s) nor a checkpoint directory", o.Shape, strings.Join(model.ShapeNames(), ", "))
+		if st, err := os.Stat(o.Shape); err != nil || !st.IsDir() && !strings.HasSuffix(strings.ToLower(o.Shape), ".gguf") {
+			return usagef("--shape %q is neither a known shape (%s) nor a checkpoint directory or GGUF file", o.Shape, strings.Join(model.ShapeNames(), ", "))
 		}
 	}
 	if !*quiet {
@@ -124,7 +130,8 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		rows = append(rows, [2]string{"image encode", fmt.Sprintf("%.2f s (%dx%d patches -> %d tokens)", r.ImageSeconds, r.VisionPatchesPerSide, r.VisionPatchesPerSide, r.ImageTokensPerImage)})
 	}
 	rows = append(rows,
-		[2]string{"prefill", fmt.Sprintf("%.2f tokens/s (%d tokens)", r.PrefillTokensPerS, r.PrefillTokens)},
+		[2]string{"cold prefill", fmt.Sprintf("%.2f tokens/s (%d tokens, the first pass over the weights)", r.ColdPrefillTokensPerS, r.PrefillTokens)},
+		[2]string{"prefill", fmt.Sprintf("%.2f tokens/s (%d tokens, warm)", r.PrefillTokensPerS, r.PrefillTokens)},
 		[2]string{"decode", fmt.Sprintf("%.2f tokens/s (%d tokens)", r.DecodeTokensPerS, r.DecodeTokens)},
 		[2]string{"memory bandwidth", fmt.Sprintf("%.1f GB/s read (%d threads), %.1f GB/s copy", r.ReadBandwidthGBs, r.Threads, r.CopyBandwidthGBs)},
 		[2]string{"decode floor", fmt.Sprintf("%.2f tokens/s (%s per token); decode at %.0f%% of it", r.DecodeFloorTokensPS, gb(r.DecodeBytesPerToken), 100*r.DecodeFractionFloor)},

@@ -39,4 +39,5 @@ fuzz FuzzJPEG ./imageproc/jpeg 200000
 fuzz FuzzParse ./safetensors 200000
 fuzz FuzzParse ./gguf 200000
 fuzz FuzzChat . 300
+fuzz FuzzLogitsHeader . 100000
 fuzz FuzzDecodeRequest ./server 50000

@@ -61,6 +61,8 @@ func commands() []command {
 		{"preprocess", "an image (PNG, JPEG, DICOM, ...) as the model sees it", runPreprocess},
 		{"inspect", "architecture, parameters, dtypes and memory of a checkpoint", runInspect},
 		{"bench", "speed and memory on a checkpoint or random weights of a published shape", runBench},
+		{"perplexity", "perplexity on a text, and KL divergence to a base model, as llama-perplexity measures them", runPerplexity},
+		{"score", "the log-probability of every token of texts or token ids (JSON lines)", runScore},
 		{"loadgen", "load an OpenAI-compatible server with concurrent streams and measure it", runLoadgen},
 		{"version", "print the version", func(_ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "medgemma", version)

@@ -19,9 +19,11 @@ import (
 //
 // Layout: per token, one slab of bytes, stride actStride(qt, cols):
 //
-//	Q8_0: per 64 values (two blocks), 128 bytes: the 64 int8 plus 128 (as
-//	  unsigned bytes: the kernels multiply them by the signed weights);
-//	  the two blocks' scales, each 8 times (16 float32).
+//	Q8_0: per 64 values (two blocks), 192 bytes: the 64 int8 plus 128 (as
+//	  unsigned bytes: the 4x4 kernels multiply them by the signed weights);
+//	  the two blocks' scales, each 8 times (16 float32); 16 int32, lane l
+//	  holding -128 * (the sum of int8 4l..4l+3) (what the 4x1 kernels,
+//	  which make the weights unsigned instead, take away).
 //	Q4_0: per 64 values, 192 bytes: the 64 int8; the scales as Q8_0's; 16
 //	  int32 holding -128 * (the block's sum of int8) in lanes 0 and 8, zero
 //	  elsewhere (what the kernels take away, divided by 16, for the
@@ -33,12 +35,7 @@ import (
 const actSuperBytes = 320 // Q8_K activations per 256 values
 
 // actPairBytes is the bytes of 64 activations quantized for Q8_0 or Q4_0.
-func actPairBytes(qt DType) int {
-	if qt == Q8_0 {
-		return 128
-	}
-	return 192
-}
+const actPairBytes = 192
 
 // act8 holds n tokens' activations quantized for weights of type qt.
 type act8 struct {
@@ -63,7 +60,7 @@ var act8s = sync.Pool{New: func() any { a := new(act8); a.quantJobT.a = a; retur
 // actStride is the bytes of one token's quantized activations.
 func actStride(qt DType, cols int) int {
 	if BlockSize(qt) == 32 {
-		return cols / 64 * actPairBytes(qt)
+		return cols / 64 * actPairBytes
 	}
 	return cols / QKK * actSuperBytes
 }
@@ -151,9 +148,8 @@ func (a *act8) quantizeToken(t int) {
 	le := binary.LittleEndian
 	switch a.qt {
 	case Q8_0, Q4_0:
-		pb := actPairBytes(a.qt)
 		for p := 0; p < a.cols/64; p++ {
-			slab := s[p*pb : (p+1)*pb]
+			slab := s[p*actPairBytes : (p+1)*actPairBytes]
 			for h := range 2 {
 				q := slab[32*h : 32*h+32]
 				d, sum := quantizeBlock(q, x[64*p+32*h:64*p+32*h+32])
@@ -161,6 +157,13 @@ func (a *act8) quantizeToken(t int) {
 					le.PutUint32(slab[64+32*h+4*l:], math.Float32bits(d))
 				}
 				if a.qt == Q8_0 {
+					for l := range 8 {
+						var lane int32
+						for i := 4 * l; i < 4*l+4; i++ {
+							lane += int32(int8(q[i]))
+						}
+						le.PutUint32(slab[128+32*h+4*l:], uint32(-128*lane))
+					}
 					for i := range q {
 						q[i] ^= 0x80
 					}
@@ -234,7 +237,7 @@ func dotAct8Ref(qt DType, row, s []byte) float32 {
 		bb := RowBytes(qt, 32)
 		for b := 0; b < len(row)/bb; b++ {
 			blk := row[b*bb : (b+1)*bb]
-			slab := s[b/2*actPairBytes(qt):]
+			slab := s[b/2*actPairBytes:]
 			q := actQ(slab[32*(b%2) : 32*(b%2)+32])
 			dx := f32(slab[64+32*(b%2):])
 			var dot int32

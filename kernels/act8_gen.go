@@ -32,6 +32,9 @@ type kind struct {
 	pair      func(r, t int, acc string)
 	constants func()
 	doc       string
+	// one, if set, replaces the above for the 4x1 kernel (which must sum
+	// each lane to the same integers, so that its floats are the 4x4's).
+	one *kind
 }
 
 func main() {
@@ -62,6 +65,9 @@ func main() {
 
 func kernel(k kind, tokens int) {
 	name := fmt.Sprintf("dot4x%d%sVNNI", tokens, k.name)
+	if tokens == 1 && k.one != nil {
+		k = *k.one
+	}
 	if tokens == 4 {
 		fmt.Fprintf(&b, "\n// func %s(w *byte, wstride int, a *byte, astride, iters int, sums *[16]float32, pf uintptr, lines int)\n", name)
 		fmt.Fprintf(&b, "TEXT ·%s(SB), NOSPLIT, $0-64\n", name)
@@ -130,41 +136,76 @@ func kernel(k kind, tokens int) {
 	p("RET")
 }
 
-// q80: two blocks of 32 per iteration. The activations, stored plus 128
-// (unsigned), meet the signed weights in VPDPBUSD; each 32-bit lane then
-// holds four products plus 128 times four weights, which the row's
-// -128*sums (one VPDPBUSD of 128s with the weights per row, for all the
-// tokens) take away.
+// q80: two blocks of 32 per iteration. In the 4x4 kernel the activations,
+// stored plus 128 (unsigned), meet the signed weights in VPDPBUSD; each
+// 32-bit lane then holds four products plus 128 times four weights, which
+// the row's -128*sums (one VPDPBUSD of 128s with the weights per row, for
+// all the tokens) take away. The 4x1 kernel, with one token to share a
+// row's work, makes the weights unsigned instead (+128) and starts each
+// lane from the slab's -128 * (its four activations' sum): the lanes hold
+// the same integers either way.
 func q80() kind {
-	return kind{
-		name: "Q8_0", wbytes: 2 * 34, abytes: 128, prefetch: 6,
-		doc: `// Q8_0: per iteration two blocks (68 bytes a row) against 64 activations.
-// Z24..Z27 = each token's 64 activations + 128. Per row: Z16/Z17 = the 64
-// weights; Z18/Z19 = -128 * their sums of four (the starting value of each
-// token's VPDPBUSD); Z20/Z21 = the two blocks' scales, eight lanes each.
-// Per token: the products to float32, times the weights' scales, then
-// multiplied by the activations' scales (the slab's) into the accumulator.
-`,
-		constants: func() {
-			p("VMOVDQU64 c80<>(SB), Z30")
-			p("VPXORD Z31, Z31, Z31")
+	dwv := func(w string, d int) {
+		p("VPBROADCASTW (%s), Y%d", w, d)
+		p("VPBROADCASTW 34(%s), K1, Y%d", w, d) // words 8..15: the second block's
+		p("VCVTPH2PS Y%d, Z%d", d, d)
+	}
+	constants := func() {
+		p("VMOVDQU64 c80<>(SB), Z30")
+		p("VPXORD Z31, Z31, Z31")
+		p("MOVL $0xff00, BX")
+		p("KMOVW BX, K1")
+	}
+	one := &kind{
+		name: "Q8_0", wbytes: 2 * 34, abytes: actPair, prefetch: 6, constants: constants,
+		setupIter: func(int) {
+			p("VMOVDQU8 (DI), Z24")
+			p("VPXORD Z30, Z24, Z24")
+			p("VMOVDQU32 128(DI), Z25")
+			p("VMOVUPS 64(DI), Z26")
 		},
+		setupRow: func(r int) {
+			w, wz, d := wregs[r], 16+r%2, 20+r%2
+			p("VMOVDQU8 2(%s), Y%d", w, wz)
+			p("VINSERTI64X4 $1, 36(%s), Z%d, Z%d", w, wz, wz)
+			p("VPXORD Z30, Z%d, Z%d", wz, wz)
+			dwv(w, d)
+		},
+		pair: func(r, t int, acc string) {
+			wz, d, tmp := 16+r%2, 20+r%2, 28+r%2
+			p("VMOVDQA32 Z25, Z%d", tmp)
+			p("VPDPBUSD Z24, Z%d, Z%d", wz, tmp)
+			p("VCVTDQ2PS Z%d, Z%d", tmp, tmp)
+			p("VMULPS Z%d, Z%d, Z%d", d, tmp, tmp)
+			p("VFMADD231PS Z26, Z%d, %s", tmp, acc)
+		},
+	}
+	return kind{
+		name: "Q8_0", wbytes: 2 * 34, abytes: actPair, prefetch: 6, one: one,
+		doc: `// Q8_0: per iteration two blocks (68 bytes a row) against 64 activations.
+// 4x4: Z24..Z27 = each token's 64 activations + 128. Per row: Z16/Z17 =
+// the 64 weights; Z18/Z19 = -128 * their sums of four (the starting value
+// of each token's VPDPBUSD); Z20/Z21 = the two blocks' scales, eight lanes
+// each (the second merged in by mask K1). Per token: the products to
+// float32, times the weights' scales, then multiplied by the activations'
+// scales (the slab's) into the accumulator. 4x1: Z24 = the activations,
+// Z25 = the slab's lane corrections, Z26 = the activations' scales; per
+// row Z16/Z17 = the weights + 128.
+`,
+		constants: constants,
 		setupIter: func(tokens int) {
 			for t := range tokens {
 				p("VMOVDQU8 (%s), Z%d", tregs[t], 24+t)
 			}
 		},
 		setupRow: func(r int) {
-			w, wz, nc, d, d2 := wregs[r], 16+r%2, 18+r%2, 20+r%2, 22+r%2
+			w, wz, nc, d := wregs[r], 16+r%2, 18+r%2, 20+r%2
 			p("VMOVDQU8 2(%s), Y%d", w, wz)
 			p("VINSERTI64X4 $1, 36(%s), Z%d, Z%d", w, wz, wz)
 			p("VPXORD Z%d, Z%d, Z%d", nc, nc, nc)
 			p("VPDPBUSD Z%d, Z30, Z%d", wz, nc)
 			p("VPSUBD Z%d, Z31, Z%d", nc, nc)
-			p("VPBROADCASTW (%s), Y%d", w, d)
-			p("VPBROADCASTW 34(%s), X%d", w, d2)
-			p("VINSERTI32X4 $1, X%d, Y%d, Y%d", d2, d, d)
-			p("VCVTPH2PS Y%d, Z%d", d, d)
+			dwv(w, d)
 		},
 		pair: func(r, t int, acc string) {
 			a, wz, nc, d, tmp := tregs[t], 16+r%2, 18+r%2, 20+r%2, 28+t%2
@@ -177,12 +218,16 @@ func q80() kind {
 	}
 }
 
+// actPair is the slab bytes of 64 activations for Q8_0 and Q4_0
+// (act8.go's actPairBytes).
+const actPair = 192
+
 // q40: two blocks of 32 per iteration; the nibbles (0..15, stored plus 8)
 // are unsigned already, so the slab's -128*sum, shifted right by 4, takes
 // away 8 times the activations' sum.
 func q40() kind {
 	return kind{
-		name: "Q4_0", wbytes: 2 * 18, abytes: 192, prefetch: 4,
+		name: "Q4_0", wbytes: 2 * 18, abytes: actPair, prefetch: 4,
 		doc: `// Q4_0: per iteration two blocks (36 bytes a row) against 64 activations.
 // Per row: Z16/Z17 = the 64 nibbles in the activations' order (each
 // block's 16 bytes in two 128-bit lanes, low nibbles then high); Z20/Z21 =

@@ -14,12 +14,18 @@ func act8Kernel(qt DType) bool {
 	return hasVNNI && qt.Quantized()
 }
 
+// prefetchGroups is how many groups of four rows ahead blocked8's calls
+// prefetch: one token's products are bound by memory, and two groups
+// ahead keeps it busier than one (BenchmarkMatMulDecodeStep: Q8_0 24.7 ->
+// 27.6 GB/s of weights on two threads).
+const prefetchGroups = 2
+
 // blocked8 computes rows lo..hi of the product of w with the quantized
 // activations a, tiled as blocked is: blocks of tokens stay in cache while
 // the weight rows stream past, 4 rows x 4 tokens share their loads, the
 // rest go 4 rows x 1 token summing as the 4x4 tiles do (a token's products
 // are bitwise the same batched or alone, however rows split), each call
-// prefetching its share of the next four rows.
+// prefetching its share of four rows prefetchGroups groups ahead.
 func blocked8(out []float32, a *act8, w *Mat, lo, hi int) {
 	var o [16]float32
 	var o4 [4]float32
@@ -33,7 +39,7 @@ func blocked8(out []float32, a *act8, w *Mat, lo, hi int) {
 		r := lo
 		for ; r+4 <= hi; r += 4 {
 			t := t0
-			pf := base + uintptr((r+4)*rb)
+			pf := base + uintptr((r+4*prefetchGroups)*rb)
 			for ; t+4 <= t1; t += 4 {
 				dot4x4A8(qt, &o, w.Q[r*rb:], rb, a, t, pf, lines)
 				pf += uintptr(lines * 64)

@@ -37,14 +37,18 @@ const actSuperBytes = 320 // Q8_K activations per 256 values
 // actPairBytes is the bytes of 64 activations quantized for Q8_0 or Q4_0.
 const actPairBytes = 192
 
-// act8 holds n tokens' activations quantized for weights of type qt.
+// act8 holds n tokens' activations quantized for weights of type qt: a
+// slab per token, and for Q8_0 products of many tokens (tileMinTokens)
+// the same values transposed into tiles of tileTokens tokens (tiles).
 type act8 struct {
 	qt        DType
 	n, cols   int
 	stride    int
 	buf       []byte
+	tiles     []byte // nil unless tiled
 	x         []float32 // the input being quantized (for the job)
 	quantJobT quantJob
+	tileJobT  tileJob
 }
 
 type quantJob struct{ a *act8 }
@@ -55,7 +59,31 @@ func (j *quantJob) Do(_, lo, hi int) {
 	}
 }
 
-var act8s = sync.Pool{New: func() any { a := new(act8); a.quantJobT.a = a; return a }}
+type tileJob struct{ a *act8 }
+
+func (j *tileJob) Do(_, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		j.a.packTile(t)
+	}
+}
+
+var act8s = sync.Pool{New: func() any {
+	a := new(act8)
+	a.quantJobT.a, a.tileJobT.a = a, a
+	return a
+}}
+
+// Tiles: Q8_0 products of tileMinTokens tokens or more go through the tile
+// kernel (8 rows x tileTokens tokens). Each block of 32 activations of a
+// tile takes tileBlockBytes: 8 groups of 64 bytes, lane t (4 bytes) of group
+// g holding token t's activations 4g..4g+3 plus 128 (lane 15, and lanes past
+// the last token, 128s); then 16 float32, lane t the token's scale (0
+// past the last token).
+const (
+	tileTokens     = 15
+	tileBlockBytes = 576
+	tileMinTokens  = 32
+)
 
 // actStride is the bytes of one token's quantized activations.
 func actStride(qt DType, cols int) int {
@@ -96,7 +124,50 @@ func (pool Pool) quantizeActs(x []float32, n, cols int, qt DType) *act8 {
 		a.quantJobT.Do(0, 0, n)
 	}
 	a.x = nil
+	a.tiles = a.tiles[:0]
+	if qt == Q8_0 && hasVNNI && n >= tileMinTokens {
+		tiles := (n + tileTokens - 1) / tileTokens
+		need := tiles * cols / 32 * tileBlockBytes
+		if cap(a.tiles) < need {
+			a.tiles = make([]byte, need)
+		}
+		a.tiles = a.tiles[:need]
+		pool.Run(tiles, 1, &a.tileJobT)
+	}
 	return a
+}
+
+// tiled reports whether the products take the tile kernel.
+func (a *act8) tiled() bool { return len(a.tiles) > 0 }
+
+// tile is tile i's bytes.
+func (a *act8) tile(i int) []byte {
+	size := a.cols / 32 * tileBlockBytes
+	return a.tiles[i*size : (i+1)*size]
+}
+
+// packTile transposes the slabs of tile i's tokens into the tile.
+func (a *act8) packTile(i int) {
+	dst := a.tile(i)
+	for b := range a.cols / 32 {
+		blk := dst[b*tileBlockBytes : (b+1)*tileBlockBytes]
+		for l := range 16 {
+			t := i*tileTokens + l
+			if l == tileTokens || t >= a.n {
+				for g := range 8 {
+					copy(blk[64*g+4*l:64*g+4*l+4], "\x80\x80\x80\x80")
+				}
+				clear(blk[512+4*l : 512+4*l+4])
+				continue
+			}
+			slab := a.token(t)[b/2*actPairBytes:]
+			q := slab[32*(b%2) : 32*(b%2)+32] // plus 128 already
+			for g := range 8 {
+				copy(blk[64*g+4*l:64*g+4*l+4], q[4*g:4*g+4])
+			}
+			copy(blk[512+4*l:512+4*l+4], slab[64+32*(b%2):64+32*(b%2)+4])
+		}
+	}
 }
 
 func putAct8(a *act8) { act8s.Put(a) }

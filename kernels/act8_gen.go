@@ -57,6 +57,7 @@ func main() {
 		kernel(k, 4)
 		kernel(k, 1)
 	}
+	tileQ80()
 	constants()
 	if err := os.WriteFile("act8_amd64.s", []byte(b.String()), 0o644); err != nil {
 		panic(err)
@@ -392,6 +393,79 @@ func q6k() kind {
 	}
 }
 
+// tileQ80 writes the Q8_0 tile kernel: 8 rows by 15 tokens, the
+// activations transposed into the lanes (lane t holds token t's four
+// activations of a group, plus 128) and each row's weights broadcast four
+// at a time straight from the block (VPDPBUSD's signed operand), so one
+// instruction does 64 multiply-adds with no unpacking. Lane 15 holds no
+// token, only 128s: it sums 128 times the weights, which every lane takes
+// away. Per block and row the 16 lanes are each token's exact integer dot
+// product, converted once, times the weights' scale, and multiplied by the
+// token's activation scale into the row's accumulator.
+func tileQ80() {
+	b.WriteString(`
+// Q8_0 tiles: per block (34 bytes a row), Z16..Z23 = the tile's 8 groups of
+// four activations per token (576 bytes of slab: 512 of them, then the 16
+// lanes' activation scales). Rows 0..7 at SI, SI+DX, SI+2DX, R12 (SI+3DX),
+// R12+DX, R12+2DX, R13 (SI+6DX), R13+DX; Z0..Z7 their accumulators.
+
+// func dotTile8Q8_0VNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
+TEXT ·dotTile8Q8_0VNNI(SB), NOSPLIT, $0-40
+`)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), DX")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ blocks+24(FP), CX")
+	p("MOVQ out+32(FP), R8")
+	p("LEAQ (SI)(DX*2), R12")
+	p("ADDQ DX, R12")
+	p("LEAQ (R12)(DX*2), R13")
+	p("ADDQ DX, R13")
+	for r := range 8 {
+		p("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	p("VMOVDQU32 lane15<>(SB), Z29")
+	b.WriteString("\ntile8q80_loop:\n")
+	p("CMPQ CX, $0")
+	p("JLE  tile8q80_done")
+	for g := range 8 {
+		p("VMOVDQU8 %d(DI), Z%d", 64*g, 16+g)
+	}
+	rows := []string{"(SI)", "(SI)(DX*1)", "(SI)(DX*2)", "(R12)", "(R12)(DX*1)", "(R12)(DX*2)", "(R13)", "(R13)(DX*1)"}
+	for r, addr := range rows {
+		i0, i1, d := 24+2*(r%2), 25+2*(r%2), 30+r%2
+		p("VPXORD Z%d, Z%d, Z%d", i0, i0, i0)
+		p("VPXORD Z%d, Z%d, Z%d", i1, i1, i1)
+		for g := range 8 {
+			acc := i0
+			if g%2 == 1 {
+				acc = i1
+			}
+			p("VPDPBUSD.BCST %d%s, Z%d, Z%d", 2+4*g, addr, 16+g, acc)
+		}
+		p("VPADDD Z%d, Z%d, Z%d", i1, i0, i0)
+		p("VPERMD Z%d, Z29, Z%d", i0, i1)
+		p("VPSUBD Z%d, Z%d, Z%d", i1, i0, i0)
+		p("VCVTDQ2PS Z%d, Z%d", i0, i0)
+		p("VPBROADCASTW %s, Y%d", addr, d)
+		p("VCVTPH2PS Y%d, Z%d", d, d)
+		p("VMULPS Z%d, Z%d, Z%d", d, i0, i0)
+		p("VFMADD231PS 512(DI), Z%d, Z%d", i0, r)
+	}
+	p("ADDQ $34, SI")
+	p("ADDQ $34, R12")
+	p("ADDQ $34, R13")
+	p("ADDQ $576, DI")
+	p("DECQ CX")
+	p("JMP  tile8q80_loop")
+	b.WriteString("\ntile8q80_done:\n")
+	for r := range 8 {
+		p("VMOVUPS Z%d, %d(R8)", r, 64*r)
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
 // data writes a read-only constant of len(bytes) bytes.
 func data(name string, bytes []byte) {
 	fmt.Fprintf(&b, "\n")
@@ -415,6 +489,12 @@ func fill(n int, f func(i int) byte) []byte {
 
 func constants() {
 	data("c80", fill(64, func(int) byte { return 0x80 }))
+	data("lane15", fill(64, func(i int) byte {
+		if i%4 == 0 {
+			return 15
+		}
+		return 0
+	}))
 	data("c0F", fill(64, func(int) byte { return 0x0F }))
 	data("c30", fill(64, func(int) byte { return 0x30 }))
 	data("c10", fill(64, func(int) byte { return 0x10 }))

@@ -27,6 +27,10 @@ const prefetchGroups = 2
 // are bitwise the same batched or alone, however rows split), each call
 // prefetching its share of four rows prefetchGroups groups ahead.
 func blocked8(out []float32, a *act8, w *Mat, lo, hi int) {
+	if a.tiled() {
+		blockedTiles(out, a, w, lo, hi)
+		return
+	}
 	var o [16]float32
 	var o4 [4]float32
 	qt, rows, n := w.DType, w.Rows, a.n
@@ -60,6 +64,34 @@ func blocked8(out []float32, a *act8, w *Mat, lo, hi int) {
 				out[t*rows+r] = o4[0]
 			}
 		}
+	}
+}
+
+// blockedTiles computes rows lo..hi of a Q8_0 product through the tile
+// kernel: 8 rows by a tile of tokens at a time, the tiles' activations
+// staying in cache while the rows stream past; the last rows (fewer than 8)
+// go through it as eight copies of one row (stride 0), so a row's result
+// does not depend on where the rows split, nor a token's on its tile.
+func blockedTiles(out []float32, a *act8, w *Mat, lo, hi int) {
+	var o [128]float32
+	rows, rb, blocks := w.Rows, RowBytes(w.DType, w.Cols), w.Cols/32
+	tiles := (a.n + tileTokens - 1) / tileTokens
+	for r := lo; r < hi; {
+		group, stride := 8, rb
+		if hi-r < 8 {
+			group, stride = 1, 0
+		}
+		_ = w.Q[r*rb+(group-1)*stride+rb-1]
+		for i := range tiles {
+			tile := a.tile(i)
+			dotTile8Q8_0VNNI(&w.Q[r*rb], stride, &tile[0], blocks, &o)
+			for t := i * tileTokens; t < min((i+1)*tileTokens, a.n); t++ {
+				for k := range group {
+					out[t*rows+r+k] = o[16*k+t-i*tileTokens]
+				}
+			}
+		}
+		r += group
 	}
 }
 

@@ -90,3 +90,6 @@ func dot4x4Q5_KVNNI(w *byte, wstride int, a *byte, astride, iters int, sums *[16
 func dot4x1Q5_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int) {
 	panic("no assembly")
 }
+func dotTile8Q8_0VNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32) {
+	panic("no assembly")
+}

@@ -45,7 +45,7 @@ type act8 struct {
 	n, cols   int
 	stride    int
 	buf       []byte
-	tiles     []byte // nil unless tiled
+	tiles     []byte    // nil unless tiled
 	x         []float32 // the input being quantized (for the job)
 	quantJobT quantJob
 	tileJobT  tileJob

@@ -73,17 +73,37 @@ var act8s = sync.Pool{New: func() any {
 	return a
 }}
 
-// Tiles: Q8_0 products of tileMinTokens tokens or more go through the tile
-// kernel (8 rows x tileTokens tokens). Each block of 32 activations of a
-// tile takes tileBlockBytes: 8 groups of 64 bytes, lane t (4 bytes) of group
-// g holding token t's activations 4g..4g+3 plus 128 (lane 15, and lanes past
-// the last token, 128s); then 16 float32, lane t the token's scale (0
-// past the last token).
-const (
-	tileTokens     = 15
-	tileBlockBytes = 576
-	tileMinTokens  = 32
-)
+// Tiles: Q8_0 and Q4_K products of tileMinTokens tokens or more go through
+// tile kernels (8 rows x a tile of tokens). Q8_0 tiles hold 15 tokens; each
+// block of 32 activations takes 576 bytes: 8 groups of 64 bytes, lane t (4
+// bytes) of group g holding token t's activations 4g..4g+3 plus 128 (lane
+// 15, and lanes past the last token, 128s); then 16 float32, lane t the
+// token's scale (0 past the last token). Q4_K tiles hold 16 tokens; each
+// super-block takes 4416 bytes: per sub-block j and group g, 64 bytes at
+// 512j+64g, lane t holding token t's (signed) activations 32j+4g..+3; at
+// 4096 four vectors, lane t of vector k holding the token's sums of
+// sub-blocks 2k and 2k+1 (int16); at 4352 the tokens' scales. Lanes past
+// the last token are zero.
+const tileMinTokens = 32
+
+// tileTokens is the tokens of a tile for weights of type qt.
+func tileTokens(qt DType) int {
+	if qt == Q8_0 {
+		return 15
+	}
+	return 16
+}
+
+// tileBytes is a tile's bytes per row of cols.
+func tileBytes(qt DType, cols int) int {
+	if qt == Q8_0 {
+		return cols / 32 * 576
+	}
+	return cols / QKK * 4416
+}
+
+// tiledType reports whether qt has a tile kernel.
+func tiledType(qt DType) bool { return hasVNNI && (qt == Q8_0 || qt == Q4_K) }
 
 // actStride is the bytes of one token's quantized activations.
 func actStride(qt DType, cols int) int {
@@ -125,9 +145,9 @@ func (pool Pool) quantizeActs(x []float32, n, cols int, qt DType) *act8 {
 	}
 	a.x = nil
 	a.tiles = a.tiles[:0]
-	if qt == Q8_0 && hasVNNI && n >= tileMinTokens {
-		tiles := (n + tileTokens - 1) / tileTokens
-		need := tiles * cols / 32 * tileBlockBytes
+	if tiledType(qt) && n >= tileMinTokens {
+		tiles := (n + tileTokens(qt) - 1) / tileTokens(qt)
+		need := tiles * tileBytes(qt, cols)
 		if cap(a.tiles) < need {
 			a.tiles = make([]byte, need)
 		}
@@ -142,18 +162,22 @@ func (a *act8) tiled() bool { return len(a.tiles) > 0 }
 
 // tile is tile i's bytes.
 func (a *act8) tile(i int) []byte {
-	size := a.cols / 32 * tileBlockBytes
+	size := tileBytes(a.qt, a.cols)
 	return a.tiles[i*size : (i+1)*size]
 }
 
 // packTile transposes the slabs of tile i's tokens into the tile.
 func (a *act8) packTile(i int) {
+	if a.qt == Q4_K {
+		a.packTileQ4_K(i)
+		return
+	}
 	dst := a.tile(i)
 	for b := range a.cols / 32 {
-		blk := dst[b*tileBlockBytes : (b+1)*tileBlockBytes]
+		blk := dst[b*576 : (b+1)*576]
 		for l := range 16 {
-			t := i*tileTokens + l
-			if l == tileTokens || t >= a.n {
+			t := i*15 + l
+			if l == 15 || t >= a.n {
 				for g := range 8 {
 					copy(blk[64*g+4*l:64*g+4*l+4], "\x80\x80\x80\x80")
 				}
@@ -166,6 +190,43 @@ func (a *act8) packTile(i int) {
 				copy(blk[64*g+4*l:64*g+4*l+4], q[4*g:4*g+4])
 			}
 			copy(blk[512+4*l:512+4*l+4], slab[64+32*(b%2):64+32*(b%2)+4])
+		}
+	}
+}
+
+// packTileQ4_K is packTile for Q4_K tiles: per super-block the tokens'
+// groups of four activations (the slab keeps sub-block j at q4kActOffset[j]),
+// their sub-block sums as int16 pairs (the slab's lanes 8..15), and their
+// scales.
+func (a *act8) packTileQ4_K(i int) {
+	dst := a.tile(i)
+	for b := range a.cols / QKK {
+		blk := dst[b*4416 : (b+1)*4416]
+		for l := range 16 {
+			t := i*16 + l
+			if t >= a.n {
+				for j := range 8 {
+					for g := range 8 {
+						clear(blk[512*j+64*g+4*l : 512*j+64*g+4*l+4])
+					}
+				}
+				for k := range 4 {
+					clear(blk[4096+64*k+4*l : 4096+64*k+4*l+4])
+				}
+				clear(blk[4352+4*l : 4352+4*l+4])
+				continue
+			}
+			slab := a.token(t)[b*actSuperBytes:]
+			for j := range 8 {
+				q := slab[q4kActOffset[j]:]
+				for g := range 8 {
+					copy(blk[512*j+64*g+4*l:512*j+64*g+4*l+4], q[4*g:4*g+4])
+				}
+			}
+			for k := range 4 {
+				copy(blk[4096+64*k+4*l:4096+64*k+4*l+4], slab[256+2*(8+2*k):256+2*(8+2*k)+4])
+			}
+			copy(blk[4352+4*l:4352+4*l+4], slab[288:292])
 		}
 	}
 }
@@ -212,83 +273,203 @@ func quantizeBlock(dst []byte, x []float32) (d float32, sum int32) {
 // and 7.
 var q4kActOffset = [8]int{0, 64, 32, 96, 128, 192, 160, 224}
 
-// quantizeToken fills token t's slab from x.
+// quantizeToken fills token t's slab from x: pairs of 32-blocks or
+// super-blocks, with the AVX-512 kernels where the CPU has them (the same
+// bytes: TestQuantizeActsFast).
 func (a *act8) quantizeToken(t int) {
 	s := a.token(t)
 	x := a.x[t*a.cols : (t+1)*a.cols]
-	le := binary.LittleEndian
+	fast := hasVNNI && !forceRefQuant
 	switch a.qt {
 	case Q8_0, Q4_0:
 		for p := 0; p < a.cols/64; p++ {
-			slab := s[p*actPairBytes : (p+1)*actPairBytes]
-			for h := range 2 {
-				q := slab[32*h : 32*h+32]
-				d, sum := quantizeBlock(q, x[64*p+32*h:64*p+32*h+32])
-				for l := range 8 {
-					le.PutUint32(slab[64+32*h+4*l:], math.Float32bits(d))
-				}
-				if a.qt == Q8_0 {
-					for l := range 8 {
-						var lane int32
-						for i := 4 * l; i < 4*l+4; i++ {
-							lane += int32(int8(q[i]))
-						}
-						le.PutUint32(slab[128+32*h+4*l:], uint32(-128*lane))
-					}
-					for i := range q {
-						q[i] ^= 0x80
-					}
-				} else {
-					clear(slab[128+32*h : 160+32*h])
-					le.PutUint32(slab[128+32*h:], uint32(-128*sum))
-				}
+			slab, xs := s[p*actPairBytes:(p+1)*actPairBytes], x[64*p:64*p+64]
+			if !fast || !a.quantizePairFast(slab, xs) {
+				a.quantizePair(slab, xs)
 			}
 		}
 	default:
-		var sums [QKK / 16]int32
 		for b := 0; b < a.cols/QKK; b++ {
-			slab := s[b*actSuperBytes : (b+1)*actSuperBytes]
-			xb := x[b*QKK : (b+1)*QKK]
-			// As ggml's quantize_row_q8_K: the value of largest magnitude
-			// (the first such) becomes -127.
-			var amax, mx float32
-			for _, v := range xb {
-				if a := float32(math.Abs(float64(v))); a > amax || a != a {
-					amax, mx = a, v
-				}
+			slab, xb := s[b*actSuperBytes:(b+1)*actSuperBytes], x[b*QKK:(b+1)*QKK]
+			if !fast || !a.quantizeSuperFast(slab, xb) {
+				a.quantizeSuper(slab, xb)
 			}
-			iscale := -127 / mx
-			d := 1 / iscale
-			if !(amax > 0) || math.IsInf(float64(amax), 0) {
-				iscale, d = 0, 0
-				if amax != 0 {
-					d = float32(math.NaN())
-				}
-			}
-			clear(sums[:])
-			for i, v := range xb {
-				q := roundAct(v * iscale)
-				pos := i
-				if a.qt == Q4_K || a.qt == Q5_K {
-					pos = q4kActOffset[i/32] + i%32
-				}
-				slab[pos] = byte(int8(q))
-				sums[i/16] += q
-			}
-			for j := range 16 {
-				v := sums[j]
-				if a.qt != Q6_K { // lanes 8..15: the sub-blocks' sums of 32
-					v = 0
-					if j >= 8 {
-						v = sums[2*(j-8)] + sums[2*(j-8)+1]
-					}
-				}
-				le.PutUint16(slab[256+2*j:], uint16(int16(v)))
-			}
-			le.PutUint32(slab[288:], math.Float32bits(d))
-			clear(slab[292:])
 		}
 	}
+}
+
+// forceRefQuant makes quantizeToken take the plain-Go path (for the tests).
+var forceRefQuant bool
+
+// quantizePair fills a Q8_0 or Q4_0 slab of 64 values (plain Go).
+func (a *act8) quantizePair(slab []byte, xs []float32) {
+	le := binary.LittleEndian
+	for h := range 2 {
+		q := slab[32*h : 32*h+32]
+		d, sum := quantizeBlock(q, xs[32*h:32*h+32])
+		for l := range 8 {
+			le.PutUint32(slab[64+32*h+4*l:], math.Float32bits(d))
+		}
+		if a.qt == Q8_0 {
+			for l := range 8 {
+				var lane int32
+				for i := 4 * l; i < 4*l+4; i++ {
+					lane += int32(int8(q[i]))
+				}
+				le.PutUint32(slab[128+32*h+4*l:], uint32(-128*lane))
+			}
+			for i := range q {
+				q[i] ^= 0x80
+			}
+		} else {
+			clear(slab[128+32*h : 160+32*h])
+			le.PutUint32(slab[128+32*h:], uint32(-128*sum))
+		}
+	}
+}
+
+// quantizePairFast is quantizePair through the AVX-512 kernels; it
+// reports false, writing nothing, for blocks that are zero or hold a NaN
+// or an infinity (quantizePair's special cases).
+func (a *act8) quantizePairFast(slab []byte, xs []float32) bool {
+	var amax, scales [2]float32
+	var sums4 [16]int32
+	if amax32AVX512(&xs[0], 2, &amax[0]) {
+		return false
+	}
+	for h, m := range amax {
+		if !(m > 0) || math.IsInf(float64(m), 0) {
+			return false
+		}
+		scales[h] = 127 / m
+	}
+	quant32AVX512(&xs[0], 2, &scales[0], &slab[0], &sums4[0])
+	le := binary.LittleEndian
+	for h, m := range amax {
+		d := math.Float32bits(F16ToF32(F32ToF16(m / 127)))
+		for l := range 8 {
+			le.PutUint32(slab[64+32*h+4*l:], d)
+		}
+	}
+	if a.qt == Q8_0 {
+		for l, v := range sums4 {
+			le.PutUint32(slab[128+4*l:], uint32(-128*v))
+		}
+		for i := 0; i < 64; i += 8 {
+			le.PutUint64(slab[i:], le.Uint64(slab[i:])^0x8080808080808080)
+		}
+		return true
+	}
+	clear(slab[128:192])
+	for h := range 2 {
+		var sum int32
+		for _, v := range sums4[8*h : 8*h+8] {
+			sum += v
+		}
+		le.PutUint32(slab[128+32*h:], uint32(-128*sum))
+	}
+	return true
+}
+
+// quantizeSuper fills a K-type slab of 256 values (plain Go).
+func (a *act8) quantizeSuper(slab []byte, xb []float32) {
+	var sums [QKK / 16]int32
+	// As ggml's quantize_row_q8_K: the value of largest magnitude (the
+	// first such) becomes -127.
+	var amax, mx float32
+	for _, v := range xb {
+		if a := float32(math.Abs(float64(v))); a > amax || a != a {
+			amax, mx = a, v
+		}
+	}
+	iscale := -127 / mx
+	d := 1 / iscale
+	if !(amax > 0) || math.IsInf(float64(amax), 0) {
+		iscale, d = 0, 0
+		if amax != 0 {
+			d = float32(math.NaN())
+		}
+	}
+	for i, v := range xb {
+		q := roundAct(v * iscale)
+		if iscale == 0 {
+			q = 0
+		}
+		pos := i
+		if a.qt == Q4_K || a.qt == Q5_K {
+			pos = q4kActOffset[i/32] + i%32
+		}
+		slab[pos] = byte(int8(q))
+		sums[i/16] += q
+	}
+	a.superSums(slab, &sums, d)
+}
+
+// superSums writes a K-type slab's sums (from the sums of each 16) and
+// scale.
+func (a *act8) superSums(slab []byte, sums *[QKK / 16]int32, d float32) {
+	le := binary.LittleEndian
+	for j := range 16 {
+		v := sums[j]
+		if a.qt != Q6_K { // lanes 8..15: the sub-blocks' sums of 32
+			v = 0
+			if j >= 8 {
+				v = sums[2*(j-8)] + sums[2*(j-8)+1]
+			}
+		}
+		le.PutUint16(slab[256+2*j:], uint16(int16(v)))
+	}
+	le.PutUint32(slab[288:], math.Float32bits(d))
+	clear(slab[292:])
+}
+
+// quantizeSuperFast is quantizeSuper through the AVX-512 kernels; it
+// reports false, writing nothing, where quantizeSuper's special cases
+// apply.
+func (a *act8) quantizeSuperFast(slab []byte, xb []float32) bool {
+	var amax, scales [8]float32
+	var sums4 [64]int32
+	var q [QKK]byte
+	if amax32AVX512(&xb[0], 8, &amax[0]) {
+		return false
+	}
+	m := amax[0]
+	for _, v := range amax[1:] {
+		m = max(m, v)
+	}
+	if !(m > 0) || math.IsInf(float64(m), 0) {
+		return false
+	}
+	var mx float32
+	for b, v := range amax {
+		if v == m { // the first block holding it, then its first value
+			for _, x := range xb[32*b : 32*b+32] {
+				if float32(math.Abs(float64(x))) == m {
+					mx = x
+					break
+				}
+			}
+			break
+		}
+	}
+	iscale := -127 / mx
+	for i := range scales {
+		scales[i] = iscale
+	}
+	quant32AVX512(&xb[0], 8, &scales[0], &q[0], &sums4[0])
+	if a.qt == Q4_K || a.qt == Q5_K {
+		for j, off := range q4kActOffset {
+			copy(slab[off:off+32], q[32*j:32*j+32])
+		}
+	} else {
+		copy(slab[:QKK], q[:])
+	}
+	var sums [QKK / 16]int32
+	for j := range sums {
+		sums[j] = sums4[4*j] + sums4[4*j+1] + sums4[4*j+2] + sums4[4*j+3]
+	}
+	a.superSums(slab, &sums, 1/iscale)
+	return true
 }
 
 // actQ returns the int8 activations of slab bytes b.

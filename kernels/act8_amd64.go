@@ -40,3 +40,12 @@ func dot4x1Q5_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32,
 
 //go:noescape
 func dotTile8Q8_0VNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
+
+//go:noescape
+func dotTile8Q4_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
+
+//go:noescape
+func amax32AVX512(x *float32, blocks int, out *float32) (nan bool)
+
+//go:noescape
+func quant32AVX512(x *float32, blocks int, scales *float32, q *byte, sums4 *int32)

@@ -58,6 +58,7 @@ func main() {
 		kernel(k, 1)
 	}
 	tileQ80()
+	tileQ4K()
 	constants()
 	if err := os.WriteFile("act8_amd64.s", []byte(b.String()), 0o644); err != nil {
 		panic(err)
@@ -466,6 +467,127 @@ TEXT ·dotTile8Q8_0VNNI(SB), NOSPLIT, $0-40
 	p("RET")
 }
 
+// tileQ4K writes the Q4_K tile kernel: 8 rows by 16 tokens, the tile's
+// activations (signed) transposed into the lanes, read by VPDPBUSD from
+// memory; each row's nibbles, four bytes at a time broadcast to every lane
+// by the masking itself (VPANDD's embedded broadcast: the low nibbles, and
+// the high ones times 16, whose sums are divided by 16 after), are the
+// unsigned operand. A sub-block's exact sums (16 tokens) are multiplied
+// by its 6-bit scale (VPMULLD, the scales unpacked to the frame as int32)
+// and summed over the super-block; the mins meet the tile's sub-block sums
+// (int16 pairs) in VPDPWSSD; per super-block and row, one conversion: d *
+// sum - dmin * mins, times the tokens' scales, into the row's accumulator.
+func tileQ4K() {
+	const name = "dotTile8Q4_KVNNI"
+	b.WriteString(`
+// Q4_K tiles: per super-block (144 bytes a row) the tile's 4416 bytes: for
+// sub-block j and group g, 64 bytes at 512j+64g (lane t: token t's
+// activations 32j+4g..+3); at 4096, four vectors of the tokens' sub-block
+// sums as int16 pairs (Z16..Z19); at 4352 the tokens' scales. Rows as the
+// Q8_0 tiles'; Z0..Z7 their accumulators; the frame holds a row's eight
+// scales (int32) and its mins as four int16 pairs.
+
+// func dotTile8Q4_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
+TEXT ·` + name + `(SB), NOSPLIT, $48-40
+`)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), DX")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ blocks+24(FP), CX")
+	p("MOVQ out+32(FP), R8")
+	p("LEAQ (SI)(DX*2), R12")
+	p("ADDQ DX, R12")
+	p("LEAQ (R12)(DX*2), R13")
+	p("ADDQ DX, R13")
+	for r := range 8 {
+		p("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	p("VMOVDQU64 c0F<>(SB), Z30")
+	p("VMOVDQU64 cF0<>(SB), Z31")
+	b.WriteString("\n" + name + "_loop:\n")
+	p("CMPQ CX, $0")
+	p("JLE  %s_done", name)
+	for k := range 4 {
+		p("VMOVDQU32 %d(DI), Z%d", 4096+64*k, 16+k)
+	}
+	rows := []string{"(SI)", "(SI)(DX*1)", "(SI)(DX*2)", "(R12)", "(R12)(DX*1)", "(R12)(DX*2)", "(R13)", "(R13)(DX*1)"}
+	for r, addr := range rows {
+		at := func(off int) string { return fmt.Sprintf("%d%s", off, addr) }
+		// The scales (int32) and the mins (int16 pairs) to the frame.
+		p("MOVL %s, AX", at(4))
+		p("MOVL %s, BX", at(8))
+		p("MOVL %s, R9", at(12))
+		p("MOVL AX, R10")
+		p("ANDL $0x3F3F3F3F, R10")
+		p("MOVL R9, R11")
+		p("ANDL $0x0F0F0F0F, R11")
+		p("SHRL $2, AX")
+		p("ANDL $0x30303030, AX")
+		p("ORL  AX, R11")
+		p("SHLQ $32, R11")
+		p("ORQ  R10, R11")
+		p("VMOVQ R11, X28")
+		p("VPMOVZXBD X28, Y28")
+		p("VMOVDQU32 Y28, (SP)")
+		p("MOVL BX, R10")
+		p("ANDL $0x3F3F3F3F, R10")
+		p("SHRL $4, R9")
+		p("ANDL $0x0F0F0F0F, R9")
+		p("SHRL $2, BX")
+		p("ANDL $0x30303030, BX")
+		p("ORL  BX, R9")
+		p("SHLQ $32, R9")
+		p("ORQ  R10, R9")
+		p("VMOVQ R9, X28")
+		p("VPMOVZXBW X28, X28")
+		p("VMOVDQU32 X28, 32(SP)")
+		p("VPXORD Z22, Z22, Z22")
+		for c := range 4 {
+			p("VPXORD Z20, Z20, Z20")
+			p("VPXORD Z21, Z21, Z21")
+			for g := range 8 {
+				l, h := 24+g%2, 26+g%2
+				// Four bytes of nibbles broadcast to every lane: the low
+				// nibbles as they are, the high ones times 16.
+				p("VPANDD.BCST %s, Z30, Z%d", at(16+32*c+4*g), l)
+				p("VPANDD.BCST %s, Z31, Z%d", at(16+32*c+4*g), h)
+				p("VPDPBUSD %d(DI), Z%d, Z20", 512*(2*c)+64*g, l)
+				p("VPDPBUSD %d(DI), Z%d, Z21", 512*(2*c+1)+64*g, h)
+			}
+			p("VPSRAD $4, Z21, Z21")
+			p("VPMULLD.BCST %d(SP), Z20, Z20", 4*(2*c))
+			p("VPMULLD.BCST %d(SP), Z21, Z21", 4*(2*c+1))
+			p("VPADDD Z20, Z22, Z22")
+			p("VPADDD Z21, Z22, Z22")
+		}
+		p("VPXORD Z23, Z23, Z23")
+		for k := range 4 {
+			p("VPDPWSSD.BCST %d(SP), Z%d, Z23", 32+4*k, 16+k)
+		}
+		p("VPBROADCASTW %s, Y28", at(0))
+		p("VCVTPH2PS Y28, Z28")
+		p("VPBROADCASTW %s, Y29", at(2))
+		p("VCVTPH2PS Y29, Z29")
+		p("VCVTDQ2PS Z22, Z22")
+		p("VCVTDQ2PS Z23, Z23")
+		p("VMULPS Z28, Z22, Z22")
+		p("VFNMADD231PS Z29, Z23, Z22")
+		p("VFMADD231PS 4352(DI), Z22, Z%d", r)
+	}
+	p("ADDQ $144, SI")
+	p("ADDQ $144, R12")
+	p("ADDQ $144, R13")
+	p("ADDQ $4416, DI")
+	p("DECQ CX")
+	p("JMP  %s_loop", name)
+	b.WriteString("\n" + name + "_done:\n")
+	for r := range 8 {
+		p("VMOVUPS Z%d, %d(R8)", r, 64*r)
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
 // data writes a read-only constant of len(bytes) bytes.
 func data(name string, bytes []byte) {
 	fmt.Fprintf(&b, "\n")
@@ -498,6 +620,7 @@ func constants() {
 	data("c0F", fill(64, func(int) byte { return 0x0F }))
 	data("c30", fill(64, func(int) byte { return 0x30 }))
 	data("c10", fill(64, func(int) byte { return 0x10 }))
+	data("cF0", fill(64, func(int) byte { return 0xF0 }))
 	// Q4_K scales: A = bytes 0-3, 8-11, 4-7, 8-11 (the low bits of scales
 	// 0-3 and 4-7, mins 0-3 and 4-7); B = bytes 0-3 and 4-7 beside the upper
 	// four (their top two bits).

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -203,5 +204,48 @@ func TestAct8AllocatesNothing(t *testing.T) {
 		if n := testing.AllocsPerRun(50, func() { pool.MatMul(out, x, 1, w) }); n != 0 {
 			t.Errorf("%s: MatMul allocates %v times per call", d, n)
 		}
+	}
+}
+
+// TestQuantizeActsFast: the AVX-512 quantizer writes the plain-Go one's
+// bytes for every slab type: random values with outliers, ties between
+// +max and -max (the first wins), halves (ties to even), blocks of zeros,
+// and blocks with a NaN or an infinity.
+func TestQuantizeActsFast(t *testing.T) {
+	if !hasVNNI {
+		t.Skip("no AVX-512 VNNI: only the plain-Go quantizer runs")
+	}
+	rng := rand.New(rand.NewPCG(27, 28))
+	cols, n := 4*QKK, 9
+	x := randF32(rng, n*cols)
+	for i := range x {
+		switch rng.IntN(40) {
+		case 0:
+			x[i] *= 50
+		case 1:
+			x[i] = float32(rng.IntN(9)-4) * 0.5 // exact halves after scaling by some blocks
+		}
+	}
+	clear(x[0:QKK])                     // token 0: a zero super-block
+	x[cols+5] = float32(math.NaN())     // token 1: a NaN
+	x[2*cols+70] = float32(math.Inf(1)) // token 2: an infinity
+	x[3*cols+10], x[3*cols+200] = -7, 7 // token 3: -max first
+	x[4*cols+10], x[4*cols+200] = 7, -7 // token 4: +max first
+	for _, d := range []DType{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K} {
+		fast := NewPool(1).quantizeActs(x, n, cols, d)
+		forceRefQuant = true
+		ref := NewPool(1).quantizeActs(x, n, cols, d)
+		forceRefQuant = false
+		for tk := range n {
+			if a, b := fast.token(tk), ref.token(tk); !bytes.Equal(a, b) {
+				i := 0
+				for a[i] == b[i] {
+					i++
+				}
+				t.Fatalf("%s token %d: byte %d is %#x, the plain-Go quantizer's %#x", d, tk, i, a[i], b[i])
+			}
+		}
+		putAct8(fast)
+		putAct8(ref)
 	}
 }

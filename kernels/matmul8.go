@@ -67,15 +67,17 @@ func blocked8(out []float32, a *act8, w *Mat, lo, hi int) {
 	}
 }
 
-// blockedTiles computes rows lo..hi of a Q8_0 product through the tile
-// kernel: 8 rows by a tile of tokens at a time, the tiles' activations
-// staying in cache while the rows stream past; the last rows (fewer than 8)
-// go through it as eight copies of one row (stride 0), so a row's result
-// does not depend on where the rows split, nor a token's on its tile.
+// blockedTiles computes rows lo..hi of a Q8_0 or Q4_K product through the
+// tile kernels: 8 rows by a tile of tokens at a time, the tiles'
+// activations staying in cache while the rows stream past; the last rows
+// (fewer than 8) go through them as eight copies of one row (stride 0), so
+// a row's result does not depend on where the rows split, nor a token's on
+// its tile.
 func blockedTiles(out []float32, a *act8, w *Mat, lo, hi int) {
 	var o [128]float32
-	rows, rb, blocks := w.Rows, RowBytes(w.DType, w.Cols), w.Cols/32
-	tiles := (a.n + tileTokens - 1) / tileTokens
+	rows, rb := w.Rows, RowBytes(w.DType, w.Cols)
+	tt := tileTokens(w.DType)
+	tiles := (a.n + tt - 1) / tt
 	for r := lo; r < hi; {
 		group, stride := 8, rb
 		if hi-r < 8 {
@@ -84,10 +86,14 @@ func blockedTiles(out []float32, a *act8, w *Mat, lo, hi int) {
 		_ = w.Q[r*rb+(group-1)*stride+rb-1]
 		for i := range tiles {
 			tile := a.tile(i)
-			dotTile8Q8_0VNNI(&w.Q[r*rb], stride, &tile[0], blocks, &o)
-			for t := i * tileTokens; t < min((i+1)*tileTokens, a.n); t++ {
+			if w.DType == Q8_0 {
+				dotTile8Q8_0VNNI(&w.Q[r*rb], stride, &tile[0], w.Cols/32, &o)
+			} else {
+				dotTile8Q4_KVNNI(&w.Q[r*rb], stride, &tile[0], w.Cols/QKK, &o)
+			}
+			for t := i * tt; t < min((i+1)*tt, a.n); t++ {
 				for k := range group {
-					out[t*rows+r+k] = o[16*k+t-i*tileTokens]
+					out[t*rows+r+k] = o[16*k+t-i*tt]
 				}
 			}
 		}

@@ -93,3 +93,10 @@ func dot4x1Q5_KVNNI(w *byte, wstride int, a *byte, iters int, sums *[16]float32,
 func dotTile8Q8_0VNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32) {
 	panic("no assembly")
 }
+func dotTile8Q4_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32) {
+	panic("no assembly")
+}
+func amax32AVX512(x *float32, blocks int, out *float32) (nan bool) { panic("no assembly") }
+func quant32AVX512(x *float32, blocks int, scales *float32, q *byte, sums4 *int32) {
+	panic("no assembly")
+}

@@ -3,6 +3,8 @@ package kernels
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -47,6 +49,7 @@ type task struct {
 	share  int
 	lo, hi int
 	wg     *sync.WaitGroup
+	left   *atomic.Int32 // the batch's tasks not done
 }
 
 // Job is work that Pool.Run splits across threads: Do runs items lo..hi as
@@ -62,8 +65,18 @@ const MaxShares = maxThreads
 // batch holds the tasks of one parallel product; batches are reused so that
 // a product allocates nothing.
 type batch struct {
-	wg sync.WaitGroup
-	t  [maxThreads]task
+	wg   sync.WaitGroup
+	left atomic.Int32
+	t    [maxThreads]task
+}
+
+// wait returns when the batch's tasks are done: polling first (hotSpin),
+// as a hot worker does, since a goroutine parked in Wait wakes late.
+func (b *batch) wait() {
+	for start := time.Now(); b.left.Load() > 0 && time.Since(start) < hotSpin; {
+		runtime.Gosched()
+	}
+	b.wg.Wait()
 }
 
 func startWorkers() {
@@ -71,14 +84,85 @@ func startWorkers() {
 	for range workerCount {
 		go func() {
 			for t := range tasks {
-				if t.job != nil {
-					t.job.Do(t.share, t.lo, t.hi)
-				} else {
-					matMulRows(t.out, t.x, t.n, t.w, t.a, t.lo, t.hi)
-				}
-				t.wg.Done()
+				t.run()
 			}
 		}()
+	}
+	hot = make([]hotWorker, max(min(runtime.NumCPU(), runtime.GOMAXPROCS(0), maxThreads)-1, 0))
+	for i := range hot {
+		hot[i].wake = make(chan struct{}, 1)
+		go hot[i].loop()
+	}
+}
+
+func (t *task) run() {
+	if t.job != nil {
+		t.job.Do(t.share, t.lo, t.hi)
+	} else {
+		matMulRows(t.out, t.x, t.n, t.w, t.a, t.lo, t.hi)
+	}
+	t.left.Add(-1)
+	t.wg.Done()
+}
+
+// Hot workers. A task sent to a parked goroutine starts late: the Go
+// scheduler readies it on the sender's own P, from where another P steals
+// it only after an idle thread wakes (tens of microseconds on a VM), so a
+// decode step's small products ran on one thread. NumCPU-1 hot workers
+// instead poll a slot for a while after each task (hotSpin), so that the
+// products of a decode, which come back to back, start on another thread
+// at once; idle longer, they park until the next task wakes them. A task
+// finding every hot worker busy goes to the pool's goroutines.
+var hot []hotWorker
+
+// hotSpin is how long a hot worker polls before parking.
+const hotSpin = 200 * time.Microsecond
+
+type hotWorker struct {
+	slot   atomic.Pointer[task]
+	parked atomic.Bool
+	wake   chan struct{}
+}
+
+// submit hands t to the first free hot worker, or to the pool's goroutines.
+func submit(t *task) {
+	for i := range hot {
+		w := &hot[i]
+		if w.slot.CompareAndSwap(nil, t) {
+			if w.parked.Load() {
+				select {
+				case w.wake <- struct{}{}:
+				default:
+				}
+			}
+			return
+		}
+	}
+	tasks <- t
+}
+
+func (w *hotWorker) loop() {
+	for {
+		idleSince := time.Now()
+		for {
+			if t := w.slot.Load(); t != nil {
+				t.run()
+				w.slot.Store(nil)
+				idleSince = time.Now()
+				continue
+			}
+			if time.Since(idleSince) > hotSpin {
+				break
+			}
+			runtime.Gosched()
+		}
+		// Park; a task stored before parked is seen is taken now, one
+		// stored after finds parked set and wakes us.
+		w.parked.Store(true)
+		if w.slot.Load() == nil {
+			<-w.wake
+		}
+		w.parked.Store(false)
 	}
 }
 
@@ -109,12 +193,13 @@ func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 	first := min(step, w.Rows)
 	for lo = first; lo < w.Rows; lo += step {
 		t := &b.t[lo/step]
-		*t = task{out: out, x: x, n: n, w: w, a: a, lo: lo, hi: min(lo+step, w.Rows), wg: &b.wg}
+		*t = task{out: out, x: x, n: n, w: w, a: a, lo: lo, hi: min(lo+step, w.Rows), wg: &b.wg, left: &b.left}
 		b.wg.Add(1)
-		tasks <- t
+		b.left.Add(1)
+		submit(t)
 	}
 	matMulRows(out, x, n, w, a, 0, first)
-	b.wg.Wait()
+	b.wait()
 	for i := range b.t[:(w.Rows+step-1)/step] {
 		b.t[i] = task{}
 	}
@@ -290,12 +375,13 @@ func (pool Pool) Run(n, minPer int, job Job) {
 	for lo := step; lo < n; lo += step {
 		shares++
 		t := &b.t[shares-1]
-		*t = task{job: job, share: shares, lo: lo, hi: min(lo+step, n), wg: &b.wg}
+		*t = task{job: job, share: shares, lo: lo, hi: min(lo+step, n), wg: &b.wg, left: &b.left}
 		b.wg.Add(1)
-		tasks <- t
+		b.left.Add(1)
+		submit(t)
 	}
 	job.Do(0, 0, min(step, n))
-	b.wg.Wait()
+	b.wait()
 	for i := range b.t[:shares] {
 		b.t[i] = task{}
 	}

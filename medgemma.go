@@ -28,6 +28,7 @@ import (
 	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/hub"
 	"github.com/medgemma/medgemma/imageproc"
+	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/model"
 	"github.com/medgemma/medgemma/tokenizer"
 )
@@ -48,6 +49,10 @@ type LoadOptions struct {
 	// ImageCacheBytes bounds the cache of encoded images (0:
 	// DefaultImageCacheBytes; negative: no cache).
 	ImageCacheBytes int64
+	// KVType is how the KV cache stores keys and values: kernels.F32 (the
+	// default), F16 (half the memory) or Q8_0 (34/128 of it); see
+	// model.ParseKVType.
+	KVType kernels.DType
 }
 
 // Resolve turns a model reference into a checkpoint directory or a GGUF
@@ -142,7 +147,7 @@ func Load(ctx context.Context, ref string, opts LoadOptions) (*Model, error) {
 	} else if mmproj != "" && !model.IsGGUF(weights) {
 		return nil, fmt.Errorf("--mmproj %s: an mmproj file goes with a GGUF model, and %s is a checkpoint directory", mmproj, weights)
 	}
-	m, err := model.LoadContext(ctx, weights, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads, MMProj: mmproj})
+	m, err := model.LoadContext(ctx, weights, model.LoadOptions{Resident: opts.Resident, Threads: opts.Threads, MMProj: mmproj, KVType: opts.KVType})
 	if err != nil {
 		return nil, err
 	}

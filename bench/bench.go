@@ -73,7 +73,9 @@ type Options struct {
 	Quant string
 	// Resident reads the weights into memory instead of mapping them.
 	Resident bool
-	TempDir  string // where random weights are written; "" for the system's
+	// KVType is the KV cache's storage (kernels.F32, F16, Q8_0).
+	KVType  kernels.DType
+	TempDir string // where random weights are written; "" for the system's
 	// BandwidthBytes is the buffer the bandwidth test reads; 0 means 1 GiB.
 	BandwidthBytes int
 	Log            func(format string, args ...any)
@@ -105,6 +107,7 @@ type Result struct {
 	DecodeFractionFloor   float64 `json:"decode_fraction_of_floor"`
 	PeakRSSBytes          int64   `json:"peak_rss_bytes"`
 	KVCacheBytes          int64   `json:"kv_cache_bytes"`
+	KVType                string  `json:"kv_type"`
 	AVX2                  bool    `json:"avx2_fma"`
 	AVX512                bool    `json:"avx512"`
 	GoMaxProcs            int     `json:"gomaxprocs"`
@@ -198,7 +201,7 @@ func Run(o Options) (*Result, error) {
 		return nil, fmt.Errorf("--quant applies to a published shape's random weights, not to %s", o.Shape)
 	}
 	start := time.Now()
-	m, err := model.LoadWith(dir, model.LoadOptions{Resident: o.Resident, Threads: o.Threads})
+	m, err := model.LoadWith(dir, model.LoadOptions{Resident: o.Resident, Threads: o.Threads, KVType: o.KVType})
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +324,7 @@ func Run(o Options) (*Result, error) {
 		r.DecodeFloorTokensPS = r.ReadBandwidthGBs * 1e9 / float64(r.DecodeBytesPerToken)
 		r.DecodeFractionFloor = r.DecodeTokensPerS / r.DecodeFloorTokensPS
 	}
-	r.KVCacheBytes = s.KVBytes()
+	r.KVCacheBytes, r.KVType = s.KVBytes(), m.KVType().String()
 	if len(o.Batch) > 0 {
 		if r.Batch, err = batchDecode(m, o, ids, logf); err != nil {
 			return nil, err

@@ -75,7 +75,7 @@ func blocked8(out []float32, a *act8, w *Mat, lo, hi int) {
 // its tile.
 func blockedTiles(out []float32, a *act8, w *Mat, lo, hi int) {
 	var o [128]float32
-	rows, rb := w.Rows, RowBytes(w.DType, w.Cols)
+	rb := RowBytes(w.DType, w.Cols)
 	tt := tileTokens(w.DType)
 	tiles := (a.n + tt - 1) / tt
 	for r := lo; r < hi; {
@@ -93,7 +93,7 @@ func blockedTiles(out []float32, a *act8, w *Mat, lo, hi int) {
 			}
 			for t := i * tt; t < min((i+1)*tt, a.n); t++ {
 				for k := range group {
-					out[t*rows+r+k] = o[16*k+t-i*tt]
+					out[t*w.Rows+r+k] = o[16*k+t-i*tt]
 				}
 			}
 		}

@@ -100,3 +100,5 @@ func amax32AVX512(x *float32, blocks int, out *float32) (nan bool) { panic("no a
 func quant32AVX512(x *float32, blocks int, scales *float32, q *byte, sums4 *int32) {
 	panic("no assembly")
 }
+func widenF16AVX512(dst *float32, src *uint16, n int)     { panic("no assembly") }
+func widenQ8_0AVX512(dst *float32, src *byte, blocks int) { panic("no assembly") }

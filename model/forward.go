@@ -2,8 +2,10 @@ package model
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/medgemma/medgemma/kernels"
 )
@@ -210,14 +212,15 @@ func (m *Model) layer(ws *Workspace, chunks []Chunk, li, total int) {
 			applyRope(k[i*kvDim+hh*hd:i*kvDim+(hh+1)*hd], c, sn)
 		}
 	}
-	// Keys and values into each sequence's blocks, then attention over them.
+	// Keys and values into each sequence's blocks (in the cache's type),
+	// then attention over them.
 	for ci := range chunks {
 		kv := chunks[ci].KV
 		s0 := ws.starts[ci]
 		for i := range chunks[ci].In.IDs {
 			kr, vr := kv.rows(li, ws.pos[s0+i])
-			copy(kr, k[(s0+i)*kvDim:(s0+i+1)*kvDim])
-			copy(vr, v[(s0+i)*kvDim:(s0+i+1)*kvDim])
+			storeRow(kv.pool.typ, kr, k[(s0+i)*kvDim:(s0+i+1)*kvDim])
+			storeRow(kv.pool.typ, vr, v[(s0+i)*kvDim:(s0+i+1)*kvDim])
 		}
 	}
 	ws.attn.prepare(chunks, li, L.sliding)
@@ -247,14 +250,36 @@ func (m *Model) layer(ws *Workspace, chunks []Chunk, li, total int) {
 	}
 }
 
-// rows returns where layer li keeps position pos's key and value.
-func (s *SeqKV) rows(li, pos int) (k, v []float32) {
+// rows returns where layer li keeps position pos's key and value (stored
+// in the pool's type).
+func (s *SeqKV) rows(li, pos int) (k, v []byte) {
 	p := s.pool
 	pt := p.parts[p.partOf[li]]
 	b := s.table[p.partOf[li]][pos/p.blockSize]
 	kb, vb := pt.rows(p.indexIn[li], b)
-	off := (pos % p.blockSize) * pt.kvDim
-	return kb[off : off+pt.kvDim], vb[off : off+pt.kvDim]
+	off := (pos % p.blockSize) * pt.rowBytes
+	return kb[off : off+pt.rowBytes], vb[off : off+pt.rowBytes]
+}
+
+// storeRow writes a key or value row into the cache's storage: float32 as
+// it is, float16 rounded to nearest, Q8_0 as ggml's quantizer makes it.
+func storeRow(typ kernels.DType, dst []byte, src []float32) {
+	switch typ {
+	case kernels.F32:
+		copy(f32View(dst), src)
+	case kernels.F16:
+		for i, v := range src {
+			binary.LittleEndian.PutUint16(dst[2*i:], kernels.F32ToF16(v))
+		}
+	case kernels.Q8_0:
+		kernels.QuantizeQ8_0(dst, src)
+	}
+}
+
+// f32View is a float32 cache row's bytes as float32 (the pool's slabs are
+// allocated whole, rows at multiples of four bytes).
+func f32View(b []byte) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
 }
 
 // attentionJob computes softmax(q k^T * scaling + mask) v for the pass's
@@ -268,10 +293,82 @@ type attentionJob struct {
 	li      int
 	sliding bool
 	scores  [kernels.MaxShares][]float32 // per share, grown to the longest context
+	// With a float16 or Q8_0 cache, each chunk's keys and values of the
+	// layer widened to float32 once (views), into widened.
+	views   []kvView
+	widened []float32
 }
 
+// kvView is a chunk's keys and values from position base on, widened.
+type kvView struct {
+	base int
+	k, v []float32
+}
+
+// prepare sets the job for layer li; with a float16 or Q8_0 cache it
+// widens, per chunk, the positions its queries attend to.
 func (j *attentionJob) prepare(chunks []Chunk, li int, sliding bool) {
 	j.chunks, j.li, j.sliding = chunks, li, sliding
+	j.views = j.views[:0]
+	if len(chunks) == 0 || chunks[0].KV.pool.typ == kernels.F32 {
+		return
+	}
+	ws := j.ws
+	t := &ws.m.Config.Text
+	kvDim := t.NumKeyValueHeads * t.HeadDim
+	need := 0
+	for ci := range chunks {
+		lo, hi := j.span(ci)
+		need += 2 * (hi - lo + 1) * kvDim
+	}
+	if cap(j.widened) < need {
+		j.widened = make([]float32, need+need/2)
+	}
+	off := 0
+	for ci := range chunks {
+		lo, hi := j.span(ci)
+		n := (hi - lo + 1) * kvDim
+		view := kvView{base: lo, k: j.widened[off : off+n], v: j.widened[off+n : off+2*n]}
+		off += 2 * n
+		typ := chunks[ci].KV.pool.typ
+		for p := lo; p <= hi; p++ {
+			kr, vr := chunks[ci].KV.rows(li, p)
+			kernels.WidenRow(typ, view.k[(p-lo)*kvDim:(p-lo+1)*kvDim], kr)
+			kernels.WidenRow(typ, view.v[(p-lo)*kvDim:(p-lo+1)*kvDim], vr)
+		}
+		j.views = append(j.views, view)
+	}
+}
+
+// span is the positions chunk ci's queries attend to in this layer: from
+// the first query's window (or 0) to the chunk's last position.
+func (j *attentionJob) span(ci int) (lo, hi int) {
+	ws := j.ws
+	first, last := ws.pos[ws.starts[ci]], ws.pos[ws.starts[ci+1]-1]
+	if j.sliding {
+		return max(0, first-ws.m.Config.Text.SlidingWindow+1), last
+	}
+	return 0, last
+}
+
+// key and value are the float32 key and value rows of position pos for
+// chunk ci: the cache's own row, or the widened one.
+func (j *attentionJob) key(ci, pos, kvDim int) []float32 {
+	if len(j.views) > 0 {
+		v := &j.views[ci]
+		return v.k[(pos-v.base)*kvDim : (pos-v.base+1)*kvDim]
+	}
+	kr, _ := j.chunks[ci].KV.rows(j.li, pos)
+	return f32View(kr)
+}
+
+func (j *attentionJob) value(ci, pos, kvDim int) []float32 {
+	if len(j.views) > 0 {
+		v := &j.views[ci]
+		return v.v[(pos-v.base)*kvDim : (pos-v.base+1)*kvDim]
+	}
+	_, vr := j.chunks[ci].KV.rows(j.li, pos)
+	return f32View(vr)
 }
 
 // Do computes the attention of the pass's queries lo..hi.
@@ -286,7 +383,6 @@ func (j *attentionJob) Do(share, lo, hi int) {
 	window := t.SlidingWindow
 	for i := lo; i < hi; i++ {
 		ci := ws.chunkOf[i]
-		kv := j.chunks[ci].KV
 		p := ws.pos[i]
 		from, last := 0, p
 		if j.sliding {
@@ -306,7 +402,7 @@ func (j *attentionJob) Do(share, lo, hi int) {
 		buf := j.scores[share][:nH*n]
 		q := ws.q[i*qDim : (i+1)*qDim]
 		for kp := from; kp <= last; kp++ {
-			kr, _ := kv.rows(j.li, kp)
+			kr := j.key(ci, kp, nKV*hd)
 			for hh := range nH {
 				g := hh / rep
 				buf[hh*n+kp-from] = kernels.Dot(q[hh*hd:(hh+1)*hd], kr[g*hd:(g+1)*hd]) * scaling
@@ -318,7 +414,7 @@ func (j *attentionJob) Do(share, lo, hi int) {
 			kernels.Softmax(buf[hh*n : (hh+1)*n])
 		}
 		for kp := from; kp <= last; kp++ {
-			_, vr := kv.rows(j.li, kp)
+			vr := j.value(ci, kp, nKV*hd)
 			for hh := range nH {
 				if w := buf[hh*n+kp-from]; w != 0 {
 					g := hh / rep

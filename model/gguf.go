@@ -196,7 +196,7 @@ func loadGGUF(ctx context.Context, path string, opts LoadOptions) (*Model, error
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	m.Path = path
-	m.pool = kernels.NewPool(opts.Threads)
+	m.pool, m.kvType = kernels.NewPool(opts.Threads), opts.KVType
 	return m, nil
 }
 

@@ -3,6 +3,8 @@ package model
 import (
 	"errors"
 	"fmt"
+
+	"github.com/medgemma/medgemma/kernels"
 )
 
 // DefaultBlockSize is the tokens per KV block unless a pool is told
@@ -24,9 +26,12 @@ var ErrKVFull = errors.New("the KV cache has no free block")
 // full-attention layers, kept for every position, and blocks of the
 // sliding-window layers, which a sequence gives back once they fall wholly
 // out of the window. A block of a part holds its BlockSize positions for
-// every layer of that part. A pool is used by one goroutine at a time.
+// every layer of that part. Keys and values are stored in the model's KV
+// type (LoadOptions.KVType: float32, float16 or Q8_0 blocks). A pool is
+// used by one goroutine at a time.
 type KVPool struct {
 	m         *Model
+	typ       kernels.DType
 	blockSize int
 	window    int
 	parts     [2]*kvPart // full, sliding (nil when no layer slides)
@@ -38,11 +43,13 @@ type KVPool struct {
 type kvPart struct {
 	layers     int
 	kvDim      int
+	typ        kernels.DType
+	rowBytes   int // one position's key (or value) of one layer, stored
 	blockSize  int
 	maxBlocks  int
 	slabBlocks int
-	k, v       [][][]float32 // [layer][slab]: slabBlocks x blockSize x kvDim
-	n          int           // blocks with storage
+	k, v       [][][]byte // [layer][slab]: slabBlocks x blockSize x rowBytes
+	n          int        // blocks with storage
 	ref        []int32
 	hashed     []bool
 	hash       [][32]byte
@@ -71,7 +78,11 @@ func (m *Model) NewKVPool(o PoolOptions) (*KVPool, error) {
 	if o.BlockSize < 1 || o.BlockSize > 1024 {
 		return nil, fmt.Errorf("block size %d is outside 1..1024", o.BlockSize)
 	}
-	p := &KVPool{m: m, blockSize: o.BlockSize, window: t.SlidingWindow, partOf: make([]int8, t.NumHiddenLayers), indexIn: make([]int, t.NumHiddenLayers)}
+	kvDim := t.NumKeyValueHeads * t.HeadDim
+	if m.kvType == kernels.Q8_0 && t.HeadDim%kernels.QK8_0 != 0 {
+		return nil, fmt.Errorf("a Q8_0 KV cache needs heads of whole blocks of 32; head_dim is %d", t.HeadDim)
+	}
+	p := &KVPool{m: m, typ: m.kvType, blockSize: o.BlockSize, window: t.SlidingWindow, partOf: make([]int8, t.NumHiddenLayers), indexIn: make([]int, t.NumHiddenLayers)}
 	var counts [2]int
 	for i := range t.NumHiddenLayers {
 		kind := int8(0)
@@ -88,23 +99,30 @@ func (m *Model) NewKVPool(o PoolOptions) (*KVPool, error) {
 		if max < 2 {
 			return nil, fmt.Errorf("a KV pool part of %d blocks; want at least 2", max)
 		}
-		p.parts[kind] = newPart(counts[kind], t.NumKeyValueHeads*t.HeadDim, o.BlockSize, max)
+		p.parts[kind] = newPart(counts[kind], kvDim, m.kvType, o.BlockSize, max)
 	}
 	return p, nil
 }
 
-func newPart(layers, kvDim, blockSize, maxBlocks int) *kvPart {
-	slab := max(1, min(64, (4<<20)/(blockSize*kvDim*4))) // slabs of about 4 MB per layer
-	return &kvPart{layers: layers, kvDim: kvDim, blockSize: blockSize, maxBlocks: maxBlocks, slabBlocks: slab,
-		k: make([][][]float32, layers), v: make([][][]float32, layers), head: -1, tail: -1, byHash: map[[32]byte]int32{}}
+func newPart(layers, kvDim int, typ kernels.DType, blockSize, maxBlocks int) *kvPart {
+	rowBytes := kernels.RowBytes(typ, kvDim)
+	slab := max(1, min(64, (4<<20)/(blockSize*rowBytes))) // slabs of about 4 MB per layer
+	return &kvPart{layers: layers, kvDim: kvDim, typ: typ, rowBytes: rowBytes, blockSize: blockSize, maxBlocks: maxBlocks, slabBlocks: slab,
+		k: make([][][]byte, layers), v: make([][][]byte, layers), head: -1, tail: -1, byHash: map[[32]byte]int32{}}
 }
 
 // BlockSize is the positions per block.
 func (p *KVPool) BlockSize() int { return p.blockSize }
 
 // BytesPerToken is the KV memory of one position: every layer's key and
-// value, float32.
-func (p *KVPool) BytesPerToken() int64 { return p.m.Config.KVBytesPerToken() }
+// value, in the pool's type.
+func (p *KVPool) BytesPerToken() int64 {
+	t := p.m.Config.Text
+	return int64(t.NumHiddenLayers) * 2 * int64(kernels.RowBytes(p.typ, t.NumKeyValueHeads*t.HeadDim))
+}
+
+// Type is the pool's KV type.
+func (p *KVPool) Type() kernels.DType { return p.typ }
 
 // PoolStats counts blocks by state, per part.
 type PoolStats struct {
@@ -133,16 +151,16 @@ func (p *KVPool) Stats() PoolStats {
 			st.Sliding = ps
 		}
 		slabs := (part.n + part.slabBlocks - 1) / part.slabBlocks
-		st.Bytes += int64(slabs) * int64(part.slabBlocks*part.blockSize*part.kvDim) * 4 * 2 * int64(part.layers)
+		st.Bytes += int64(slabs) * int64(part.slabBlocks*part.blockSize*part.rowBytes) * 2 * int64(part.layers)
 	}
 	return st
 }
 
 // rows returns the key and value storage of layer li (within the part) for
-// block b: blockSize x kvDim each.
-func (pt *kvPart) rows(li int, b int32) (k, v []float32) {
+// block b: blockSize x rowBytes each.
+func (pt *kvPart) rows(li int, b int32) (k, v []byte) {
 	slab, i := int(b)/pt.slabBlocks, int(b)%pt.slabBlocks
-	n := pt.blockSize * pt.kvDim
+	n := pt.blockSize * pt.rowBytes
 	return pt.k[li][slab][i*n : (i+1)*n], pt.v[li][slab][i*n : (i+1)*n]
 }
 
@@ -156,10 +174,10 @@ func (pt *kvPart) alloc() (int32, bool) {
 		pt.free = pt.free[:len(pt.free)-1]
 	case pt.n < pt.maxBlocks:
 		if pt.n%pt.slabBlocks == 0 {
-			size := pt.slabBlocks * pt.blockSize * pt.kvDim
+			size := pt.slabBlocks * pt.blockSize * pt.rowBytes
 			for li := range pt.layers {
-				pt.k[li] = append(pt.k[li], make([]float32, size))
-				pt.v[li] = append(pt.v[li], make([]float32, size))
+				pt.k[li] = append(pt.k[li], make([]byte, size))
+				pt.v[li] = append(pt.v[li], make([]byte, size))
 			}
 		}
 		b = int32(pt.n)
@@ -243,7 +261,7 @@ func (pt *kvPart) copyBlock(to, from int32, n int) {
 	for li := range pt.layers {
 		tk, tv := pt.rows(li, to)
 		fk, fv := pt.rows(li, from)
-		copy(tk[:n*pt.kvDim], fk[:n*pt.kvDim])
-		copy(tv[:n*pt.kvDim], fv[:n*pt.kvDim])
+		copy(tk[:n*pt.rowBytes], fk[:n*pt.rowBytes])
+		copy(tv[:n*pt.rowBytes], fv[:n*pt.rowBytes])
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/safetensors"
@@ -24,6 +25,7 @@ type Model struct {
 
 	src       source
 	pool      kernels.Pool
+	kvType    kernels.DType // how KV pools store keys and values
 	text      *textModel
 	vision    *visionModel // nil for text-only checkpoints
 	projector *projector
@@ -34,6 +36,10 @@ type LoadOptions struct {
 	// Resident reads the weights into memory instead of mapping them (see
 	// safetensors.OpenDirResident).
 	Resident bool
+	// KVType is how the KV cache stores keys and values: F32 (the
+	// default, exact), F16 (half the memory) or Q8_0 (about a quarter:
+	// blocks of 32 with a float16 scale, as llama.cpp's q8_0 cache).
+	KVType kernels.DType
 	// Threads the model's kernels use; 0 means GOMAXPROCS.
 	Threads int
 	// MMProj is the mmproj GGUF file (vision tower and projector) of a
@@ -57,6 +63,9 @@ func LoadWith(dir string, opts LoadOptions) (*Model, error) {
 func LoadContext(ctx context.Context, dir string, opts LoadOptions) (*Model, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("threads must be 0 (GOMAXPROCS) or more, got %d", opts.Threads)
+	}
+	if t := opts.KVType; t != kernels.F32 && t != kernels.F16 && t != kernels.Q8_0 {
+		return nil, fmt.Errorf("KV cache type %s: want F32, F16 or Q8_0", t)
 	}
 	if IsGGUF(dir) {
 		return loadGGUF(ctx, dir, opts)
@@ -83,9 +92,26 @@ func LoadContext(ctx context.Context, dir string, opts LoadOptions) (*Model, err
 		ckpt.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	m.pool = kernels.NewPool(opts.Threads)
+	m.pool, m.kvType = kernels.NewPool(opts.Threads), opts.KVType
 	return m, nil
 }
+
+// ParseKVType reads a KV cache type as the command line spells it (f32,
+// f16, q8_0; llama.cpp's --cache-type names).
+func ParseKVType(s string) (kernels.DType, error) {
+	switch strings.ToLower(s) {
+	case "", "f32":
+		return kernels.F32, nil
+	case "f16":
+		return kernels.F16, nil
+	case "q8_0":
+		return kernels.Q8_0, nil
+	}
+	return 0, fmt.Errorf("KV cache type %q: want f32, f16 or q8_0", s)
+}
+
+// KVType is how the model's KV pools store keys and values.
+func (m *Model) KVType() kernels.DType { return m.kvType }
 
 func bind(dir string, cfg *Config, src source) (*Model, error) {
 	used := map[string]bool{}

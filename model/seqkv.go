@@ -52,7 +52,7 @@ func (s *SeqKV) Bytes() int64 {
 	var n int64
 	for kind, count := range [2]int{full, sliding} {
 		if pt := s.pool.parts[kind]; pt != nil {
-			n += int64(count) * int64(pt.blockSize*pt.kvDim) * 4 * 2 * int64(pt.layers)
+			n += int64(count) * int64(pt.blockSize*pt.rowBytes) * 2 * int64(pt.layers)
 		}
 	}
 	return n

@@ -44,6 +44,7 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Decode, "decode", 128, "tokens to decode")
 	fs.BoolVar(&o.Image, "image", false, "also encode one image through the vision tower")
 	fs.BoolVar(&o.Resident, "resident", false, "read the weights into memory instead of mapping them (faster where page faults are costly, e.g. some VMs)")
+	kvType := fs.String("kv-type", "f32", "KV cache storage: f32, f16 or q8_0")
 	batch := fs.String("batch", "", "also decode `SIZES` (comma-separated) sequences at once")
 	fs.StringVar(&o.Quant, "quant", "", "random weights of the shape's text model as a GGUF file of `TYPE`: "+strings.Join(bench.QuantTypes, ", "))
 	fs.IntVar(&o.BlockSize, "block-size", 0, "KV block size of the batched decode (default 16)")
@@ -80,6 +81,9 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	if _, known := model.Shapes[o.Shape]; o.Quant != "" && !known {
 		return usagef("--quant writes random weights of a published shape (%s)", strings.Join(model.ShapeNames(), ", "))
+	}
+	if o.KVType, err = model.ParseKVType(*kvType); err != nil {
+		return usagef("--kv-type: %v", err)
 	}
 	if o.Rounds < 1 || o.Rounds > 100 {
 		return usagef("--rounds %d: want 1..100", o.Rounds)
@@ -135,7 +139,7 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		[2]string{"decode", fmt.Sprintf("%.2f tokens/s (%d tokens)", r.DecodeTokensPerS, r.DecodeTokens)},
 		[2]string{"memory bandwidth", fmt.Sprintf("%.1f GB/s read (%d threads), %.1f GB/s copy", r.ReadBandwidthGBs, r.Threads, r.CopyBandwidthGBs)},
 		[2]string{"decode floor", fmt.Sprintf("%.2f tokens/s (%s per token); decode at %.0f%% of it", r.DecodeFloorTokensPS, gb(r.DecodeBytesPerToken), 100*r.DecodeFractionFloor)},
-		[2]string{"kv cache", gb(r.KVCacheBytes)},
+		[2]string{"kv cache", gb(r.KVCacheBytes) + " (" + r.KVType + ")"},
 		[2]string{"peak rss", gb(r.PeakRSSBytes)},
 	)
 	for _, b := range r.Batch {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -149,5 +151,43 @@ func TestScoreCLI(t *testing.T) {
 		if _, errs, code := runCLI(t, "", "score", "-m", model, "--tokenizer", tok, "--input", in, "--quiet"); code != 1 || !strings.Contains(errs, c.want) {
 			t.Errorf("%s: exit %d: %s (want %q)", c.line, code, errs, c.want)
 		}
+	}
+}
+
+// TestKVTypeFlag: run with a float16 or Q8_0 KV cache answers with
+// transformers' greedy ids on the tiny checkpoint; bench reports the type.
+func TestKVTypeFlag(t *testing.T) {
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	dir := filepath.Join("..", "..", "testdata", "models", "tiny-medgemma-text")
+	var g struct {
+		GreedyNewIDs []int32 `json:"greedy_new_ids"`
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "golden.json"))
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Messages json.RawMessage `json:"messages"`
+	}
+	data, _ = os.ReadFile(filepath.Join(dir, "prompt.json"))
+	json.Unmarshal(data, &p)
+	msgs := filepath.Join(t.TempDir(), "m.json")
+	os.WriteFile(msgs, p.Messages, 0o644)
+	for _, typ := range []string{"f16", "q8_0"} {
+		stdout, errs, code := runCLI(t, "", "run", "-m", dir, "--tokenizer", tok, "--kv-type", typ, "--temperature", "0", "--json",
+			"--max-tokens", fmt.Sprint(len(g.GreedyNewIDs)), "--quiet", "--messages", msgs)
+		var out struct {
+			Tokens []int32 `json:"tokens"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &out); code != 0 || err != nil {
+			t.Fatalf("%s: exit %d, %v: %s", typ, code, err, errs)
+		}
+		if !slices.Equal(out.Tokens, g.GreedyNewIDs) {
+			t.Fatalf("%s: tokens %v, transformers' %v", typ, out.Tokens, g.GreedyNewIDs)
+		}
+	}
+	stdout, errs, code := runCLI(t, "", "bench", "--shape", dir, "--prefill", "8", "--decode", "2", "--kv-type", "q8_0", "--quiet", "--json")
+	if code != 0 || !strings.Contains(stdout, `"kv_type": "Q8_0"`) {
+		t.Fatalf("bench: exit %d %s\n%s", code, errs, stdout)
 	}
 }

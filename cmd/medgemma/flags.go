@@ -24,7 +24,7 @@ type generationFlags struct {
 	context                          int
 	seed                             uint64
 	stops                            stringList
-	window                           string
+	window, kvType                   string
 	panScan, pad, resident, quiet    bool
 	thinking, showThinking           bool
 }
@@ -52,6 +52,7 @@ func addGenerationFlags(fs *flag.FlagSet) *generationFlags {
 	fs.IntVar(&g.threads, "threads", 0, "threads (default: all)")
 	fs.IntVar(&g.context, "ctx", 0, "context: the most tokens of prompt and answer (default: the prompt plus --max-tokens, within the model's limit)")
 	fs.BoolVar(&g.resident, "resident", false, "read the weights into memory instead of mapping them")
+	fs.StringVar(&g.kvType, "kv-type", "f32", "how the KV cache stores keys and values: f32, f16 (half the memory) or q8_0 (about a quarter)")
 	fs.BoolVar(&g.quiet, "quiet", false, "nothing on stderr but errors")
 	fs.BoolVar(&g.thinking, "think", false, "27B models: let the model think before answering")
 	fs.BoolVar(&g.showThinking, "show-thinking", false, "with --think, print the thoughts too")
@@ -123,7 +124,11 @@ func (g *generationFlags) settings(fs *flag.FlagSet, stderr io.Writer) (*setting
 	opts.PanAndScan, opts.PadSquare, opts.Context = g.panScan, g.pad, g.context
 	opts.ImageSources = medgemma.LocalImageSources() // the user's own files and URLs
 	opts.Thinking, opts.ShowThinking = g.thinking, g.showThinking
-	st.load = medgemma.LoadOptions{Tokenizer: g.tokenizer, MMProj: g.mmproj, Resident: g.resident, Threads: g.threads}
+	kvType, err := model.ParseKVType(g.kvType)
+	if err != nil {
+		return nil, usagef("--kv-type: %v", err)
+	}
+	st.load = medgemma.LoadOptions{Tokenizer: g.tokenizer, MMProj: g.mmproj, Resident: g.resident, Threads: g.threads, KVType: kvType}
 	if !g.quiet {
 		st.load.Progress = progressBar(stderr)
 		if f, ok := stderr.(*os.File); ok && isTerminal(f) {

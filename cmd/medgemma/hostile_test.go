@@ -44,6 +44,8 @@ func TestHostileArguments(t *testing.T) {
 		{[]string{"perplexity", "-m", "x", "-f", "t", "--chunks", "-1"}, 2, "", `--chunks -1: want 0 (all) or more`},
 		{[]string{"score", "-m", "x", "--input", "f", "--top-logprobs", "21"}, 2, "", `--top-logprobs 21: want 0..20`},
 		{[]string{"score", "--input", "f"}, 2, "", `-m MODEL is required`},
+		{[]string{"run", "-m", "x", "--kv-type", "q4_k", "hi"}, 2, "", `--kv-type: KV cache type "q4_k": want f32, f16 or q8_0`},
+		{[]string{"bench", "--shape", "medgemma-4b-it", "--kv-type", "bf16"}, 2, "", `--kv-type: KV cache type "bf16": want f32, f16 or q8_0`},
 		{[]string{"bench", "--shape", tiny, "--quant", "q8_0"}, 2, "", "--quant writes random weights of a published shape"},
 		{[]string{"preprocess", "--model", "/nonexistent", "--image", img, "--out", filepath.Join(dir, "x")}, 1, "", "--model /nonexistent is not a checkpoint directory"},
 		{[]string{"preprocess", "--model", tiny, "--image", img, "--frame", "-1", "--out", filepath.Join(dir, "x")}, 2, "", "--frame must be 0 or more"},

@@ -99,23 +99,26 @@ type Result struct {
 	// DecodeTokensPerS come after it, on warm weights (medians of Rounds).
 	ColdPrefillTokensPerS float64 `json:"cold_prefill_tokens_per_s,omitempty"`
 	DecodeTokens          int     `json:"decode_tokens"`
-	DecodeTokensPerS      float64 `json:"decode_tokens_per_s"`
-	DecodeBytesPerToken   int64   `json:"decode_weight_bytes_per_token"`
-	ReadBandwidthGBs      float64 `json:"memory_read_bandwidth_gb_per_s"`
-	CopyBandwidthGBs      float64 `json:"memory_copy_bandwidth_gb_per_s"`
-	DecodeFloorTokensPS   float64 `json:"decode_bandwidth_floor_tokens_per_s"`
-	DecodeFractionFloor   float64 `json:"decode_fraction_of_floor"`
-	PeakRSSBytes          int64   `json:"peak_rss_bytes"`
-	KVCacheBytes          int64   `json:"kv_cache_bytes"`
-	KVType                string  `json:"kv_type"`
-	AVX2                  bool    `json:"avx2_fma"`
-	AVX512                bool    `json:"avx512"`
-	GoMaxProcs            int     `json:"gomaxprocs"`
-	ContextTokens         int     `json:"context_tokens"`
-	PrefillChunkTokens    int     `json:"prefill_chunk_tokens"`
-	ImageTokensPerImage   int     `json:"image_tokens,omitempty"`
-	VisionPatchesPerSide  int     `json:"vision_patches_per_side,omitempty"`
-	Batch                 []Batch `json:"batch_decode,omitempty"`
+	// DecodeTokensPerS decodes from an empty context (llama-bench's tg);
+	// DecodeAfterPromptTokensPerS after the prefilled prompt.
+	DecodeTokensPerS            float64 `json:"decode_tokens_per_s"`
+	DecodeAfterPromptTokensPerS float64 `json:"decode_after_prompt_tokens_per_s,omitempty"`
+	DecodeBytesPerToken         int64   `json:"decode_weight_bytes_per_token"`
+	ReadBandwidthGBs            float64 `json:"memory_read_bandwidth_gb_per_s"`
+	CopyBandwidthGBs            float64 `json:"memory_copy_bandwidth_gb_per_s"`
+	DecodeFloorTokensPS         float64 `json:"decode_bandwidth_floor_tokens_per_s"`
+	DecodeFractionFloor         float64 `json:"decode_fraction_of_floor"`
+	PeakRSSBytes                int64   `json:"peak_rss_bytes"`
+	KVCacheBytes                int64   `json:"kv_cache_bytes"`
+	KVType                      string  `json:"kv_type"`
+	AVX2                        bool    `json:"avx2_fma"`
+	AVX512                      bool    `json:"avx512"`
+	GoMaxProcs                  int     `json:"gomaxprocs"`
+	ContextTokens               int     `json:"context_tokens"`
+	PrefillChunkTokens          int     `json:"prefill_chunk_tokens"`
+	ImageTokensPerImage         int     `json:"image_tokens,omitempty"`
+	VisionPatchesPerSide        int     `json:"vision_patches_per_side,omitempty"`
+	Batch                       []Batch `json:"batch_decode,omitempty"`
 }
 
 // Batch is the decode of several sequences at once.
@@ -297,8 +300,19 @@ func Run(o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	var prefills, decodes []float64
+	// Decode as llama-bench's tg test: from an empty context; and again
+	// after the prompt, where attention reads its keys and values too.
+	var prefills, decodes, after []float64
 	for round := range max(o.Rounds, 1) {
+		if o.Decode > 0 {
+			logf("decode of %d tokens from an empty context (round %d)", o.Decode, round+1)
+			s.Reset()
+			took, err := decode(o.Decode)
+			if err != nil {
+				return nil, err
+			}
+			decodes = append(decodes, took)
+		}
 		if o.Prefill > 0 {
 			logf("prefill of %d tokens (round %d)", o.Prefill, round+1)
 			took, err := prefill()
@@ -306,14 +320,14 @@ func Run(o Options) (*Result, error) {
 				return nil, err
 			}
 			prefills = append(prefills, took)
-		}
-		if o.Decode > 0 {
-			logf("decode of %d tokens (round %d)", o.Decode, round+1)
-			took, err := decode(o.Decode)
-			if err != nil {
-				return nil, err
+			if o.Decode > 0 {
+				logf("decode of %d tokens after the prompt (round %d)", o.Decode, round+1)
+				took, err := decode(o.Decode)
+				if err != nil {
+					return nil, err
+				}
+				after = append(after, took)
 			}
-			decodes = append(decodes, took)
 		}
 	}
 	if o.Prefill > 0 {
@@ -323,6 +337,9 @@ func Run(o Options) (*Result, error) {
 		r.DecodeTokensPerS = float64(o.Decode) / median(decodes)
 		r.DecodeFloorTokensPS = r.ReadBandwidthGBs * 1e9 / float64(r.DecodeBytesPerToken)
 		r.DecodeFractionFloor = r.DecodeTokensPerS / r.DecodeFloorTokensPS
+		if len(after) > 0 {
+			r.DecodeAfterPromptTokensPerS = float64(o.Decode) / median(after)
+		}
 	}
 	r.KVCacheBytes, r.KVType = s.KVBytes(), m.KVType().String()
 	if len(o.Batch) > 0 {

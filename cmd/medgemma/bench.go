@@ -21,7 +21,8 @@ const benchUsage = `Usage:
 Measures load time, image encoding, prefill and decode speed, peak memory and
 this machine's memory bandwidth. As llama-bench does, a first (cold) prefill
 reads the weights and is reported apart; prefill and decode are then
-measured on warm weights (--rounds times, the median kept). --batch also
+measured on warm weights (--rounds times, the median kept), decode from an
+empty context (llama-bench's tg) and again after the prompt. --batch also
 decodes that many sequences at once (one forward pass per step over a token
 of each, as "medgemma serve" batches requests) and reports their total
 tokens/s against one sequence's. NAME is a published shape (%s): random
@@ -136,7 +137,8 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	rows = append(rows,
 		[2]string{"cold prefill", fmt.Sprintf("%.2f tokens/s (%d tokens, the first pass over the weights)", r.ColdPrefillTokensPerS, r.PrefillTokens)},
 		[2]string{"prefill", fmt.Sprintf("%.2f tokens/s (%d tokens, warm)", r.PrefillTokensPerS, r.PrefillTokens)},
-		[2]string{"decode", fmt.Sprintf("%.2f tokens/s (%d tokens)", r.DecodeTokensPerS, r.DecodeTokens)},
+		[2]string{"decode", fmt.Sprintf("%.2f tokens/s (%d tokens from an empty context, as llama-bench's tg)", r.DecodeTokensPerS, r.DecodeTokens)},
+		[2]string{"decode after", fmt.Sprintf("%.2f tokens/s (%d tokens after the %d-token prompt)", r.DecodeAfterPromptTokensPerS, r.DecodeTokens, r.PrefillTokens)},
 		[2]string{"memory bandwidth", fmt.Sprintf("%.1f GB/s read (%d threads), %.1f GB/s copy", r.ReadBandwidthGBs, r.Threads, r.CopyBandwidthGBs)},
 		[2]string{"decode floor", fmt.Sprintf("%.2f tokens/s (%s per token); decode at %.0f%% of it", r.DecodeFloorTokensPS, gb(r.DecodeBytesPerToken), 100*r.DecodeFractionFloor)},
 		[2]string{"kv cache", gb(r.KVCacheBytes) + " (" + r.KVType + ")"},

@@ -413,18 +413,7 @@ func tileQ80() {
 // func dotTile8Q8_0VNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
 TEXT ·dotTile8Q8_0VNNI(SB), NOSPLIT, $0-40
 `)
-	p("MOVQ w+0(FP), SI")
-	p("MOVQ wstride+8(FP), DX")
-	p("MOVQ a+16(FP), DI")
-	p("MOVQ blocks+24(FP), CX")
-	p("MOVQ out+32(FP), R8")
-	p("LEAQ (SI)(DX*2), R12")
-	p("ADDQ DX, R12")
-	p("LEAQ (R12)(DX*2), R13")
-	p("ADDQ DX, R13")
-	for r := range 8 {
-		p("VPXORD Z%d, Z%d, Z%d", r, r, r)
-	}
+	tilePrologue()
 	p("VMOVDQU32 lane15<>(SB), Z29")
 	b.WriteString("\ntile8q80_loop:\n")
 	p("CMPQ CX, $0")
@@ -490,18 +479,7 @@ func tileQ4K() {
 // func dotTile8Q4_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
 TEXT ·` + name + `(SB), NOSPLIT, $48-40
 `)
-	p("MOVQ w+0(FP), SI")
-	p("MOVQ wstride+8(FP), DX")
-	p("MOVQ a+16(FP), DI")
-	p("MOVQ blocks+24(FP), CX")
-	p("MOVQ out+32(FP), R8")
-	p("LEAQ (SI)(DX*2), R12")
-	p("ADDQ DX, R12")
-	p("LEAQ (R12)(DX*2), R13")
-	p("ADDQ DX, R13")
-	for r := range 8 {
-		p("VPXORD Z%d, Z%d, Z%d", r, r, r)
-	}
+	tilePrologue()
 	p("VMOVDQU64 c0F<>(SB), Z30")
 	p("VMOVDQU64 cF0<>(SB), Z31")
 	b.WriteString("\n" + name + "_loop:\n")
@@ -586,6 +564,24 @@ TEXT ·` + name + `(SB), NOSPLIT, $48-40
 	}
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// tilePrologue loads a tile kernel's arguments: rows 0..7 at SI, SI+DX,
+// SI+2DX, R12 (SI+3DX), R12+DX, R12+2DX, R13 (SI+6DX), R13+DX; the tile at
+// DI, blocks in CX, out at R8; the accumulators Z0..Z7 cleared.
+func tilePrologue() {
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), DX")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ blocks+24(FP), CX")
+	p("MOVQ out+32(FP), R8")
+	p("LEAQ (SI)(DX*2), R12")
+	p("ADDQ DX, R12")
+	p("LEAQ (R12)(DX*2), R13")
+	p("ADDQ DX, R13")
+	for r := range 8 {
+		p("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
 }
 
 // data writes a read-only constant of len(bytes) bytes.

@@ -12,6 +12,12 @@ import (
 // (every integer the format can hold, the largest scales and mins), the
 // float16 scales kept finite and below 2^7.
 func randBlocks(rng *rand.Rand, d DType, rows, cols int) []byte {
+	return randBlocksMasked(rng, d, rows, cols, 0x5b)
+}
+
+// randBlocksMasked is randBlocks with the scales' high bytes ANDed with
+// mask.
+func randBlocksMasked(rng *rand.Rand, d DType, rows, cols int, mask byte) []byte {
 	q := make([]byte, rows*RowBytes(d, cols))
 	for i := range q {
 		q[i] = byte(rng.Uint32())
@@ -19,7 +25,7 @@ func randBlocks(rng *rand.Rand, d DType, rows, cols int) []byte {
 	bs := RowBytes(d, BlockSize(d))
 	for b := 0; b < len(q); b += bs {
 		for _, off := range scaleOffsets(d, bs) {
-			q[b+off+1] &= 0x5b
+			q[b+off+1] &= mask
 		}
 	}
 	return q

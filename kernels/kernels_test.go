@@ -480,18 +480,9 @@ func testQuantizedMatMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, d := range []DType{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K} {
 		rows, cols := 13, 2*QKK
-		q := make([]byte, rows*RowBytes(d, cols))
-		for i := range q {
-			q[i] = byte(rng.Uint32())
-		}
 		// Keep the float16 scales finite and small: bytes that would make
 		// them inf or NaN are cleared of their exponent's top bits.
-		bs := RowBytes(d, BlockSize(d))
-		for b := 0; b < len(q); b += bs {
-			for _, off := range scaleOffsets(d, bs) {
-				q[b+off+1] &= 0x3b
-			}
-		}
+		q := randBlocksMasked(rng, d, rows, cols, 0x3b)
 		w := &Mat{Rows: rows, Cols: cols, DType: d, Q: q}
 		for _, n := range []int{1, 3, 8} {
 			x := randF32(rng, n*cols)

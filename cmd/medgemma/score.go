@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,16 +85,7 @@ func runScore(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	defer m.Close()
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := sc.Bytes()
-		if line == 1 {
-			text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
-		}
-		if len(bytes.TrimSpace(text)) == 0 {
-			continue
-		}
+	return scanJSONLines(r, *input, func(line int, text []byte) error {
 		var row struct {
 			Text *string `json:"text"`
 			IDs  []int32 `json:"ids"`
@@ -137,19 +127,10 @@ func runScore(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			j.TopLogprobs = append(j.TopLogprobs, alts)
 		}
 		if *asJSON {
-			if err := writeJSONLine(out, j); err != nil {
-				return err
-			}
-			continue
+			return writeJSONLine(out, j)
 		}
-		if err := writeScoreTable(out, line, j, m); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", *input, err)
-	}
-	return nil
+		return writeScoreTable(out, line, j, m)
+	})
 }
 
 // writeScoreTable prints one input line's scores for a reader: each token

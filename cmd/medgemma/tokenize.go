@@ -162,16 +162,7 @@ func tokenizeLines(tok *tokenizer.Tokenizer, f tokenizeFlags, stdin io.Reader, o
 		defer file.Close()
 		r = file
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := sc.Bytes()
-		if line == 1 {
-			text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf")) // a byte order mark
-		}
-		if len(bytes.TrimSpace(text)) == 0 {
-			continue
-		}
+	return scanJSONLines(r, f.input, func(line int, text []byte) error {
 		var row struct {
 			Text *string `json:"text"`
 			IDs  []int32 `json:"ids"`
@@ -186,20 +177,35 @@ func tokenizeLines(tok *tokenizer.Tokenizer, f tokenizeFlags, stdin io.Reader, o
 			if err := checkIDs(tok, row.IDs); err != nil {
 				return fmt.Errorf("%s:%d: %w", f.input, line, err)
 			}
-			if err := writeJSONLine(out, map[string]string{"text": tok.Decode(row.IDs, f.skip)}); err != nil {
-				return err
-			}
-			continue
+			return writeJSONLine(out, map[string]string{"text": tok.Decode(row.IDs, f.skip)})
 		}
 		if row.Text == nil {
 			return fmt.Errorf(`%s:%d: no "text" field`, f.input, line)
 		}
-		if err := writeJSONLine(out, map[string][]int32{"ids": nonNil(tok.Encode(*row.Text, f.special))}); err != nil {
+		return writeJSONLine(out, map[string][]int32{"ids": nonNil(tok.Encode(*row.Text, f.special))})
+	})
+}
+
+// scanJSONLines calls fn with each non-blank line of r (a byte order mark
+// before the first taken away), numbered from 1, up to 64 MB a line;
+// name is r's, for errors.
+func scanJSONLines(r io.Reader, name string, fn func(line int, text []byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := sc.Bytes()
+		if line == 1 {
+			text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf")) // a byte order mark
+		}
+		if len(bytes.TrimSpace(text)) == 0 {
+			continue
+		}
+		if err := fn(line, text); err != nil {
 			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", f.input, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }

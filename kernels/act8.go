@@ -67,11 +67,27 @@ func (j *tileJob) Do(_, lo, hi int) {
 	}
 }
 
-var act8s = sync.Pool{New: func() any {
+// act8s keeps released activation buffers for the next product: a free
+// list rather than a sync.Pool, which under the race detector drops a
+// quarter of what it is given (a decode would then allocate).
+var act8s struct {
+	sync.Mutex
+	free []*act8
+}
+
+// getAct8 takes a buffer from the free list, or a new one.
+func getAct8() *act8 {
+	act8s.Lock()
+	defer act8s.Unlock()
+	if n := len(act8s.free); n > 0 {
+		a := act8s.free[n-1]
+		act8s.free = act8s.free[:n-1]
+		return a
+	}
 	a := new(act8)
 	a.quantJobT.a, a.tileJobT.a = a, a
 	return a
-}}
+}
 
 // Tiles: Q8_0 and Q4_K products of tileMinTokens tokens or more go through
 // tile kernels (8 rows x a tile of tokens). Q8_0 tiles hold 15 tokens; each
@@ -129,7 +145,7 @@ func act8Layout(qt DType, cols int) bool {
 // type qt, from a pool (putAct8 gives it back), quantizing tokens across
 // the pool's threads when there are many.
 func (pool Pool) quantizeActs(x []float32, n, cols int, qt DType) *act8 {
-	a := act8s.Get().(*act8)
+	a := getAct8()
 	a.qt, a.n, a.cols = qt, n, cols
 	a.stride = actStride(qt, cols)
 	if need := n * a.stride; cap(a.buf) < need {
@@ -231,7 +247,15 @@ func (a *act8) packTileQ4_K(i int) {
 	}
 }
 
-func putAct8(a *act8) { act8s.Put(a) }
+// putAct8 gives a buffer back (up to 64 are kept: one per concurrent
+// product).
+func putAct8(a *act8) {
+	act8s.Lock()
+	defer act8s.Unlock()
+	if len(act8s.free) < 64 {
+		act8s.free = append(act8s.free, a)
+	}
+}
 
 // token is token t's slab.
 func (a *act8) token(t int) []byte { return a.buf[t*a.stride : (t+1)*a.stride] }

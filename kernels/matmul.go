@@ -14,7 +14,6 @@ const maxThreads = 256
 var (
 	tasks       = make(chan *task, maxThreads)
 	startOnce   sync.Once
-	batches     = sync.Pool{New: func() any { return new(batch) }}
 	workerCount int
 )
 
@@ -68,6 +67,33 @@ type batch struct {
 	wg   sync.WaitGroup
 	left atomic.Int32
 	t    [maxThreads]task
+}
+
+// batches keeps finished batches for the next product: a free list, not a
+// sync.Pool, which under the race detector drops a quarter of what it is
+// given.
+var batches struct {
+	sync.Mutex
+	free []*batch
+}
+
+func getBatch() *batch {
+	batches.Lock()
+	defer batches.Unlock()
+	if n := len(batches.free); n > 0 {
+		b := batches.free[n-1]
+		batches.free = batches.free[:n-1]
+		return b
+	}
+	return new(batch)
+}
+
+func putBatch(b *batch) {
+	batches.Lock()
+	defer batches.Unlock()
+	if len(batches.free) < 64 {
+		batches.free = append(batches.free, b)
+	}
 }
 
 // wait returns when the batch's tasks are done: polling first (hotSpin),
@@ -186,7 +212,7 @@ func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 		return
 	}
 	startOnce.Do(startWorkers)
-	b := batches.Get().(*batch)
+	b := getBatch()
 	step := (w.Rows + p - 1) / p
 	step = (step + 7) &^ 7 // whole groups of 8 rows (the Q8_0 tiles') and 4
 	lo := 0
@@ -203,7 +229,7 @@ func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 	for i := range b.t[:(w.Rows+step-1)/step] {
 		b.t[i] = task{}
 	}
-	batches.Put(b)
+	putBatch(b)
 }
 
 // tokenBlock is how many rows of x are kept hot (in L2) while the weight rows
@@ -369,7 +395,7 @@ func (pool Pool) Run(n, minPer int, job Job) {
 		return
 	}
 	startOnce.Do(startWorkers)
-	b := batches.Get().(*batch)
+	b := getBatch()
 	step := (n + p - 1) / p
 	shares := 0
 	for lo := step; lo < n; lo += step {
@@ -385,7 +411,7 @@ func (pool Pool) Run(n, minPer int, job Job) {
 	for i := range b.t[:shares] {
 		b.t[i] = task{}
 	}
-	batches.Put(b)
+	putBatch(b)
 }
 
 // ParallelFor splits 0..n into one contiguous range per thread and runs fn on

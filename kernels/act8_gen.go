@@ -473,11 +473,14 @@ func tileQ4K() {
 // sub-block j and group g, 64 bytes at 512j+64g (lane t: token t's
 // activations 32j+4g..+3); at 4096, four vectors of the tokens' sub-block
 // sums as int16 pairs (Z16..Z19); at 4352 the tokens' scales. Rows as the
-// Q8_0 tiles'; Z0..Z7 their accumulators; the frame holds a row's eight
-// scales (int32) and its mins as four int16 pairs.
+// Q8_0 tiles'; Z0..Z7 their accumulators. The rows go four at a time, so
+// that each vector of activations is loaded once for four rows (Z24, Z25)
+// rather than once a row: the frame holds the four rows' scales (int32)
+// and mins (int16 pairs), 48 bytes a row; Z8..Z11 their sums over the
+// super-block, Z12..Z15 and Z20..Z23 a sub-block pair's.
 
 // func dotTile8Q4_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
-TEXT ·` + name + `(SB), NOSPLIT, $48-40
+TEXT ·` + name + `(SB), NOSPLIT, $192-40
 `)
 	tilePrologue()
 	p("VMOVDQU64 c0F<>(SB), Z30")
@@ -489,68 +492,81 @@ TEXT ·` + name + `(SB), NOSPLIT, $48-40
 		p("VMOVDQU32 %d(DI), Z%d", 4096+64*k, 16+k)
 	}
 	rows := []string{"(SI)", "(SI)(DX*1)", "(SI)(DX*2)", "(R12)", "(R12)(DX*1)", "(R12)(DX*2)", "(R13)", "(R13)(DX*1)"}
-	for r, addr := range rows {
-		at := func(off int) string { return fmt.Sprintf("%d%s", off, addr) }
-		// The scales (int32) and the mins (int16 pairs) to the frame.
-		p("MOVL %s, AX", at(4))
-		p("MOVL %s, BX", at(8))
-		p("MOVL %s, R9", at(12))
-		p("MOVL AX, R10")
-		p("ANDL $0x3F3F3F3F, R10")
-		p("MOVL R9, R11")
-		p("ANDL $0x0F0F0F0F, R11")
-		p("SHRL $2, AX")
-		p("ANDL $0x30303030, AX")
-		p("ORL  AX, R11")
-		p("SHLQ $32, R11")
-		p("ORQ  R10, R11")
-		p("VMOVQ R11, X28")
-		p("VPMOVZXBD X28, Y28")
-		p("VMOVDQU32 Y28, (SP)")
-		p("MOVL BX, R10")
-		p("ANDL $0x3F3F3F3F, R10")
-		p("SHRL $4, R9")
-		p("ANDL $0x0F0F0F0F, R9")
-		p("SHRL $2, BX")
-		p("ANDL $0x30303030, BX")
-		p("ORL  BX, R9")
-		p("SHLQ $32, R9")
-		p("ORQ  R10, R9")
-		p("VMOVQ R9, X28")
-		p("VPMOVZXBW X28, X28")
-		p("VMOVDQU32 X28, 32(SP)")
-		p("VPXORD Z22, Z22, Z22")
+	for pass := range 2 {
+		at := func(q, off int) string { return fmt.Sprintf("%d%s", off, rows[4*pass+q]) }
+		for q := range 4 {
+			// Row q's scales (int32) and mins (int16 pairs) to the frame.
+			f := 48 * q
+			p("MOVL %s, AX", at(q, 4))
+			p("MOVL %s, BX", at(q, 8))
+			p("MOVL %s, R9", at(q, 12))
+			p("MOVL AX, R10")
+			p("ANDL $0x3F3F3F3F, R10")
+			p("MOVL R9, R11")
+			p("ANDL $0x0F0F0F0F, R11")
+			p("SHRL $2, AX")
+			p("ANDL $0x30303030, AX")
+			p("ORL  AX, R11")
+			p("SHLQ $32, R11")
+			p("ORQ  R10, R11")
+			p("VMOVQ R11, X28")
+			p("VPMOVZXBD X28, Y28")
+			p("VMOVDQU32 Y28, %d(SP)", f)
+			p("MOVL BX, R10")
+			p("ANDL $0x3F3F3F3F, R10")
+			p("SHRL $4, R9")
+			p("ANDL $0x0F0F0F0F, R9")
+			p("SHRL $2, BX")
+			p("ANDL $0x30303030, BX")
+			p("ORL  BX, R9")
+			p("SHLQ $32, R9")
+			p("ORQ  R10, R9")
+			p("VMOVQ R9, X28")
+			p("VPMOVZXBW X28, X28")
+			p("VMOVDQU32 X28, %d(SP)", f+32)
+			p("VPXORD Z%d, Z%d, Z%d", 8+q, 8+q, 8+q)
+		}
 		for c := range 4 {
-			p("VPXORD Z20, Z20, Z20")
-			p("VPXORD Z21, Z21, Z21")
-			for g := range 8 {
-				l, h := 24+g%2, 26+g%2
-				// Four bytes of nibbles broadcast to every lane: the low
-				// nibbles as they are, the high ones times 16.
-				p("VPANDD.BCST %s, Z30, Z%d", at(16+32*c+4*g), l)
-				p("VPANDD.BCST %s, Z31, Z%d", at(16+32*c+4*g), h)
-				p("VPDPBUSD %d(DI), Z%d, Z20", 512*(2*c)+64*g, l)
-				p("VPDPBUSD %d(DI), Z%d, Z21", 512*(2*c+1)+64*g, h)
+			for q := range 4 {
+				p("VPXORD Z%d, Z%d, Z%d", 12+q, 12+q, 12+q)
+				p("VPXORD Z%d, Z%d, Z%d", 20+q, 20+q, 20+q)
 			}
-			p("VPSRAD $4, Z21, Z21")
-			p("VPMULLD.BCST %d(SP), Z20, Z20", 4*(2*c))
-			p("VPMULLD.BCST %d(SP), Z21, Z21", 4*(2*c+1))
-			p("VPADDD Z20, Z22, Z22")
-			p("VPADDD Z21, Z22, Z22")
+			for g := range 8 {
+				p("VMOVDQU8 %d(DI), Z24", 512*(2*c)+64*g)
+				p("VMOVDQU8 %d(DI), Z25", 512*(2*c+1)+64*g)
+				for q := range 4 {
+					// Four bytes of nibbles broadcast to every lane: the
+					// low nibbles as they are, the high ones times 16.
+					p("VPANDD.BCST %s, Z30, Z26", at(q, 16+32*c+4*g))
+					p("VPANDD.BCST %s, Z31, Z27", at(q, 16+32*c+4*g))
+					p("VPDPBUSD Z24, Z26, Z%d", 12+q)
+					p("VPDPBUSD Z25, Z27, Z%d", 20+q)
+				}
+			}
+			for q := range 4 {
+				p("VPSRAD $4, Z%d, Z%d", 20+q, 20+q)
+				p("VPMULLD.BCST %d(SP), Z%d, Z%d", 48*q+4*(2*c), 12+q, 12+q)
+				p("VPMULLD.BCST %d(SP), Z%d, Z%d", 48*q+4*(2*c+1), 20+q, 20+q)
+				p("VPADDD Z%d, Z%d, Z%d", 12+q, 8+q, 8+q)
+				p("VPADDD Z%d, Z%d, Z%d", 20+q, 8+q, 8+q)
+			}
 		}
-		p("VPXORD Z23, Z23, Z23")
-		for k := range 4 {
-			p("VPDPWSSD.BCST %d(SP), Z%d, Z23", 32+4*k, 16+k)
+		for q := range 4 {
+			m := 12 + q
+			p("VPXORD Z%d, Z%d, Z%d", m, m, m)
+			for k := range 4 {
+				p("VPDPWSSD.BCST %d(SP), Z%d, Z%d", 48*q+32+4*k, 16+k, m)
+			}
+			p("VPBROADCASTW %s, Y28", at(q, 0))
+			p("VCVTPH2PS Y28, Z28")
+			p("VPBROADCASTW %s, Y29", at(q, 2))
+			p("VCVTPH2PS Y29, Z29")
+			p("VCVTDQ2PS Z%d, Z%d", 8+q, 8+q)
+			p("VCVTDQ2PS Z%d, Z%d", m, m)
+			p("VMULPS Z28, Z%d, Z%d", 8+q, 8+q)
+			p("VFNMADD231PS Z29, Z%d, Z%d", m, 8+q)
+			p("VFMADD231PS 4352(DI), Z%d, Z%d", 8+q, 4*pass+q)
 		}
-		p("VPBROADCASTW %s, Y28", at(0))
-		p("VCVTPH2PS Y28, Z28")
-		p("VPBROADCASTW %s, Y29", at(2))
-		p("VCVTPH2PS Y29, Z29")
-		p("VCVTDQ2PS Z22, Z22")
-		p("VCVTDQ2PS Z23, Z23")
-		p("VMULPS Z28, Z22, Z22")
-		p("VFNMADD231PS Z29, Z23, Z22")
-		p("VFMADD231PS 4352(DI), Z22, Z%d", r)
 	}
 	p("ADDQ $144, SI")
 	p("ADDQ $144, R12")

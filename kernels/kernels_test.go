@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -382,6 +384,58 @@ func TestPoolRun(t *testing.T) {
 			t.Errorf("threads %d: Run allocates %v times", threads, a)
 		}
 	}
+}
+
+// TestHotWorkers: products and jobs finish with the hot workers polling
+// (back to back), parked (after a pause longer than hotSpin: the next task
+// must wake them), and busy with other callers' shares (eight goroutines
+// at once: the tasks that find no free hot worker go to the pool's
+// goroutines), every result right.
+func TestHotWorkers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	w := &Mat{Rows: 512, Cols: 256, DType: BF16, Raw: randBF16(rng, 512*256)}
+	x := randF32(rng, 3*256)
+	want := make([]float32, 3*512)
+	MatMulRef(want, x, 3, w)
+	check := func(what string, got []float32) {
+		for i := range got {
+			if !close32(got[i], want[i], 256) {
+				t.Errorf("%s: out[%d] = %v, reference %v", what, i, got[i], want[i])
+				return
+			}
+		}
+	}
+	pool := NewPool(4)
+	for round := range 3 {
+		got := make([]float32, 3*512)
+		pool.MatMul(got, x, 3, w)
+		check("back to back", got)
+		if round < 2 {
+			time.Sleep(2 * hotSpin) // the hot workers park
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for range 20 {
+				got := make([]float32, 3*512)
+				NewPool(2+g%3).MatMul(got, x, 3, w)
+				check("concurrent", got)
+				j := &sumJob{in: make([]float32, 300), out: make([]float32, 300)}
+				for i := range j.in {
+					j.in[i] = float32(i)
+				}
+				NewPool(3).Run(300, 1, j)
+				for i, v := range j.out {
+					if v != float32(2*i) {
+						t.Errorf("concurrent Run: item %d = %v", i, v)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // BenchmarkMatMulBatch multiplies the few tokens of a batched decode step

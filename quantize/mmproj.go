@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/medgemma/medgemma/gguf"
 	"github.com/medgemma/medgemma/imageproc"
@@ -13,8 +14,11 @@ import (
 
 // MMProj writes the vision tower and projector of the multimodal
 // checkpoint in dir as llama.cpp's mmproj file at out (architecture clip,
-// projector type gemma3): matrices and the patch convolution in F16 (or
-// F32 when f32 is set), vectors in F32, the soft-embedding norm as 1 + w.
+// projector type gemma3): matrices in F16 (or F32 when f32 is set), vectors
+// in F32, the soft-embedding norm as 1 + w. In F16 files the patch and
+// position embeddings stay F32, as llama.cpp's converter keeps them
+// (Gemma3VisionModel.tensor_force_quant): its CPU backend cannot add an F16
+// position embedding to the F32 patches.
 func MMProj(ctx context.Context, dir, out string, f32 bool, progress func(done, total int)) error {
 	cfg, err := model.LoadConfig(dir)
 	if err != nil {
@@ -45,7 +49,7 @@ func MMProj(ctx context.Context, dir, out string, f32 bool, progress func(done, 
 		}
 		t := ckpt.Tensor(name)
 		j := job{src: t, spec: gguf.TensorSpec{Name: g, Type: gguf.F32, Dims: reversed(t.Shape)}, norm: model.IsNorm(name)}
-		if len(t.Shape) >= 2 {
+		if len(t.Shape) >= 2 && !strings.Contains(name, ".embeddings.") {
 			j.spec.Type = matrices
 		}
 		jobs = append(jobs, j)

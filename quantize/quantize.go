@@ -13,9 +13,11 @@ package quantize
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -118,7 +120,74 @@ func Text(ctx context.Context, dir, out string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	tmpl, err := chatTemplate(dir)
+	if err != nil {
+		return err
+	}
+	if tmpl != "" {
+		meta = append(meta, gguf.KV{Key: "tokenizer.chat_template", Value: gguf.Of(tmpl)})
+	}
 	return writeFile(ctx, out, meta, jobs, opts.Progress)
+}
+
+// maxTemplateBytes bounds a chat template file.
+const maxTemplateBytes = 1 << 20
+
+// chatTemplate is the checkpoint's chat template, which llama.cpp's
+// converter writes as tokenizer.chat_template (llama.cpp's chat tools
+// need it): chat_template.jinja, else chat_template.json's, else
+// tokenizer_config.json's ("chat_template" a string, or a list whose entry
+// named "default" is taken); "" when there is none.
+func chatTemplate(dir string) (string, error) {
+	read := func(name string) ([]byte, error) {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxTemplateBytes+1))
+		if err == nil && len(b) > maxTemplateBytes {
+			err = fmt.Errorf("%s: over %d bytes", name, maxTemplateBytes)
+		}
+		return b, err
+	}
+	if b, err := read("chat_template.jinja"); err == nil {
+		return string(b), nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	for _, name := range []string{"chat_template.json", "tokenizer_config.json"} {
+		b, err := read(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		var c struct {
+			ChatTemplate json.RawMessage `json:"chat_template"`
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		if len(c.ChatTemplate) == 0 || string(c.ChatTemplate) == "null" {
+			continue
+		}
+		var t string
+		if json.Unmarshal(c.ChatTemplate, &t) == nil {
+			return t, nil
+		}
+		var list []struct{ Name, Template string }
+		if err := json.Unmarshal(c.ChatTemplate, &list); err != nil {
+			return "", fmt.Errorf("%s: chat_template is neither a string nor a list of named templates", name)
+		}
+		for _, e := range list {
+			if e.Name == "default" {
+				return e.Template, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // job is one tensor to convert: from the checkpoint, into its GGUF spec

@@ -241,6 +241,15 @@ func TestMMProjWrite(t *testing.T) {
 			if f32 && !bytes.Equal(ot.Data, lt.Data) {
 				t.Errorf("tensor %s differs from llama.cpp's", lt.Name)
 			}
+			// F16 as llama.cpp's converter: matrices F16 but the patch and
+			// position embeddings (its CPU backend adds them in F32).
+			wantType := gguf.F32
+			if !f32 && len(lt.Dims) >= 2 && lt.Name != "v.patch_embd.weight" && lt.Name != "v.position_embd.weight" {
+				wantType = gguf.F16
+			}
+			if ot.Type != wantType {
+				t.Errorf("f32 %v: tensor %s in %s, want %s", f32, lt.Name, ot.Type, wantType)
+			}
 		}
 		f.Close()
 		m, err := model.LoadWith(text, model.LoadOptions{MMProj: path})
@@ -393,4 +402,61 @@ func convertBytes(t *safetensors.Tensor, spec gguf.TensorSpec, norm bool) ([]byt
 	var b bytes.Buffer
 	err := convert(&b, t, spec, norm)
 	return b.Bytes(), err
+}
+
+// TestChatTemplate: the checkpoint's chat template goes into the file as
+// tokenizer.chat_template (as llama.cpp's converter writes it, and its chat
+// tools need): from chat_template.jinja first, then chat_template.json's or
+// tokenizer_config.json's (a string, or the entry named "default" of a
+// list); none, none written; broken or oversized files are errors.
+func TestChatTemplate(t *testing.T) {
+	for _, c := range []struct {
+		files map[string]string
+		want  string
+		err   string
+	}{
+		{map[string]string{"tokenizer_config.json": `{"chat_template": "{{ bos_token }}A"}`}, "{{ bos_token }}A", ""},
+		{map[string]string{"tokenizer_config.json": `{"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]}`}, "D", ""},
+		{map[string]string{"tokenizer_config.json": `{"chat_template": "A"}`, "chat_template.json": `{"chat_template": "J"}`}, "J", ""},
+		{map[string]string{"tokenizer_config.json": `{"chat_template": "A"}`, "chat_template.jinja": "JINJA"}, "JINJA", ""},
+		{map[string]string{"tokenizer_config.json": `{"bos_token": "<bos>"}`}, "", ""},
+		{map[string]string{}, "", ""},
+		{map[string]string{"tokenizer_config.json": `{"chat_template": 7}`}, "", "neither a string nor a list"},
+		{map[string]string{"tokenizer_config.json": `{"chat_template": `}, "", "tokenizer_config.json"},
+		{map[string]string{"chat_template.jinja": strings.Repeat("x", maxTemplateBytes+1)}, "", "over 1048576 bytes"},
+	} {
+		dir := t.TempDir()
+		for name, body := range c.files {
+			os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+		}
+		got, err := chatTemplate(dir)
+		if got != c.want || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%v: %q, %v; want %q, error with %q", c.files, got, err, c.want, c.err)
+		}
+	}
+	// Through Text: the tiny checkpoint with a template beside it.
+	src := filepath.Join("..", "testdata", "models", "tiny-medgemma-text")
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		abs, _ := filepath.Abs(filepath.Join(src, e.Name()))
+		os.Symlink(abs, filepath.Join(dir, e.Name()))
+	}
+	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(`{"chat_template": "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}"}`), 0o644)
+	out := filepath.Join(t.TempDir(), "t.gguf")
+	tok := filepath.Join(testenv.TokenizerDir(t), "tokenizer.json")
+	if err := Text(context.Background(), dir, out, Options{Type: "q8_0", Tokenizer: tok}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if v, ok := f.Get("tokenizer.chat_template"); !ok || v.V != "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}" {
+		t.Fatalf("tokenizer.chat_template = %v, %v", v.V, ok)
+	}
 }

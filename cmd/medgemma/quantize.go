@@ -27,7 +27,8 @@ scales and minimums per 32; the embedding and some value and down
 projections in q6_k), q4_0 (4 bits, a scale per 32; the embedding in
 q6_k), as llama-quantize makes them and byte for byte the same. Tensors are converted one at a time.
 Run, chat and serve take the directory or the file with -m; the file
-carries the tokenizer's vocabulary.
+carries the tokenizer's vocabulary and the checkpoint's chat template
+(tokenizer.chat_template, which llama.cpp's chat tools read).
 
 Flags:
 `

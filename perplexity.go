@@ -272,13 +272,14 @@ func (k *KLStats) add(logits []float32, lse, nll float64, next int, b logProbRow
 	k.nllNLLBase += nll * nllBase
 	top, topBase := 0, 0
 	var kld float64
+	var maxBase float32
 	for i, v := range logits {
 		if v > logits[top] {
 			top = i
 		}
 		lb := b.at(i)
-		if i == 0 || lb > b.at(topBase) {
-			topBase = i
+		if i == 0 || lb > maxBase {
+			topBase, maxBase = i, lb
 		}
 		if lb > -16 {
 			kld += math.Exp(float64(lb)) * (float64(lb) - (float64(v) - lse))

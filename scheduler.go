@@ -11,7 +11,6 @@ import (
 
 	"github.com/medgemma/medgemma/chat"
 	"github.com/medgemma/medgemma/generate"
-	"github.com/medgemma/medgemma/kernels"
 	"github.com/medgemma/medgemma/model"
 )
 
@@ -168,7 +167,7 @@ func (m *Model) newPool(o SchedulerOptions) (*model.KVPool, error) {
 			full++
 		}
 	}
-	perPos := int64(kernels.RowBytes(m.model.KVType(), t.NumKeyValueHeads*t.HeadDim)) * 2 // key and value, one layer, in the cache's type
+	perPos := m.model.KVBytesPerPosition()
 	slideBlocks := o.Parallel*((min(t.SlidingWindow, o.Context)+o.BatchTokens)/B+3) + MaxChoices
 	fullBlocks := o.Parallel*(o.Context/B+2) + MaxChoices
 	if o.KVMemory > 0 {

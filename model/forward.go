@@ -310,10 +310,11 @@ type kvView struct {
 func (j *attentionJob) prepare(chunks []Chunk, li int, sliding bool) {
 	j.chunks, j.li, j.sliding = chunks, li, sliding
 	j.views = j.views[:0]
-	if len(chunks) == 0 || chunks[0].KV.pool.typ == kernels.F32 {
+	ws := j.ws
+	typ := ws.m.kvType
+	if typ == kernels.F32 {
 		return
 	}
-	ws := j.ws
 	t := &ws.m.Config.Text
 	kvDim := t.NumKeyValueHeads * t.HeadDim
 	need := 0
@@ -330,7 +331,6 @@ func (j *attentionJob) prepare(chunks []Chunk, li int, sliding bool) {
 		n := (hi - lo + 1) * kvDim
 		view := kvView{base: lo, k: j.widened[off : off+n], v: j.widened[off+n : off+2*n]}
 		off += 2 * n
-		typ := chunks[ci].KV.pool.typ
 		for p := lo; p <= hi; p++ {
 			kr, vr := chunks[ci].KV.rows(li, p)
 			kernels.WidenRow(typ, view.k[(p-lo)*kvDim:(p-lo+1)*kvDim], kr)

@@ -117,8 +117,14 @@ func (p *KVPool) BlockSize() int { return p.blockSize }
 // BytesPerToken is the KV memory of one position: every layer's key and
 // value, in the pool's type.
 func (p *KVPool) BytesPerToken() int64 {
-	t := p.m.Config.Text
-	return int64(t.NumHiddenLayers) * 2 * int64(kernels.RowBytes(p.typ, t.NumKeyValueHeads*t.HeadDim))
+	return int64(p.m.Config.Text.NumHiddenLayers) * p.m.KVBytesPerPosition()
+}
+
+// KVBytesPerPosition is one layer's key and value of one position in the
+// model's KV type.
+func (m *Model) KVBytesPerPosition() int64 {
+	t := m.Config.Text
+	return 2 * int64(kernels.RowBytes(m.kvType, t.NumKeyValueHeads*t.HeadDim))
 }
 
 // Type is the pool's KV type.

@@ -298,12 +298,12 @@ func quantizeBlock(dst []byte, x []float32) (d float32, sum int32) {
 var q4kActOffset = [8]int{0, 64, 32, 96, 128, 192, 160, 224}
 
 // quantizeToken fills token t's slab from x: pairs of 32-blocks or
-// super-blocks, with the AVX-512 kernels where the CPU has them (the same
-// bytes: TestQuantizeActsFast).
+// super-blocks, with the AVX-512 or AVX2 kernels where the CPU has them
+// (the same bytes: TestQuantizeActsFast).
 func (a *act8) quantizeToken(t int) {
 	s := a.token(t)
 	x := a.x[t*a.cols : (t+1)*a.cols]
-	fast := hasVNNI && !forceRefQuant
+	fast := (hasVNNI || hasAVX2Int) && !forceRefQuant
 	switch a.qt {
 	case Q8_0, Q4_0:
 		for p := 0; p < a.cols/64; p++ {
@@ -324,6 +324,25 @@ func (a *act8) quantizeToken(t int) {
 
 // forceRefQuant makes quantizeToken take the plain-Go path (for the tests).
 var forceRefQuant bool
+
+// amax32 sets out[b] to the largest magnitude of block b of x (32 values
+// each) and reports whether there is a NaN (AVX-512 with VNNI, else AVX2).
+func amax32(x *float32, blocks int, out *float32) (nan bool) {
+	if hasVNNI {
+		return amax32AVX512(x, blocks, out)
+	}
+	return amax32AVX2(x, blocks, out)
+}
+
+// quant32 rounds blocks of 32 values of x times their scales to int8 in q,
+// with their sums of four in sums4 (AVX-512 with VNNI, else AVX2).
+func quant32(x *float32, blocks int, scales *float32, q *byte, sums4 *int32) {
+	if hasVNNI {
+		quant32AVX512(x, blocks, scales, q, sums4)
+		return
+	}
+	quant32AVX2(x, blocks, scales, q, sums4)
+}
 
 // quantizePair fills a Q8_0 or Q4_0 slab of 64 values (plain Go).
 func (a *act8) quantizePair(slab []byte, xs []float32) {
@@ -352,13 +371,13 @@ func (a *act8) quantizePair(slab []byte, xs []float32) {
 	}
 }
 
-// quantizePairFast is quantizePair through the AVX-512 kernels; it
+// quantizePairFast is quantizePair through the SIMD kernels; it
 // reports false, writing nothing, for blocks that are zero or hold a NaN
 // or an infinity (quantizePair's special cases).
 func (a *act8) quantizePairFast(slab []byte, xs []float32) bool {
 	var amax, scales [2]float32
 	var sums4 [16]int32
-	if amax32AVX512(&xs[0], 2, &amax[0]) {
+	if amax32(&xs[0], 2, &amax[0]) {
 		return false
 	}
 	for h, m := range amax {
@@ -367,7 +386,7 @@ func (a *act8) quantizePairFast(slab []byte, xs []float32) bool {
 		}
 		scales[h] = 127 / m
 	}
-	quant32AVX512(&xs[0], 2, &scales[0], &slab[0], &sums4[0])
+	quant32(&xs[0], 2, &scales[0], &slab[0], &sums4[0])
 	le := binary.LittleEndian
 	for h, m := range amax {
 		d := math.Float32bits(F16ToF32(F32ToF16(m / 127)))
@@ -447,14 +466,14 @@ func (a *act8) superSums(slab []byte, sums *[QKK / 16]int32, d float32) {
 	clear(slab[292:])
 }
 
-// quantizeSuperFast is quantizeSuper through the AVX-512 kernels; it
+// quantizeSuperFast is quantizeSuper through the SIMD kernels; it
 // reports false, writing nothing, where quantizeSuper's special cases
 // apply.
 func (a *act8) quantizeSuperFast(slab []byte, xb []float32) bool {
 	var amax, scales [8]float32
 	var sums4 [64]int32
 	var q [QKK]byte
-	if amax32AVX512(&xb[0], 8, &amax[0]) {
+	if amax32(&xb[0], 8, &amax[0]) {
 		return false
 	}
 	m := amax[0]
@@ -480,7 +499,7 @@ func (a *act8) quantizeSuperFast(slab []byte, xb []float32) bool {
 	for i := range scales {
 		scales[i] = iscale
 	}
-	quant32AVX512(&xb[0], 8, &scales[0], &q[0], &sums4[0])
+	quant32(&xb[0], 8, &scales[0], &q[0], &sums4[0])
 	if a.qt == Q4_K || a.qt == Q5_K {
 		for j, off := range q4kActOffset {
 			copy(slab[off:off+32], q[32*j:32*j+32])

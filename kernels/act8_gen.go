@@ -2,7 +2,8 @@
 
 // act8_gen writes act8_amd64.s: the AVX-512 VNNI products of quantized
 // weights with 8-bit activations (act8.go), four rows by four tokens and
-// four rows by one, unrolled over the rows and tokens of a tile.
+// four rows by one, unrolled over the rows and tokens of a tile; and, with
+// act8avx2_gen.go, act8avx2_amd64.s, the AVX2 ones.
 //
 //	go generate ./kernels
 package main
@@ -61,6 +62,11 @@ func main() {
 	tileQ4K()
 	constants()
 	if err := os.WriteFile("act8_amd64.s", []byte(b.String()), 0o644); err != nil {
+		panic(err)
+	}
+	b.Reset()
+	avx2Kernels()
+	if err := os.WriteFile("act8avx2_amd64.s", []byte(b.String()), 0o644); err != nil {
 		panic(err)
 	}
 }

@@ -65,9 +65,9 @@ func quantizedNormal(rng *rand.Rand, d DType, rows, cols int) ([]byte, []float32
 // (plus float32 rounding), and for Gaussian activations the error is a
 // fraction of that bound. Rows of zeros and infinities give 0 and NaN.
 func TestAct8Reference(t *testing.T) {
-	savedA, savedV := useAct8, hasVNNI
-	defer func() { useAct8, hasVNNI = savedA, savedV }()
-	useAct8, hasVNNI = true, false
+	savedA, savedV, saved2 := useAct8, hasVNNI, hasAVX2Int
+	defer func() { useAct8, hasVNNI, hasAVX2Int = savedA, savedV, saved2 }()
+	useAct8, hasVNNI, hasAVX2Int = true, false, false
 	rng := rand.New(rand.NewPCG(21, 22))
 	for _, d := range []DType{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K} {
 		rows, cols, n := 9, 2*QKK, 5
@@ -120,17 +120,37 @@ func TestAct8Reference(t *testing.T) {
 	}
 }
 
-// TestAct8Kernels: the VNNI kernels compute what dotAct8Ref does (the same
-// integers; float32 rounding apart) on random bytes, which reach every
-// weight, scale and minimum the formats hold, for every tile shape; a
-// token's results are bitwise the same wherever it sits in the batch and
-// however threads split the rows, and the same alone (bitwise, except
-// for the Q8_0 tiles of tileMinTokens tokens or more, which sum
-// differently: there within rounding).
+// TestAct8Kernels: the SIMD kernels of every level the CPU has (AVX-512
+// VNNI, AVX2) compute what dotAct8Ref does (the same integers; float32
+// rounding apart) on random bytes, which reach every weight, scale and
+// minimum the formats hold, for every tile shape; a token's results are
+// bitwise the same wherever it sits in the batch and however threads split
+// the rows, and the same alone (bitwise, except for the tiles of
+// tileMinTokens tokens or more, which sum differently: there within
+// rounding).
 func TestAct8Kernels(t *testing.T) {
-	if !hasVNNI {
-		t.Skip("no AVX-512 VNNI: the plain-Go path is TestAct8Reference's")
+	savedV, saved2, savedA := hasVNNI, hasAVX2Int, useAct8
+	defer func() { hasVNNI, hasAVX2Int, useAct8 = savedV, saved2, savedA }()
+	levels := 0
+	for _, level := range []struct {
+		name string
+		on   bool
+		vnni bool
+	}{{"VNNI", savedV, true}, {"AVX2", saved2, false}} {
+		if !level.on {
+			t.Logf("%s: not on this CPU", level.name)
+			continue
+		}
+		levels++
+		hasVNNI, hasAVX2Int, useAct8 = level.vnni, true, true
+		t.Run(level.name, testAct8Kernels)
 	}
+	if levels == 0 {
+		t.Skip("no AVX2 nor AVX-512 VNNI: the plain-Go path is TestAct8Reference's")
+	}
+}
+
+func testAct8Kernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 24))
 	for _, d := range []DType{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K} {
 		for _, c := range []struct{ rows, cols int }{{4, QKK}, {13, 2 * QKK}, {37, 5 * QKK}} {
@@ -213,14 +233,31 @@ func TestAct8AllocatesNothing(t *testing.T) {
 	}
 }
 
-// TestQuantizeActsFast: the AVX-512 quantizer writes the plain-Go one's
-// bytes for every slab type: random values with outliers, ties between
-// +max and -max (the first wins), halves (ties to even), blocks of zeros,
-// and blocks with a NaN or an infinity.
+// TestQuantizeActsFast: the AVX-512 and AVX2 quantizers write the plain-Go
+// one's bytes for every slab type: random values with outliers, ties
+// between +max and -max (the first wins), halves (ties to even), blocks of
+// zeros, and blocks with a NaN or an infinity.
 func TestQuantizeActsFast(t *testing.T) {
-	if !hasVNNI {
-		t.Skip("no AVX-512 VNNI: only the plain-Go quantizer runs")
+	savedV, saved2 := hasVNNI, hasAVX2Int
+	defer func() { hasVNNI, hasAVX2Int = savedV, saved2 }()
+	levels := 0
+	for _, level := range []struct {
+		name string
+		on   bool
+		vnni bool
+	}{{"AVX-512", savedV, true}, {"AVX2", saved2, false}} {
+		if level.on {
+			levels++
+			hasVNNI, hasAVX2Int = level.vnni, true
+			t.Run(level.name, testQuantizeActsFast)
+		}
 	}
+	if levels == 0 {
+		t.Skip("no AVX2 nor AVX-512 VNNI: only the plain-Go quantizer runs")
+	}
+}
+
+func testQuantizeActsFast(t *testing.T) {
 	rng := rand.New(rand.NewPCG(27, 28))
 	cols, n := 4*QKK, 9
 	x := randF32(rng, n*cols)

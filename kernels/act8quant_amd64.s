@@ -94,3 +94,128 @@ quant_loop:
 quant_done:
 	VZEROUPPER
 	RET
+
+// func amax32AVX2(x *float32, blocks int, out *float32) (nan bool)
+// amax32AVX512 on AVX2: out[b] = the largest |x| of block b; nan reports a
+// NaN anywhere.
+TEXT ·amax32AVX2(SB), NOSPLIT, $0-25
+	MOVQ x+0(FP), SI
+	MOVQ blocks+8(FP), CX
+	MOVQ out+16(FP), DI
+	MOVL $0x7fffffff, AX
+	MOVL AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPS Y14, Y14, Y14
+
+amax2_loop:
+	CMPQ CX, $0
+	JLE  amax2_done
+	VANDPS (SI), Y15, Y0
+	VANDPS 32(SI), Y15, Y1
+	VANDPS 64(SI), Y15, Y2
+	VANDPS 96(SI), Y15, Y3
+	VCMPPS $3, Y0, Y0, Y4
+	VCMPPS $3, Y1, Y1, Y5
+	VCMPPS $3, Y2, Y2, Y6
+	VCMPPS $3, Y3, Y3, Y7
+	VORPS Y4, Y5, Y4
+	VORPS Y6, Y7, Y6
+	VORPS Y4, Y6, Y4
+	VORPS Y4, Y14, Y14
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4E, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xB1, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $128, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP  amax2_loop
+
+amax2_done:
+	VMOVMSKPS Y14, AX
+	TESTL AX, AX
+	SETNE AL
+	MOVB AL, nan+24(FP)
+	VZEROUPPER
+	RET
+
+// func quant32AVX2(x *float32, blocks int, scales *float32, q *byte, sums4 *int32)
+// quant32AVX512 on AVX2: the int32 values packed to bytes (VPACKSSDW,
+// VPACKSSWB interleave the 128-bit lanes: VPERMD puts the groups of four
+// back in order), their sums of four by VPMADDUBSW and VPMADDWD with ones.
+TEXT ·quant32AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ blocks+8(FP), CX
+	MOVQ scales+16(FP), R8
+	MOVQ q+24(FP), DI
+	MOVQ sums4+32(FP), R9
+	MOVL $127, AX
+	MOVL AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $-127, AX
+	MOVL AX, X14
+	VPBROADCASTD X14, Y14
+	VMOVDQU quantPerm<>(SB), Y13
+	MOVL $0x01010101, AX
+	MOVL AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0x00010001, AX
+	MOVL AX, X11
+	VPBROADCASTD X11, Y11
+
+quant2_loop:
+	CMPQ CX, $0
+	JLE  quant2_done
+	VBROADCASTSS (R8), Y8
+	VMULPS (SI), Y8, Y0
+	VMULPS 32(SI), Y8, Y1
+	VMULPS 64(SI), Y8, Y2
+	VMULPS 96(SI), Y8, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPMINSD Y15, Y0, Y0
+	VPMINSD Y15, Y1, Y1
+	VPMINSD Y15, Y2, Y2
+	VPMINSD Y15, Y3, Y3
+	VPMAXSD Y14, Y0, Y0
+	VPMAXSD Y14, Y1, Y1
+	VPMAXSD Y14, Y2, Y2
+	VPMAXSD Y14, Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD Y0, Y13, Y0
+	VMOVDQU Y0, (DI)
+	VPMADDUBSW Y0, Y12, Y1
+	VPMADDWD Y11, Y1, Y1
+	VMOVDQU Y1, (R9)
+	ADDQ $128, SI
+	ADDQ $4, R8
+	ADDQ $32, DI
+	ADDQ $32, R9
+	DECQ CX
+	JMP  quant2_loop
+
+quant2_done:
+	VZEROUPPER
+	RET
+
+// The dwords of VPACKSSWB's result hold values 0-3, 8-11, 16-19, 24-27,
+// 4-7, 12-15, 20-23, 28-31: VPERMD's indices to put them in order.
+DATA quantPerm<>+0(SB)/4, $0
+DATA quantPerm<>+4(SB)/4, $4
+DATA quantPerm<>+8(SB)/4, $1
+DATA quantPerm<>+12(SB)/4, $5
+DATA quantPerm<>+16(SB)/4, $2
+DATA quantPerm<>+20(SB)/4, $6
+DATA quantPerm<>+24(SB)/4, $3
+DATA quantPerm<>+28(SB)/4, $7
+GLOBL quantPerm<>(SB), RODATA|NOPTR, $32

@@ -473,8 +473,9 @@ func BenchmarkMatMulBatch(b *testing.B) {
 // 223 MB in Q8_0, 118 MB in Q4_K, so the weights come from memory as a
 // layer's do), 1 to 16 tokens. One token is bound by memory bandwidth; 16
 // come near the arithmetic peak (GFLOP/s). Quantized types run with 8-bit
-// activations (act8) where the CPU has VNNI, and again with float32 ones
-// (f32act).
+// activations through each integer kernel the CPU has (act8: VNNI, avx2),
+// and with float32 ones (f32act; f32act-go: without AVX-512, as on a CPU
+// with AVX2 only and no integer kernels).
 func BenchmarkMatMulDecodeStep(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	rows, cols := 10240, 2560
@@ -492,16 +493,23 @@ func BenchmarkMatMulDecodeStep(b *testing.B) {
 		}
 		modes := []string{""}
 		if d.Quantized() {
-			modes = []string{"/f32act"}
+			modes = []string{"/f32act", "/f32act-go"}
 			if hasVNNI {
 				modes = append(modes, "/act8")
+			}
+			if hasAVX2Int {
+				modes = append(modes, "/avx2")
 			}
 		}
 		for _, mode := range modes {
 			for _, n := range []int{1, 4, 8, 16, 64} {
 				x, out := randF32(rng, n*cols), make([]float32, n*rows)
 				b.Run(fmt.Sprintf("%s%s/%d", d, mode, n), func(b *testing.B) {
-					defer SetInt8Activations(SetInt8Activations(mode == "/act8"))
+					saved512, savedV := hasAVX512, hasVNNI
+					defer func() { hasAVX512, hasVNNI = saved512, savedV }()
+					hasAVX512 = hasAVX512 && mode != "/f32act-go"
+					hasVNNI = hasVNNI && mode != "/avx2"
+					defer SetInt8Activations(SetInt8Activations(mode == "/act8" || mode == "/avx2"))
 					for b.Loop() {
 						for _, w := range ws {
 							MatMul(out, x, n, w)

@@ -199,7 +199,7 @@ func MatMul(out, x []float32, n int, w *Mat) { Pool{}.MatMul(out, x, n, w) }
 
 // MatMul is the package's MatMul split across the pool's threads.
 // Quantized weights take 8-bit activations (act8.go) where the CPU has
-// integer dot products (AVX-512 VNNI) for their type.
+// integer kernels (AVX-512 VNNI or AVX2) for their type.
 func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 	var a *act8
 	if useAct8 && act8Layout(w.DType, w.Cols) && (act8Kernel(w.DType) || !hasVNNI) {

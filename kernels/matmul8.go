@@ -3,15 +3,15 @@ package kernels
 import "unsafe"
 
 // useAct8 sends products of quantized weights through 8-bit activations
-// (act8.go). It is on where the integer kernels exist (AVX-512 VNNI); other
-// CPUs keep float32 activations until their kernels come. Tests turn it on
-// with hasVNNI off to check the plain-Go path.
-var useAct8 = hasVNNI
+// (act8.go). It is on where integer kernels exist (AVX-512 VNNI, or AVX2);
+// other CPUs keep float32 activations. Tests turn it on with both off to
+// check the plain-Go path.
+var useAct8 = hasVNNI || hasAVX2Int
 
 // act8Kernel reports whether weights of type qt have SIMD kernels for 8-bit
 // activations on this CPU.
 func act8Kernel(qt DType) bool {
-	return hasVNNI && qt.Quantized()
+	return (hasVNNI || hasAVX2Int) && qt.Quantized()
 }
 
 // prefetchGroups is how many groups of four rows ahead blocked8's calls
@@ -114,6 +114,17 @@ func dot4x4A8(qt DType, out *[16]float32, w []byte, wstride int, a *act8, t0 int
 		}
 		return
 	}
+	if !hasVNNI { // AVX2: token by token, as alone
+		var o4 [4]float32
+		for t := range 4 {
+			dot4x1A8(qt, &o4, w, wstride, a, t0+t, pf, lines)
+			pf, lines = 0, 0 // the first call prefetches the group's share
+			for r, v := range o4 {
+				out[r*4+t] = v
+			}
+		}
+		return
+	}
 	s := &a.buf[t0*a.stride]
 	switch qt {
 	case Q8_0:
@@ -140,6 +151,10 @@ func dot4x1A8(qt DType, out *[4]float32, w []byte, wstride int, a *act8, t int, 
 		}
 		return
 	}
+	if !hasVNNI {
+		dot4x1AVX2(qt, out, w, wstride, s, a.cols, pf, lines)
+		return
+	}
 	var sums [16]float32
 	switch qt {
 	case Q8_0:
@@ -158,8 +173,24 @@ func dot4x1A8(qt DType, out *[4]float32, w []byte, wstride int, a *act8, t int, 
 	}
 }
 
+// dot4x1AVX2 is dot4x1A8 through the AVX2 kernels.
+func dot4x1AVX2(qt DType, out *[4]float32, w []byte, wstride int, s []byte, cols int, pf uintptr, lines int) {
+	switch qt {
+	case Q8_0:
+		dot4x1Q8_0AVX2(&w[0], wstride, &s[0], cols/64, out, pf, lines)
+	case Q4_0:
+		dot4x1Q4_0AVX2(&w[0], wstride, &s[0], cols/64, out, pf, lines)
+	case Q4_K:
+		dot4x1Q4_KAVX2(&w[0], wstride, &s[0], cols/QKK, out, pf, lines)
+	case Q5_K:
+		dot4x1Q5_KAVX2(&w[0], wstride, &s[0], cols/QKK, out, pf, lines)
+	case Q6_K:
+		dot4x1Q6_KAVX2(&w[0], wstride, &s[0], cols/QKK, out, pf, lines)
+	}
+}
+
 // SetInt8Activations turns the 8-bit activations of quantized products on
-// or off (on by default where the CPU has AVX-512 VNNI; off, quantized
+// or off (on by default where the CPU has AVX-512 VNNI or AVX2; off, quantized
 // weights meet float32 activations, slower and without the activations'
 // rounding) and returns the previous setting. It is process-wide: set it
 // before any product runs.

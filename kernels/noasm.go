@@ -4,7 +4,7 @@ package kernels
 
 // Without assembly (other architectures, or the purego build tag) only the
 // plain Go kernels run: the flags are false, so these are never called.
-var hasAVX2, hasAVX512, hasVNNI = false, false, false
+var hasAVX2, hasAVX512, hasVNNI, hasAVX2Int = false, false, false, false
 
 func dotBF16AVX2(w *uint16, x *float32, n int) float32                   { panic("no assembly") }
 func dotF32AVX2(a, b *float32, n int) float32                            { panic("no assembly") }
@@ -102,3 +102,23 @@ func quant32AVX512(x *float32, blocks int, scales *float32, q *byte, sums4 *int3
 }
 func widenF16AVX512(dst *float32, src *uint16, n int)     { panic("no assembly") }
 func widenQ8_0AVX512(dst *float32, src *byte, blocks int) { panic("no assembly") }
+
+func dot4x1Q8_0AVX2(w *byte, wstride int, a *byte, iters int, out *[4]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q4_0AVX2(w *byte, wstride int, a *byte, iters int, out *[4]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q4_KAVX2(w *byte, wstride int, a *byte, iters int, out *[4]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q5_KAVX2(w *byte, wstride int, a *byte, iters int, out *[4]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func dot4x1Q6_KAVX2(w *byte, wstride int, a *byte, iters int, out *[4]float32, pf uintptr, lines int) {
+	panic("no assembly")
+}
+func amax32AVX2(x *float32, blocks int, out *float32) (nan bool) { panic("no assembly") }
+func quant32AVX2(x *float32, blocks int, scales *float32, q *byte, sums4 *int32) {
+	panic("no assembly")
+}

@@ -89,7 +89,7 @@ func getAct8() *act8 {
 	return a
 }
 
-// Tiles: Q8_0 and Q4_K products of tileMinTokens tokens or more go through
+// Tiles: Q8_0, Q4_K and Q6_K products of tileMinTokens tokens or more go through
 // tile kernels (8 rows x a tile of tokens). Q8_0 tiles hold 15 tokens; each
 // block of 32 activations takes 576 bytes: 8 groups of 64 bytes, lane t (4
 // bytes) of group g holding token t's activations 4g..4g+3 plus 128 (lane
@@ -98,8 +98,11 @@ func getAct8() *act8 {
 // super-block takes 4416 bytes: per sub-block j and group g, 64 bytes at
 // 512j+64g, lane t holding token t's (signed) activations 32j+4g..+3; at
 // 4096 four vectors, lane t of vector k holding the token's sums of
-// sub-blocks 2k and 2k+1 (int16); at 4352 the tokens' scales. Lanes past
-// the last token are zero.
+// sub-blocks 2k and 2k+1 (int16); at 4352 the tokens' scales. Q6_K tiles
+// (16 tokens) take 4672 bytes a super-block: group G of four activations
+// (4G..4G+3) at 64G, lane t token t's; at 4096 eight vectors of the sums of
+// 16 (lane t of vector k: sums 2k and 2k+1 as int16); at 4608 the scales.
+// Lanes past the last token are zero.
 const tileMinTokens = 32
 
 // tileTokens is the tokens of a tile for weights of type qt.
@@ -115,11 +118,24 @@ func tileBytes(qt DType, cols int) int {
 	if qt == Q8_0 {
 		return cols / 32 * 576
 	}
-	return cols / QKK * 4416
+	return cols / QKK * tileSuperBytes(qt)
+}
+
+// tileSuperBytes is a K-type tile's bytes per super-block: the 64 groups
+// of activations, the sums' vectors (4 for Q4_K, 8 for Q6_K), the scales.
+func tileSuperBytes(qt DType) int { return 4096 + 64*tileSumVectors(qt) + 64 }
+
+// tileSumVectors is how many vectors of int16 pairs of sums a K-type tile
+// holds: Q4_K's eight sub-block sums, or Q6_K's sixteen sums of 16.
+func tileSumVectors(qt DType) int {
+	if qt == Q6_K {
+		return 8
+	}
+	return 4
 }
 
 // tiledType reports whether qt has a tile kernel.
-func tiledType(qt DType) bool { return hasVNNI && (qt == Q8_0 || qt == Q4_K) }
+func tiledType(qt DType) bool { return hasVNNI && (qt == Q8_0 || qt == Q4_K || qt == Q6_K) }
 
 // actStride is the bytes of one token's quantized activations.
 func actStride(qt DType, cols int) int {
@@ -184,8 +200,8 @@ func (a *act8) tile(i int) []byte {
 
 // packTile transposes the slabs of tile i's tokens into the tile.
 func (a *act8) packTile(i int) {
-	if a.qt == Q4_K {
-		a.packTileQ4_K(i)
+	if a.qt != Q8_0 {
+		a.packTileK(i)
 		return
 	}
 	dst := a.tile(i)
@@ -210,39 +226,44 @@ func (a *act8) packTile(i int) {
 	}
 }
 
-// packTileQ4_K is packTile for Q4_K tiles: per super-block the tokens'
-// groups of four activations (the slab keeps sub-block j at q4kActOffset[j]),
-// their sub-block sums as int16 pairs (the slab's lanes 8..15), and their
-// scales.
-func (a *act8) packTileQ4_K(i int) {
+// packTileK is packTile for Q4_K and Q6_K tiles: per super-block the
+// tokens' groups of four activations (Q4_K's slab keeps sub-block j at
+// q4kActOffset[j]; Q6_K's is in order), their sums as int16 pairs (the
+// slab's lanes 8..15 for Q4_K, all sixteen for Q6_K), and their scales.
+func (a *act8) packTileK(i int) {
 	dst := a.tile(i)
+	size, nsum := tileSuperBytes(a.qt), tileSumVectors(a.qt)
+	sums := 256 // Q6_K: the sums of 16 from the slab's first lane
+	if a.qt == Q4_K {
+		sums = 256 + 2*8
+	}
 	for b := range a.cols / QKK {
-		blk := dst[b*4416 : (b+1)*4416]
+		blk := dst[b*size : (b+1)*size]
 		for l := range 16 {
 			t := i*16 + l
+			lane := func(off int) []byte { return blk[off+4*l : off+4*l+4] }
 			if t >= a.n {
-				for j := range 8 {
-					for g := range 8 {
-						clear(blk[512*j+64*g+4*l : 512*j+64*g+4*l+4])
-					}
+				for g := range 64 {
+					clear(lane(64 * g))
 				}
-				for k := range 4 {
-					clear(blk[4096+64*k+4*l : 4096+64*k+4*l+4])
+				for k := range nsum {
+					clear(lane(4096 + 64*k))
 				}
-				clear(blk[4352+4*l : 4352+4*l+4])
+				clear(lane(4096 + 64*nsum))
 				continue
 			}
 			slab := a.token(t)[b*actSuperBytes:]
-			for j := range 8 {
-				q := slab[q4kActOffset[j]:]
-				for g := range 8 {
-					copy(blk[512*j+64*g+4*l:512*j+64*g+4*l+4], q[4*g:4*g+4])
+			for g := range 64 {
+				src := 4 * g
+				if a.qt == Q4_K {
+					src = q4kActOffset[g/8] + 4*(g%8)
 				}
+				copy(lane(64*g), slab[src:src+4])
 			}
-			for k := range 4 {
-				copy(blk[4096+64*k+4*l:4096+64*k+4*l+4], slab[256+2*(8+2*k):256+2*(8+2*k)+4])
+			for k := range nsum {
+				copy(lane(4096+64*k), slab[sums+4*k:sums+4*k+4])
 			}
-			copy(blk[4352+4*l:4352+4*l+4], slab[288:292])
+			copy(lane(4096+64*nsum), slab[288:292])
 		}
 	}
 }

@@ -45,6 +45,9 @@ func dotTile8Q8_0VNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float
 func dotTile8Q4_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
 
 //go:noescape
+func dotTile8Q6_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
+
+//go:noescape
 func amax32AVX512(x *float32, blocks int, out *float32) (nan bool)
 
 //go:noescape

@@ -60,6 +60,7 @@ func main() {
 	}
 	tileQ80()
 	tileQ4K()
+	tileQ6K()
 	constants()
 	if err := os.WriteFile("act8_amd64.s", []byte(b.String()), 0o644); err != nil {
 		panic(err)
@@ -578,6 +579,109 @@ TEXT ·` + name + `(SB), NOSPLIT, $192-40
 	p("ADDQ $144, R12")
 	p("ADDQ $144, R13")
 	p("ADDQ $4416, DI")
+	p("DECQ CX")
+	p("JMP  %s_loop", name)
+	b.WriteString("\n" + name + "_done:\n")
+	for r := range 8 {
+		p("VMOVUPS Z%d, %d(R8)", r, 64*r)
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// tileQ6K writes the Q6_K tile kernel: 8 rows by 16 tokens, four rows at
+// a time as Q4_K's. Per super-block and row the 6-bit values are unpacked
+// once (as the 4x4 kernel does) into the frame in their order, with the
+// scales as int32 and as int16; each group of four values is broadcast
+// (VPBROADCASTD) as VPDPBUSD's unsigned operand against the tile's
+// transposed activations (signed). A sub-block's (16 values) exact sums
+// are multiplied by its scale (VPMULLD) and summed over the super-block;
+// the offset of 32 comes off through the tile's sums of 16 (int16 pairs,
+// VPDPWSSD by the scale pairs); then one conversion per super-block and
+// row, times d and the tokens' scales.
+func tileQ6K() {
+	const name = "dotTile8Q6_KVNNI"
+	b.WriteString(`
+// Q6_K tiles: per super-block (210 bytes a row) the tile's 4672 bytes: for
+// each group G of four values, 64 bytes at 64G (lane t: token t's
+// activations 4G..4G+3); at 4096 eight vectors of the tokens' sums of 16 as
+// int16 pairs (sub-blocks 2k, 2k+1); at 4608 the tokens' scales. Rows as
+// the Q8_0 tiles'; Z0..Z7 their accumulators. Per pass of four rows, the
+// frame holds each row's 256 values (bytes), its sixteen scales as int32
+// and as int16, 352 bytes a row; Z8..Z11 the rows' sums over the
+// super-block, Z12..Z15 a sub-block's.
+
+// func dotTile8Q6_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32)
+TEXT ·` + name + `(SB), 0, $1408-40
+`)
+	tilePrologue()
+	p("VMOVDQU64 c0F<>(SB), Z30")
+	b.WriteString("\n" + name + "_loop:\n")
+	p("CMPQ CX, $0")
+	p("JLE  %s_done", name)
+	rows := []string{"(SI)", "(SI)(DX*1)", "(SI)(DX*2)", "(R12)", "(R12)(DX*1)", "(R12)(DX*2)", "(R13)", "(R13)(DX*1)"}
+	for pass := range 2 {
+		at := func(q, off int) string { return fmt.Sprintf("%d%s", off, rows[4*pass+q]) }
+		for q := range 4 {
+			f := 352 * q
+			for h := range 2 {
+				p("VMOVDQU8 %s, Z31", at(q, 64*h))
+				p("VBROADCASTI64X4 %s, Z29", at(q, 128+32*h))
+				p("VPANDD Z30, Z31, Z16")
+				p("VPSLLVW q6kSh0<>(SB), Z29, Z28")
+				p("VPTERNLOGD $0xF8, c30<>(SB), Z28, Z16")
+				p("VMOVDQU64 Z16, %d(SP)", f+128*h)
+				p("VPSRLW $4, Z31, Z17")
+				p("VPANDD Z30, Z17, Z17")
+				p("VPSRLVW q6kSh1<>(SB), Z29, Z28")
+				p("VPTERNLOGD $0xF8, c30<>(SB), Z28, Z17")
+				p("VMOVDQU64 Z17, %d(SP)", f+128*h+64)
+			}
+			p("VPMOVSXBD %s, Z28", at(q, 192))
+			p("VMOVDQU32 Z28, %d(SP)", f+256)
+			p("VPMOVSXBW %s, Y28", at(q, 192))
+			p("VMOVDQU32 Y28, %d(SP)", f+320)
+			p("VPXORD Z%d, Z%d, Z%d", 8+q, 8+q, 8+q)
+		}
+		for j := range 16 {
+			for q := range 4 {
+				p("VPXORD Z%d, Z%d, Z%d", 12+q, 12+q, 12+q)
+			}
+			for g := range 4 {
+				act := 24 + g%2
+				p("VMOVDQU8 %d(DI), Z%d", 64*(4*j+g), act)
+				for q := range 4 {
+					p("VPBROADCASTD %d(SP), Z%d", 352*q+16*j+4*g, 26+q)
+					p("VPDPBUSD Z%d, Z%d, Z%d", act, 26+q, 12+q)
+				}
+			}
+			for q := range 4 {
+				p("VPMULLD.BCST %d(SP), Z%d, Z%d", 352*q+256+4*j, 12+q, 12+q)
+				p("VPADDD Z%d, Z%d, Z%d", 12+q, 8+q, 8+q)
+			}
+		}
+		for k := range 8 {
+			p("VMOVDQU32 %d(DI), Z%d", 4096+64*k, 16+k)
+		}
+		for q := range 4 {
+			m := 12 + q
+			p("VPXORD Z%d, Z%d, Z%d", m, m, m)
+			for k := range 8 {
+				p("VPDPWSSD.BCST %d(SP), Z%d, Z%d", 352*q+320+4*k, 16+k, m)
+			}
+			p("VPSLLD $5, Z%d, Z%d", m, m)
+			p("VPSUBD Z%d, Z%d, Z%d", m, 8+q, 8+q)
+			p("VCVTDQ2PS Z%d, Z%d", 8+q, 8+q)
+			p("VPBROADCASTW %s, Y28", at(q, 208))
+			p("VCVTPH2PS Y28, Z28")
+			p("VMULPS Z28, Z%d, Z%d", 8+q, 8+q)
+			p("VFMADD231PS 4608(DI), Z%d, Z%d", 8+q, 4*pass+q)
+		}
+	}
+	p("ADDQ $210, SI")
+	p("ADDQ $210, R12")
+	p("ADDQ $210, R13")
+	p("ADDQ $4672, DI")
 	p("DECQ CX")
 	p("JMP  %s_loop", name)
 	b.WriteString("\n" + name + "_done:\n")

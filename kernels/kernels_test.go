@@ -311,14 +311,25 @@ func TestBidirectionalAttention(t *testing.T) {
 }
 
 // BenchmarkMatMulPrefill multiplies 256 tokens by bf16 weights of SigLIP's
-// and Gemma's shapes; run with -cpu 1 for one core's GFLOP/s.
+// and Gemma's shapes, and by quantized ones of Gemma 3 4B's MLP (the tile
+// kernels where the CPU has VNNI); run with -cpu 1 for one core's GFLOP/s.
 func BenchmarkMatMulPrefill(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	for _, s := range [][2]int{{1152, 1152}, {4304, 1152}, {2560, 10240}} {
-		rows, cols, n := s[0], s[1], 256
-		w := &Mat{Rows: rows, Cols: cols, DType: BF16, Raw: randBF16(rng, rows*cols)}
+	for _, s := range []struct {
+		rows, cols int
+		d          DType
+	}{{1152, 1152, BF16}, {4304, 1152, BF16}, {2560, 10240, BF16},
+		{10240, 2560, Q8_0}, {2560, 10240, Q8_0}, {10240, 2560, Q4_K}, {2560, 10240, Q4_K},
+		{10240, 2560, Q6_K}, {2560, 10240, Q6_K}} {
+		rows, cols, n := s.rows, s.cols, 256
+		w := &Mat{Rows: rows, Cols: cols, DType: s.d}
+		if s.d == BF16 {
+			w.Raw = randBF16(rng, rows*cols)
+		} else {
+			w.Q = randBlocks(rng, s.d, rows, cols)
+		}
 		x, out := randF32(rng, n*cols), make([]float32, n*rows)
-		b.Run(fmt.Sprintf("%dx%d", rows, cols), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/%dx%d", s.d, rows, cols), func(b *testing.B) {
 			for b.Loop() {
 				MatMul(out, x, n, w)
 			}

@@ -67,7 +67,7 @@ func blocked8(out []float32, a *act8, w *Mat, lo, hi int) {
 	}
 }
 
-// blockedTiles computes rows lo..hi of a Q8_0 or Q4_K product through the
+// blockedTiles computes rows lo..hi of a Q8_0, Q4_K or Q6_K product through the
 // tile kernels: 8 rows by a tile of tokens at a time, the tiles'
 // activations staying in cache while the rows stream past; the last rows
 // (fewer than 8) go through them as eight copies of one row (stride 0), so
@@ -86,10 +86,13 @@ func blockedTiles(out []float32, a *act8, w *Mat, lo, hi int) {
 		_ = w.Q[r*rb+(group-1)*stride+rb-1]
 		for i := range tiles {
 			tile := a.tile(i)
-			if w.DType == Q8_0 {
+			switch w.DType {
+			case Q8_0:
 				dotTile8Q8_0VNNI(&w.Q[r*rb], stride, &tile[0], w.Cols/32, &o)
-			} else {
+			case Q4_K:
 				dotTile8Q4_KVNNI(&w.Q[r*rb], stride, &tile[0], w.Cols/QKK, &o)
+			case Q6_K:
+				dotTile8Q6_KVNNI(&w.Q[r*rb], stride, &tile[0], w.Cols/QKK, &o)
 			}
 			for t := i * tt; t < min((i+1)*tt, a.n); t++ {
 				for k := range group {

@@ -122,3 +122,6 @@ func amax32AVX2(x *float32, blocks int, out *float32) (nan bool) { panic("no ass
 func quant32AVX2(x *float32, blocks int, scales *float32, q *byte, sums4 *int32) {
 	panic("no assembly")
 }
+func dotTile8Q6_KVNNI(w *byte, wstride int, a *byte, blocks int, out *[128]float32) {
+	panic("no assembly")
+}

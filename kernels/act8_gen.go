@@ -33,6 +33,7 @@ type kind struct {
 	pair      func(r, t int, acc string)
 	constants func()
 	doc       string
+	frame     int // bytes of stack frame
 	// one, if set, replaces the above for the 4x1 kernel (which must sum
 	// each lane to the same integers, so that its floats are the 4x4's).
 	one *kind
@@ -96,7 +97,7 @@ func kernel(k kind, tokens int) {
 		p("LEAQ (R10)(BX*1), R11")
 	} else {
 		fmt.Fprintf(&b, "\n// func %s(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int)\n", name)
-		fmt.Fprintf(&b, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+		fmt.Fprintf(&b, "TEXT ·%s(SB), NOSPLIT, $%d-56\n", name, k.frame)
 		p("MOVQ w+0(FP), SI")
 		p("MOVQ wstride+8(FP), DX")
 		p("MOVQ a+16(FP), DI")
@@ -293,32 +294,100 @@ func q4k(five bool) kind {
 // 32 bytes of high bits (Z29), shifted to bit 4 for its two sub-blocks.
 `
 	}
+	nibbles := func(w string) {
+		for h := range 2 {
+			lo, hi := 16+2*h, 17+2*h
+			p("VMOVDQU8 %d(%s), Z31", qs+64*h, w)
+			p("VPANDD Z30, Z31, Z%d", lo)
+			p("VPSRLW $4, Z31, Z%d", hi)
+			p("VPANDD Z30, Z%d, Z%d", hi, hi)
+		}
+		if five {
+			p("VBROADCASTI64X4 16(%s), Z29", w)
+			for k, op := range []string{"VPSLLVW", "VPSLLVW", "VPSRLVW", "VPSRLVW"} {
+				p("%s q5kSh%d<>(SB), Z29, Z28", op, k)
+				p("VPTERNLOGD $0xF8, c10<>(SB), Z28, Z%d", 16+k)
+			}
+		}
+	}
+	// runScales makes Z20..Z23 (each run's two scales as words) from Z23's
+	// first 128 bits (scales 0..7, mins 0..7) broadcast to its four.
+	runScales := func() {
+		p("VPSHUFB q4kCtl0<>(SB), Z23, Z20")
+		p("VPSHUFB q4kCtl1<>(SB), Z23, Z21")
+		p("VPSHUFB q4kCtl2<>(SB), Z23, Z22")
+		p("VPSHUFB q4kCtl3<>(SB), Z23, Z23")
+	}
+	pair := func(r, t int, acc string) {
+		a := tregs[t]
+		kPair(a)
+		p("VPMADDWD 256(%s), Y24, Y29", a)
+		p("VCVTDQ2PS Z27, Z27")
+		p("VMULPS Z25, Z27, Z27")
+		p("VCVTDQ2PS Z29, Z29")
+		p("VFNMADD231PS Z26, Z29, Z27")
+		p("VFMADD231PS.BCST 288(%s), Z27, %s", a, acc)
+	}
+	// The 4x1 kernel, with one token to share a row's work, unpacks the
+	// four rows' scales together: their twelve bytes in the four 128-bit
+	// lanes of Z1 (free there: the rows' accumulators are Z0, Z4, Z8,
+	// Z12), the same shuffles and masks on all four at once; the rows' d
+	// and dmin converted together into the frame, read back by the
+	// products' embedded broadcasts.
+	one := &kind{
+		name: name, wbytes: wbytes, abytes: 320, prefetch: prefetch, frame: 32,
+		constants: func() { p("VMOVDQU64 c0F<>(SB), Z30") },
+		setupIter: func(int) {
+			p("VMOVDQU8 4(SI), X31")
+			for r, w := range wregs[1:] {
+				p("VINSERTI32X4 $%d, 4(%s), Z31, Z31", r+1, w)
+			}
+			p("VPSHUFB q4kIdxA4<>(SB), Z31, Z1")
+			p("VPSHUFB q4kIdxB4<>(SB), Z31, Z2")
+			p("VPSRLW $4, Z1, Z3")
+			p("VPANDD q4kMaskA4<>(SB), Z1, Z1")
+			p("VPANDD q4kMaskA24<>(SB), Z3, Z3")
+			p("VPSRLW $2, Z2, Z2")
+			p("VPANDD c30<>(SB), Z2, Z2")
+			p("VPTERNLOGD $0xFE, Z3, Z2, Z1")
+			p("VMOVD (SI), X2")
+			for r, w := range wregs[1:] {
+				p("VPINSRD $%d, (%s), X2, X2", r+1, w)
+			}
+			p("VCVTPH2PS X2, Y2")
+			p("VMOVUPS Y2, (SP)")
+		},
+		setupRow: func(r int) {
+			nibbles(wregs[r])
+			p("VSHUFI32X4 $%#x, Z1, Z1, Z23", 0x55*r)
+			p("VPMOVZXBW X23, Y24")
+			runScales()
+		},
+		pair: func(r, t int, acc string) {
+			a := tregs[t]
+			kPair(a)
+			p("VPMADDWD 256(%s), Y24, Y29", a)
+			p("VCVTDQ2PS Z27, Z27")
+			p("VMULPS.BCST %d(SP), Z27, Z27", 8*r)
+			p("VCVTDQ2PS Z29, Z29")
+			p("VFNMADD231PS.BCST %d(SP), Z29, Z27", 8*r+4)
+			p("VFMADD231PS.BCST 288(%s), Z27, %s", a, acc)
+		},
+	}
 	return kind{
-		name: name, wbytes: wbytes, abytes: 320, prefetch: prefetch,
+		name: name, wbytes: wbytes, abytes: 320, prefetch: prefetch, one: one,
 		doc: doc + `// Q4_K: per iteration one super-block (144 bytes a row) against 256
 // activations. Per row: Z16..Z19 = the four runs of nibbles; the twelve
 // bytes of 6-bit scales and mins unpacked by shuffles and masks into X20 =
 // scales 0..7, mins 0..7; Y24 = the same as words (the mins meet the slab's
 // sub-block sums, lanes 8..15, in VPMADDWD); Z20..Z23 = each run's two
-// scales as words (16 lanes each); Z25 = d, Z26 = dmin.
+// scales as words (16 lanes each); Z25 = d, Z26 = dmin. The 4x1 kernel
+// unpacks four rows' scales at once (Z1) and keeps d and dmin in the frame.
 `,
 		constants: func() { p("VMOVDQU64 c0F<>(SB), Z30") },
 		setupRow: func(r int) {
 			w := wregs[r]
-			for h := range 2 {
-				lo, hi := 16+2*h, 17+2*h
-				p("VMOVDQU8 %d(%s), Z31", qs+64*h, w)
-				p("VPANDD Z30, Z31, Z%d", lo)
-				p("VPSRLW $4, Z31, Z%d", hi)
-				p("VPANDD Z30, Z%d, Z%d", hi, hi)
-			}
-			if five {
-				p("VBROADCASTI64X4 16(%s), Z29", w)
-				for k, op := range []string{"VPSLLVW", "VPSLLVW", "VPSRLVW", "VPSRLVW"} {
-					p("%s q5kSh%d<>(SB), Z29, Z28", op, k)
-					p("VPTERNLOGD $0xF8, c10<>(SB), Z28, Z%d", 16+k)
-				}
-			}
+			nibbles(w)
 			p("VMOVDQU8 4(%s), X31", w)
 			p("VPSHUFB q4kIdxA<>(SB), X31, X20")
 			p("VPSHUFB q4kIdxB<>(SB), X31, X21")
@@ -330,25 +399,13 @@ func q4k(five bool) kind {
 			p("VPTERNLOGD $0xFE, X22, X21, X20")
 			p("VPMOVZXBW X20, Y24")
 			p("VSHUFI32X4 $0, Z20, Z20, Z23")
-			p("VPSHUFB q4kCtl0<>(SB), Z23, Z20")
-			p("VPSHUFB q4kCtl1<>(SB), Z23, Z21")
-			p("VPSHUFB q4kCtl2<>(SB), Z23, Z22")
-			p("VPSHUFB q4kCtl3<>(SB), Z23, Z23")
+			runScales()
 			p("VPBROADCASTW (%s), Y25", w)
 			p("VCVTPH2PS Y25, Z25")
 			p("VPBROADCASTW 2(%s), Y26", w)
 			p("VCVTPH2PS Y26, Z26")
 		},
-		pair: func(r, t int, acc string) {
-			a := tregs[t]
-			kPair(a)
-			p("VPMADDWD 256(%s), Y24, Y29", a)
-			p("VCVTDQ2PS Z27, Z27")
-			p("VMULPS Z25, Z27, Z27")
-			p("VCVTDQ2PS Z29, Z29")
-			p("VFNMADD231PS Z26, Z29, Z27")
-			p("VFMADD231PS.BCST 288(%s), Z27, %s", a, acc)
-		},
+		pair: pair,
 	}
 }
 
@@ -750,6 +807,18 @@ func constants() {
 	data("q4kIdxB", []byte{0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, 7})
 	data("q4kMaskA", []byte{63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0})
 	data("q4kMaskA2", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15})
+	// The same four times over, for four rows' scales at once.
+	for _, c := range []struct {
+		name string
+		v    []byte
+	}{
+		{"q4kIdxA4", []byte{0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11}},
+		{"q4kIdxB4", []byte{0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, 7}},
+		{"q4kMaskA4", []byte{63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0}},
+		{"q4kMaskA24", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15}},
+	} {
+		data(c.name, fill(64, func(i int) byte { return c.v[i%16] }))
+	}
 	// Each run's two scales as words: lanes 0-15 scale a, 16-31 scale b.
 	for k, ab := range [][2]byte{{0, 2}, {1, 3}, {4, 6}, {5, 7}} {
 		data(fmt.Sprintf("q4kCtl%d", k), fill(64, func(i int) byte {

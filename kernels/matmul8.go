@@ -94,13 +94,28 @@ func blockedTiles(out []float32, a *act8, w *Mat, lo, hi int) {
 			case Q6_K:
 				dotTile8Q6_KVNNI(&w.Q[r*rb], stride, &tile[0], w.Cols/QKK, &o)
 			}
-			for t := i * tt; t < min((i+1)*tt, a.n); t++ {
-				for k := range group {
-					out[t*w.Rows+r+k] = o[16*k+t-i*tt]
-				}
-			}
+			scatterTile(out, &o, w.Rows, r, group, i*tt, min((i+1)*tt, a.n))
 		}
 		r += group
+	}
+}
+
+// scatterTile writes a tile kernel's results (o[16k+j]: row r+k, token
+// t0+j) for tokens t0..t1 into out (token-major, rows wide): eight rows
+// a token through one bounds check (this was a tenth of a prefill's
+// products when indexed element by element).
+func scatterTile(out []float32, o *[128]float32, rows, r, group, t0, t1 int) {
+	for t := t0; t < t1; t++ {
+		j := (t - t0) & 15
+		if group == 8 {
+			d := (*[8]float32)(out[t*rows+r:])
+			d[0], d[1], d[2], d[3] = o[j], o[16+j], o[32+j], o[48+j]
+			d[4], d[5], d[6], d[7] = o[64+j], o[80+j], o[96+j], o[112+j]
+			continue
+		}
+		for k := range group {
+			out[t*rows+r+k] = o[16*k+j]
+		}
 	}
 }
 

@@ -514,7 +514,9 @@ func checkFits(cfg *model.Config, ctx int, tmp string, typeOf func(string) gguf.
 }
 
 // bandwidth measures memory read bandwidth with the given threads (a sum over
-// a buffer much larger than any cache) and single-thread copy bandwidth
+// a buffer much larger than any cache, in eight independent chains: one
+// chain is bound by its additions, a word a cycle, not by memory, and
+// measured less than decode reads) and single-thread copy bandwidth
 // (bytes read plus bytes written).
 func bandwidth(threads, size int) (readGBs, copyGBs float64) {
 	buf := make([]uint64, size/8)
@@ -531,11 +533,23 @@ func bandwidth(threads, size int) (readGBs, copyGBs float64) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var s uint64
-				for _, v := range buf[t*part : (t+1)*part] {
-					s += v
+				var s [8]uint64
+				p := buf[t*part : (t+1)*part]
+				for len(p) >= 8 {
+					s[0] += p[0]
+					s[1] += p[1]
+					s[2] += p[2]
+					s[3] += p[3]
+					s[4] += p[4]
+					s[5] += p[5]
+					s[6] += p[6]
+					s[7] += p[7]
+					p = p[8:]
 				}
-				sums[t] = s
+				for _, v := range p {
+					s[0] += v
+				}
+				sums[t] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]
 			}()
 		}
 		wg.Wait()

@@ -98,31 +98,11 @@ func kernel(k kind, tokens int) {
 	} else {
 		fmt.Fprintf(&b, "\n// func %s(w *byte, wstride int, a *byte, iters int, sums *[16]float32, pf uintptr, lines int)\n", name)
 		fmt.Fprintf(&b, "TEXT ·%s(SB), NOSPLIT, $%d-56\n", name, k.frame)
-		p("MOVQ w+0(FP), SI")
-		p("MOVQ wstride+8(FP), DX")
-		p("MOVQ a+16(FP), DI")
-		p("MOVQ iters+24(FP), CX")
-		p("MOVQ sums+32(FP), R8")
-		p("MOVQ pf+40(FP), AX")
-		p("LEAQ (SI)(DX*1), R12")
-		p("LEAQ (R12)(DX*1), R13")
-		p("LEAQ (R13)(DX*1), R14")
-		p("MOVQ lines+48(FP), DX")
+		args4x1("sums")
 	}
 	p("ZERO16")
 	k.constants()
-	loop := fmt.Sprintf("%s_loop", name)
-	fmt.Fprintf(&b, "\n%s:\n", loop)
-	p("CMPQ CX, $0")
-	p("JLE  %s_done", name)
-	p("CMPQ DX, $0")
-	p("JLE  %s_nopf", name)
-	for i := range k.prefetch {
-		p("PREFETCHT1 %d(AX)", 64*i)
-	}
-	p("ADDQ $%d, AX", 64*k.prefetch)
-	p("SUBQ $%d, DX", k.prefetch)
-	fmt.Fprintf(&b, "\n%s_nopf:\n", name)
+	loopHead(name, k.prefetch)
 	if k.setupIter != nil {
 		k.setupIter(tokens)
 	}
@@ -139,11 +119,44 @@ func kernel(k kind, tokens int) {
 		p("ADDQ $%d, %s", k.abytes, t)
 	}
 	p("DECQ CX")
-	p("JMP  %s", loop)
+	p("JMP  %s_loop", name)
 	fmt.Fprintf(&b, "\n%s_done:\n", name)
 	p("REDUCE16(R8)")
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// args4x1 loads a 4x1 kernel's arguments (w, wstride, a, iters, then the
+// output named out, pf, lines): rows at SI, R12, R13, R14, the slab at DI,
+// iterations in CX, the output at R8, prefetches at AX, DX lines of them.
+func args4x1(out string) {
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), DX")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ iters+24(FP), CX")
+	p("MOVQ %s+32(FP), R8", out)
+	p("MOVQ pf+40(FP), AX")
+	p("LEAQ (SI)(DX*1), R12")
+	p("LEAQ (R12)(DX*1), R13")
+	p("LEAQ (R13)(DX*1), R14")
+	p("MOVQ lines+48(FP), DX")
+}
+
+// loopHead starts a 4x4 or 4x1 kernel's loop (labels name_loop, to
+// name_done when CX iterations are done): while DX lines are left, it
+// prefetches the next ones at AX, prefetch lines an iteration.
+func loopHead(name string, prefetch int) {
+	fmt.Fprintf(&b, "\n%s_loop:\n", name)
+	p("CMPQ CX, $0")
+	p("JLE  %s_done", name)
+	p("CMPQ DX, $0")
+	p("JLE  %s_nopf", name)
+	for i := range prefetch {
+		p("PREFETCHT1 %d(AX)", 64*i)
+	}
+	p("ADDQ $%d, AX", 64*prefetch)
+	p("SUBQ $%d, DX", prefetch)
+	fmt.Fprintf(&b, "\n%s_nopf:\n", name)
 }
 
 // q80: two blocks of 32 per iteration. In the 4x4 kernel the activations,
@@ -424,16 +437,7 @@ func q6k() kind {
 		setupRow: func(r int) {
 			w := wregs[r]
 			for h := range 2 {
-				lo, hi := 16+2*h, 17+2*h
-				p("VMOVDQU8 %d(%s), Z31", 64*h, w)
-				p("VBROADCASTI64X4 %d(%s), Z29", 128+32*h, w)
-				p("VPANDD Z30, Z31, Z%d", lo)
-				p("VPSLLVW q6kSh0<>(SB), Z29, Z28")
-				p("VPTERNLOGD $0xF8, c30<>(SB), Z28, Z%d", lo)
-				p("VPSRLW $4, Z31, Z%d", hi)
-				p("VPANDD Z30, Z%d, Z%d", hi, hi)
-				p("VPSRLVW q6kSh1<>(SB), Z29, Z28")
-				p("VPTERNLOGD $0xF8, c30<>(SB), Z28, Z%d", hi)
+				q6kUnpack(func(off int) string { return fmt.Sprintf("%d(%s)", off, w) }, h, 16+2*h, 17+2*h)
 			}
 			p("VPMOVSXBW 192(%s), Y24", w)
 			p("VSHUFI32X4 $0x55, Z24, Z24, Z22")
@@ -456,6 +460,23 @@ func q6k() kind {
 			p("VFMADD231PS.BCST 288(%s), Z27, %s", a, acc)
 		},
 	}
+}
+
+// q6kUnpack sets Z(lo) and Z(hi) to half h of a Q6_K super-block's 6-bit
+// values (at(off) addresses the block's byte off), in their order: values
+// 128h..128h+63 and 128h+64..128h+127 (the low and high nibbles of the 64
+// bytes of ql, each with its two bits of qh moved to bits 4-5 by per-half
+// word shifts). Z30 holds 0x0F bytes; Z28, Z29 and Z31 are clobbered.
+func q6kUnpack(at func(off int) string, h, lo, hi int) {
+	p("VMOVDQU8 %s, Z31", at(64*h))
+	p("VBROADCASTI64X4 %s, Z29", at(128+32*h))
+	p("VPANDD Z30, Z31, Z%d", lo)
+	p("VPSLLVW q6kSh0<>(SB), Z29, Z28")
+	p("VPTERNLOGD $0xF8, c30<>(SB), Z28, Z%d", lo)
+	p("VPSRLW $4, Z31, Z%d", hi)
+	p("VPANDD Z30, Z%d, Z%d", hi, hi)
+	p("VPSRLVW q6kSh1<>(SB), Z29, Z28")
+	p("VPTERNLOGD $0xF8, c30<>(SB), Z28, Z%d", hi)
 }
 
 // tileQ80 writes the Q8_0 tile kernel: 8 rows by 15 tokens, the
@@ -506,18 +527,7 @@ TEXT ·dotTile8Q8_0VNNI(SB), NOSPLIT, $0-40
 		p("VMULPS Z%d, Z%d, Z%d", d, i0, i0)
 		p("VFMADD231PS 512(DI), Z%d, Z%d", i0, r)
 	}
-	p("ADDQ $34, SI")
-	p("ADDQ $34, R12")
-	p("ADDQ $34, R13")
-	p("ADDQ $576, DI")
-	p("DECQ CX")
-	p("JMP  tile8q80_loop")
-	b.WriteString("\ntile8q80_done:\n")
-	for r := range 8 {
-		p("VMOVUPS Z%d, %d(R8)", r, 64*r)
-	}
-	p("VZEROUPPER")
-	p("RET")
+	tileEpilogue("tile8q80", 34, 576)
 }
 
 // tileQ4K writes the Q4_K tile kernel: 8 rows by 16 tokens, the tile's
@@ -632,18 +642,7 @@ TEXT ·` + name + `(SB), NOSPLIT, $192-40
 			p("VFMADD231PS 4352(DI), Z%d, Z%d", 8+q, 4*pass+q)
 		}
 	}
-	p("ADDQ $144, SI")
-	p("ADDQ $144, R12")
-	p("ADDQ $144, R13")
-	p("ADDQ $4416, DI")
-	p("DECQ CX")
-	p("JMP  %s_loop", name)
-	b.WriteString("\n" + name + "_done:\n")
-	for r := range 8 {
-		p("VMOVUPS Z%d, %d(R8)", r, 64*r)
-	}
-	p("VZEROUPPER")
-	p("RET")
+	tileEpilogue(name, 144, 4416)
 }
 
 // tileQ6K writes the Q6_K tile kernel: 8 rows by 16 tokens, four rows at
@@ -682,16 +681,8 @@ TEXT ·` + name + `(SB), 0, $1408-40
 		for q := range 4 {
 			f := 352 * q
 			for h := range 2 {
-				p("VMOVDQU8 %s, Z31", at(q, 64*h))
-				p("VBROADCASTI64X4 %s, Z29", at(q, 128+32*h))
-				p("VPANDD Z30, Z31, Z16")
-				p("VPSLLVW q6kSh0<>(SB), Z29, Z28")
-				p("VPTERNLOGD $0xF8, c30<>(SB), Z28, Z16")
+				q6kUnpack(func(off int) string { return at(q, off) }, h, 16, 17)
 				p("VMOVDQU64 Z16, %d(SP)", f+128*h)
-				p("VPSRLW $4, Z31, Z17")
-				p("VPANDD Z30, Z17, Z17")
-				p("VPSRLVW q6kSh1<>(SB), Z29, Z28")
-				p("VPTERNLOGD $0xF8, c30<>(SB), Z28, Z17")
 				p("VMOVDQU64 Z17, %d(SP)", f+128*h+64)
 			}
 			p("VPMOVSXBD %s, Z28", at(q, 192))
@@ -735,13 +726,20 @@ TEXT ·` + name + `(SB), 0, $1408-40
 			p("VFMADD231PS 4608(DI), Z%d, Z%d", 8+q, 4*pass+q)
 		}
 	}
-	p("ADDQ $210, SI")
-	p("ADDQ $210, R12")
-	p("ADDQ $210, R13")
-	p("ADDQ $4672, DI")
+	tileEpilogue(name, 210, 4672)
+}
+
+// tileEpilogue ends a tile kernel's loop (labels name_loop, name_done):
+// the rows and the tile advance by their bytes per block, and at the end
+// the accumulators Z0..Z7 go to out.
+func tileEpilogue(name string, wbytes, tbytes int) {
+	p("ADDQ $%d, SI", wbytes)
+	p("ADDQ $%d, R12", wbytes)
+	p("ADDQ $%d, R13", wbytes)
+	p("ADDQ $%d, DI", tbytes)
 	p("DECQ CX")
 	p("JMP  %s_loop", name)
-	b.WriteString("\n" + name + "_done:\n")
+	fmt.Fprintf(&b, "\n%s_done:\n", name)
 	for r := range 8 {
 		p("VMOVUPS Z%d, %d(R8)", r, 64*r)
 	}

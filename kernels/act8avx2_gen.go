@@ -51,31 +51,12 @@ func avx2Kernel(k avx2Kind) {
 	name := fmt.Sprintf("dot4x1%sAVX2", k.name)
 	fmt.Fprintf(&b, "\n// func %s(w *byte, wstride int, a *byte, iters int, out *[4]float32, pf uintptr, lines int)\n", name)
 	fmt.Fprintf(&b, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
-	p("MOVQ w+0(FP), SI")
-	p("MOVQ wstride+8(FP), DX")
-	p("MOVQ a+16(FP), DI")
-	p("MOVQ iters+24(FP), CX")
-	p("MOVQ out+32(FP), R8")
-	p("MOVQ pf+40(FP), AX")
-	p("LEAQ (SI)(DX*1), R12")
-	p("LEAQ (R12)(DX*1), R13")
-	p("LEAQ (R13)(DX*1), R14")
-	p("MOVQ lines+48(FP), DX")
+	args4x1("out")
 	for r := range 4 {
 		p("VPXOR Y%d, Y%d, Y%d", r, r, r)
 	}
 	k.constants()
-	fmt.Fprintf(&b, "\n%s_loop:\n", name)
-	p("CMPQ CX, $0")
-	p("JLE  %s_done", name)
-	p("CMPQ DX, $0")
-	p("JLE  %s_nopf", name)
-	for i := range k.prefetch {
-		p("PREFETCHT1 %d(AX)", 64*i)
-	}
-	p("ADDQ $%d, AX", 64*k.prefetch)
-	p("SUBQ $%d, DX", k.prefetch)
-	fmt.Fprintf(&b, "\n%s_nopf:\n", name)
+	loopHead(name, k.prefetch)
 	if k.setupIter != nil {
 		k.setupIter()
 	}

@@ -202,7 +202,7 @@ func MatMul(out, x []float32, n int, w *Mat) { Pool{}.MatMul(out, x, n, w) }
 // integer kernels (AVX-512 VNNI or AVX2) for their type.
 func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 	var a *act8
-	if useAct8 && act8Layout(w.DType, w.Cols) && (act8Kernel(w.DType) || !hasVNNI) {
+	if takesAct8(w) {
 		a = pool.quantizeActs(x, n, w.Cols, w.DType)
 		defer putAct8(a)
 	}
@@ -230,6 +230,11 @@ func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 		b.t[i] = task{}
 	}
 	putBatch(b)
+}
+
+// takesAct8 reports whether products with w take 8-bit activations.
+func takesAct8(w *Mat) bool {
+	return useAct8 && act8Layout(w.DType, w.Cols) && (act8Kernel(w.DType) || !hasVNNI)
 }
 
 // tokenBlock is how many rows of x are kept hot (in L2) while the weight rows

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/medgemma/medgemma/kernels"
@@ -193,9 +194,7 @@ func (m *Model) layer(ws *Workspace, chunks []Chunk, li, total int) {
 	xn := ws.xn[:total*h]
 	kernels.RMSNorm(xn, x, L.inputLayernorm, h, eps)
 	q, k, v := ws.q[:total*qDim], ws.k[:total*kvDim], ws.v[:total*kvDim]
-	pool.MatMul(q, xn, total, &L.qProj)
-	pool.MatMul(k, xn, total, &L.kProj)
-	pool.MatMul(v, xn, total, &L.vProj)
+	pool.MatMuls(xn, total, kernels.Product{Out: q, W: &L.qProj}, kernels.Product{Out: k, W: &L.kProj}, kernels.Product{Out: v, W: &L.vProj})
 	kernels.RMSNorm(q, q, L.qNorm, hd, eps)
 	kernels.RMSNorm(k, k, L.kNorm, hd, eps)
 	cos, sin := ws.cosG, ws.sinG
@@ -224,7 +223,7 @@ func (m *Model) layer(ws *Workspace, chunks []Chunk, li, total int) {
 		}
 	}
 	ws.attn.prepare(chunks, li, L.sliding)
-	pool.Run(total, 1, &ws.attn)
+	pool.Run(len(ws.attn.blocks), 1, &ws.attn)
 
 	attn := ws.tmp[:total*h]
 	pool.MatMul(attn, ws.attnOut[:total*qDim], total, &L.oProj)
@@ -236,8 +235,7 @@ func (m *Model) layer(ws *Workspace, chunks []Chunk, li, total int) {
 	kernels.RMSNorm(xn, x, L.preFeedforwardLayernorm, h, eps)
 	inter := t.IntermediateSize
 	gate, up := ws.gate[:total*inter], ws.up[:total*inter]
-	pool.MatMul(gate, xn, total, &L.gateProj)
-	pool.MatMul(up, xn, total, &L.upProj)
+	pool.MatMuls(xn, total, kernels.Product{Out: gate, W: &L.gateProj}, kernels.Product{Out: up, W: &L.upProj})
 	kernels.GELUTanhSlice(gate)
 	for i, u := range up {
 		gate[i] *= u
@@ -286,12 +284,20 @@ func f32View(b []byte) []float32 {
 // queries, split across threads: each query against its own sequence's
 // positions. The mask is transformers 5's: causal, or open both ways between
 // soft tokens of the same image; on sliding layers, in either case, only
-// keys less than sliding_window positions back.
+// keys less than sliding_window positions back. Queries go in blocks of up
+// to attnBlock consecutive ones of a chunk, each key and value row used by
+// the whole block while it is in cache (a 512-token prefill's keys and
+// values, 4 MB a layer for the 4B model, were read from beyond L2 once per
+// query); the blocks are dealt first, last, second, second-to-last... so
+// that the threads' contiguous shares hold as many long causal rows as
+// short ones (in order, the second half of a prompt is three quarters of
+// its attention).
 type attentionJob struct {
 	ws      *Workspace
 	chunks  []Chunk
 	li      int
 	sliding bool
+	blocks  [][2]int32                   // query ranges, in the order dealt
 	scores  [kernels.MaxShares][]float32 // per share, grown to the longest context
 	// With a float16 or Q8_0 cache, each chunk's keys and values of the
 	// layer widened to float32 once (views), into widened.
@@ -305,12 +311,36 @@ type kvView struct {
 	k, v []float32
 }
 
-// prepare sets the job for layer li; with a float16 or Q8_0 cache it
-// widens, per chunk, the positions its queries attend to.
+// attnBlock is how many consecutive queries of a chunk share each pass over
+// the keys and values.
+const attnBlock = 8
+
+// prepare sets the job for layer li: the query blocks, and with a float16
+// or Q8_0 cache, per chunk, the positions its queries attend to widened.
 func (j *attentionJob) prepare(chunks []Chunk, li int, sliding bool) {
 	j.chunks, j.li, j.sliding = chunks, li, sliding
 	j.views = j.views[:0]
 	ws := j.ws
+	j.blocks = j.blocks[:0]
+	for ci := range chunks {
+		for s := ws.starts[ci]; s < ws.starts[ci+1]; s += attnBlock {
+			j.blocks = append(j.blocks, [2]int32{int32(s), int32(min(s+attnBlock, ws.starts[ci+1]))})
+		}
+	}
+	// First, last, second, second-to-last...: reversing the second half
+	// and interleaving it with the first, in place through the tail's
+	// spare capacity.
+	nb := len(j.blocks)
+	j.blocks = append(j.blocks, j.blocks...)
+	in, dealt := j.blocks[nb:], j.blocks[:nb]
+	for k := range dealt {
+		if k%2 == 0 {
+			dealt[k] = in[k/2]
+		} else {
+			dealt[k] = in[nb-1-k/2]
+		}
+	}
+	j.blocks = dealt
 	typ := ws.m.kvType
 	if typ == kernels.F32 {
 		return
@@ -371,7 +401,15 @@ func (j *attentionJob) value(ci, pos, kvDim int) []float32 {
 	return f32View(vr)
 }
 
-// Do computes the attention of the pass's queries lo..hi.
+// attnQuery is one query of a block: its index, the positions it attends
+// to (from..last), and where its scores start in the block's buffer.
+type attnQuery struct {
+	i, from, last, n, off int
+}
+
+// Do computes the attention of the pass's query blocks lo..hi. Each query's
+// dot products, softmax and sum over the values are what they would be
+// alone, in the same order.
 func (j *attentionJob) Do(share, lo, hi int) {
 	ws := j.ws
 	m := ws.m
@@ -381,44 +419,66 @@ func (j *attentionJob) Do(share, lo, hi int) {
 	rep := nH / nKV
 	scaling := m.text.scaling
 	window := t.SlidingWindow
-	for i := lo; i < hi; i++ {
-		ci := ws.chunkOf[i]
-		p := ws.pos[i]
-		from, last := 0, p
-		if j.sliding {
-			from = max(0, p-window+1)
-		}
-		// Inside an image, the keys go on to the image's end (in this
-		// chunk): the image's tokens see each other both ways.
-		if g := ws.groups[i]; g >= 0 {
-			for e := i + 1; e < ws.starts[ci+1] && ws.groups[e] == g; e++ {
-				last = ws.pos[e]
+	var qs [attnBlock]attnQuery
+	for _, blk := range j.blocks[lo:hi] {
+		i0, i1 := int(blk[0]), int(blk[1])
+		ci := ws.chunkOf[i0]
+		block := qs[:i1-i0]
+		size := 0
+		first, end := math.MaxInt, 0
+		for bi := range block {
+			i := i0 + bi
+			p := ws.pos[i]
+			from, last := 0, p
+			if j.sliding {
+				from = max(0, p-window+1)
 			}
+			// Inside an image, the keys go on to the image's end (in this
+			// chunk): the image's tokens see each other both ways.
+			if g := ws.groups[i]; g >= 0 {
+				for e := i + 1; e < ws.starts[ci+1] && ws.groups[e] == g; e++ {
+					last = ws.pos[e]
+				}
+			}
+			block[bi] = attnQuery{i: i, from: from, last: last, n: last - from + 1, off: size}
+			size += nH * (last - from + 1)
+			first, end = min(first, from), max(end, last+1)
 		}
-		n := last - from + 1
-		if cap(j.scores[share]) < nH*n {
-			j.scores[share] = make([]float32, 2*nH*n)
+		if cap(j.scores[share]) < size {
+			j.scores[share] = make([]float32, 2*size)
 		}
-		buf := j.scores[share][:nH*n]
-		q := ws.q[i*qDim : (i+1)*qDim]
-		for kp := from; kp <= last; kp++ {
+		buf := j.scores[share][:size]
+		for kp := first; kp < end; kp++ {
 			kr := j.key(ci, kp, nKV*hd)
-			for hh := range nH {
-				g := hh / rep
-				buf[hh*n+kp-from] = kernels.Dot(q[hh*hd:(hh+1)*hd], kr[g*hd:(g+1)*hd]) * scaling
+			for _, a := range block {
+				if kp < a.from || kp > a.last {
+					continue
+				}
+				q := ws.q[a.i*qDim : (a.i+1)*qDim]
+				for hh := range nH {
+					g := hh / rep
+					buf[a.off+hh*a.n+kp-a.from] = kernels.Dot(q[hh*hd:(hh+1)*hd], kr[g*hd:(g+1)*hd]) * scaling
+				}
 			}
 		}
-		out := ws.attnOut[i*qDim : (i+1)*qDim]
-		clear(out)
-		for hh := range nH {
-			kernels.Softmax(buf[hh*n : (hh+1)*n])
-		}
-		for kp := from; kp <= last; kp++ {
-			vr := j.value(ci, kp, nKV*hd)
+		for _, a := range block {
+			clear(ws.attnOut[a.i*qDim : (a.i+1)*qDim])
 			for hh := range nH {
-				if w := buf[hh*n+kp-from]; w != 0 {
-					g := hh / rep
-					kernels.Axpy(w, vr[g*hd:(g+1)*hd], out[hh*hd:(hh+1)*hd])
+				kernels.Softmax(buf[a.off+hh*a.n : a.off+(hh+1)*a.n])
+			}
+		}
+		for kp := first; kp < end; kp++ {
+			vr := j.value(ci, kp, nKV*hd)
+			for _, a := range block {
+				if kp < a.from || kp > a.last {
+					continue
+				}
+				out := ws.attnOut[a.i*qDim : (a.i+1)*qDim]
+				for hh := range nH {
+					if w := buf[a.off+hh*a.n+kp-a.from]; w != 0 {
+						g := hh / rep
+						kernels.Axpy(w, vr[g*hd:(g+1)*hd], out[hh*hd:(hh+1)*hd])
+					}
 				}
 			}
 		}

@@ -232,7 +232,10 @@ func writeFile(ctx context.Context, out string, meta []gguf.KV, jobs []job, prog
 		os.Remove(out)
 		return fmt.Errorf("%s: %w", out, err)
 	}
-	return nil
+	// Written, the file sits in the page cache as 4 KB folios, which a
+	// mapping maps as 4 KB pages: decoding from it would run several times
+	// slower than once Linux reads it back in large folios.
+	return safetensors.Evict(out)
 }
 
 // reversed is a transformers shape in ggml's order (row length first).

@@ -129,6 +129,13 @@ func TestAct8Reference(t *testing.T) {
 // tileMinTokens tokens or more, which sum differently: there within
 // rounding).
 func TestAct8Kernels(t *testing.T) {
+	forAct8Levels(t, "the plain-Go path is TestAct8Reference's", testAct8Kernels)
+}
+
+// forAct8Levels runs test once per level of 8-bit kernels the CPU has
+// (VNNI: the AVX-512 quantizer and kernels; AVX2), as that level would
+// run, and skips when there is none (why: what covers the plain-Go path).
+func forAct8Levels(t *testing.T, why string, test func(*testing.T)) {
 	savedV, saved2, savedA := hasVNNI, hasAVX2Int, useAct8
 	defer func() { hasVNNI, hasAVX2Int, useAct8 = savedV, saved2, savedA }()
 	levels := 0
@@ -143,10 +150,10 @@ func TestAct8Kernels(t *testing.T) {
 		}
 		levels++
 		hasVNNI, hasAVX2Int, useAct8 = level.vnni, true, true
-		t.Run(level.name, testAct8Kernels)
+		t.Run(level.name, test)
 	}
 	if levels == 0 {
-		t.Skip("no AVX2 nor AVX-512 VNNI: the plain-Go path is TestAct8Reference's")
+		t.Skip("no AVX2 nor AVX-512 VNNI: " + why)
 	}
 }
 
@@ -238,23 +245,7 @@ func TestAct8AllocatesNothing(t *testing.T) {
 // between +max and -max (the first wins), halves (ties to even), blocks of
 // zeros, and blocks with a NaN or an infinity.
 func TestQuantizeActsFast(t *testing.T) {
-	savedV, saved2 := hasVNNI, hasAVX2Int
-	defer func() { hasVNNI, hasAVX2Int = savedV, saved2 }()
-	levels := 0
-	for _, level := range []struct {
-		name string
-		on   bool
-		vnni bool
-	}{{"AVX-512", savedV, true}, {"AVX2", saved2, false}} {
-		if level.on {
-			levels++
-			hasVNNI, hasAVX2Int = level.vnni, true
-			t.Run(level.name, testQuantizeActsFast)
-		}
-	}
-	if levels == 0 {
-		t.Skip("no AVX2 nor AVX-512 VNNI: only the plain-Go quantizer runs")
-	}
+	forAct8Levels(t, "only the plain-Go quantizer runs", testQuantizeActsFast)
 }
 
 func testQuantizeActsFast(t *testing.T) {

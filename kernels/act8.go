@@ -3,7 +3,6 @@ package kernels
 import (
 	"encoding/binary"
 	"math"
-	"sync"
 	"unsafe"
 )
 
@@ -67,26 +66,16 @@ func (j *tileJob) Do(_, lo, hi int) {
 	}
 }
 
-// act8s keeps released activation buffers for the next product: a free
-// list rather than a sync.Pool, which under the race detector drops a
-// quarter of what it is given (a decode would then allocate).
-var act8s struct {
-	sync.Mutex
-	free []*act8
-}
+// act8s keeps released activation buffers for the next product.
+var act8s freeList[act8]
 
 // getAct8 takes a buffer from the free list, or a new one.
 func getAct8() *act8 {
-	act8s.Lock()
-	defer act8s.Unlock()
-	if n := len(act8s.free); n > 0 {
-		a := act8s.free[n-1]
-		act8s.free = act8s.free[:n-1]
+	return act8s.get(func() *act8 {
+		a := new(act8)
+		a.quantJobT.a, a.tileJobT.a = a, a
 		return a
-	}
-	a := new(act8)
-	a.quantJobT.a, a.tileJobT.a = a, a
-	return a
+	})
 }
 
 // Tiles: Q8_0, Q4_K and Q6_K products of tileMinTokens tokens or more go through
@@ -268,15 +257,8 @@ func (a *act8) packTileK(i int) {
 	}
 }
 
-// putAct8 gives a buffer back (up to 64 are kept: one per concurrent
-// product).
-func putAct8(a *act8) {
-	act8s.Lock()
-	defer act8s.Unlock()
-	if len(act8s.free) < 64 {
-		act8s.free = append(act8s.free, a)
-	}
-}
+// putAct8 gives a buffer back.
+func putAct8(a *act8) { act8s.put(a) }
 
 // token is token t's slab.
 func (a *act8) token(t int) []byte { return a.buf[t*a.stride : (t+1)*a.stride] }

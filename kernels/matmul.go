@@ -69,32 +69,11 @@ type batch struct {
 	t    [maxThreads]task
 }
 
-// batches keeps finished batches for the next product: a free list, not a
-// sync.Pool, which under the race detector drops a quarter of what it is
-// given.
-var batches struct {
-	sync.Mutex
-	free []*batch
-}
+// batches keeps finished batches for the next product.
+var batches freeList[batch]
 
-func getBatch() *batch {
-	batches.Lock()
-	defer batches.Unlock()
-	if n := len(batches.free); n > 0 {
-		b := batches.free[n-1]
-		batches.free = batches.free[:n-1]
-		return b
-	}
-	return new(batch)
-}
-
-func putBatch(b *batch) {
-	batches.Lock()
-	defer batches.Unlock()
-	if len(batches.free) < 64 {
-		batches.free = append(batches.free, b)
-	}
-}
+func getBatch() *batch  { return batches.get(func() *batch { return new(batch) }) }
+func putBatch(b *batch) { batches.put(b) }
 
 // wait returns when the batch's tasks are done: polling first (hotSpin),
 // as a hot worker does, since a goroutine parked in Wait wakes late.
@@ -232,10 +211,10 @@ func (pool Pool) MatMul(out, x []float32, n int, w *Mat) {
 	putBatch(b)
 }
 
-// takesAct8 reports whether products with w take 8-bit activations.
-func takesAct8(w *Mat) bool {
-	return useAct8 && act8Layout(w.DType, w.Cols) && (act8Kernel(w.DType) || !hasVNNI)
-}
+// takesAct8 reports whether products with w take 8-bit activations
+// (through the SIMD kernels, or the plain-Go path when the tests turn
+// useAct8 on without them).
+func takesAct8(w *Mat) bool { return useAct8 && act8Layout(w.DType, w.Cols) }
 
 // tokenBlock is how many rows of x are kept hot (in L2) while the weight rows
 // stream past them in a prefill: the weights are read from memory once per

@@ -1,7 +1,5 @@
 package kernels
 
-import "sync"
-
 // Product is one of the products MatMuls computes: Out = x W^T.
 type Product struct {
 	Out []float32
@@ -34,11 +32,8 @@ func (j *productsJob) Do(_, lo, hi int) {
 	}
 }
 
-// productsJobs keeps jobs for the next call (a free list, as batches).
-var productsJobs struct {
-	sync.Mutex
-	free []*productsJob
-}
+// productsJobs keeps jobs for the next call.
+var productsJobs freeList[productsJob]
 
 // MatMuls computes up to four products of the same n rows of x (each W
 // with x's columns), each bit for bit as MatMul computes it, in one pass
@@ -49,16 +44,9 @@ func (pool Pool) MatMuls(x []float32, n int, ps ...Product) {
 	if len(ps) > maxProducts {
 		panic("kernels: MatMuls takes at most 4 products")
 	}
-	productsJobs.Lock()
-	var j *productsJob
-	if k := len(productsJobs.free); k > 0 {
-		j = productsJobs.free[k-1]
-		productsJobs.free = productsJobs.free[:k-1]
-	} else {
-		j = new(productsJob)
-	}
-	productsJobs.Unlock()
+	j := productsJobs.get(func() *productsJob { return new(productsJob) })
 	j.x, j.n, j.np = x, n, len(ps)
+	var own [maxProducts]*act8 // the buffers quantized here, each once
 	work := 0
 	for i, p := range ps {
 		j.ps[i], j.a[i] = p, nil
@@ -75,6 +63,7 @@ func (pool Pool) MatMuls(x []float32, n int, ps ...Product) {
 		}
 		if j.a[i] == nil {
 			j.a[i] = pool.quantizeActs(x, n, p.W.Cols, p.W.DType)
+			own[i] = j.a[i]
 		}
 	}
 	if pool.Threads() <= 1 || work < 1<<15 {
@@ -82,29 +71,12 @@ func (pool Pool) MatMuls(x []float32, n int, ps ...Product) {
 	} else {
 		pool.Run(j.groups[j.np], 1, j)
 	}
-	for i := range j.np {
-		if a := j.a[i]; a != nil && !sharedAct8(j, i) {
+	for i, a := range own[:j.np] {
+		if a != nil {
 			putAct8(a)
 		}
-	}
-	for i := range j.np {
 		j.ps[i], j.a[i] = Product{}, nil
 	}
 	j.x = nil
-	productsJobs.Lock()
-	if len(productsJobs.free) < 64 {
-		productsJobs.free = append(productsJobs.free, j)
-	}
-	productsJobs.Unlock()
-}
-
-// sharedAct8 reports whether product i's activations are an earlier
-// product's (given back once, with that one).
-func sharedAct8(j *productsJob, i int) bool {
-	for k := range i {
-		if j.a[k] == j.a[i] {
-			return true
-		}
-	}
-	return false
+	productsJobs.put(j)
 }

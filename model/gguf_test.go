@@ -223,3 +223,37 @@ func TestHostileGGUF(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestAttentionBlocks: a query's attention is the same bit for bit
+// whatever block it shares the keys with: blocks of eight, blocks cut by
+// the bound on their scores, one query at a time.
+func TestAttentionBlocks(t *testing.T) {
+	var seqs map[string][]int32
+	b, err := os.ReadFile(filepath.Join(smallGGUF, "sequences.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &seqs); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(filepath.Join(smallGGUF, "small-gemma3-Q8_0.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := seqs["long"]
+	want := teacherForced(t, m, ids)
+	saved := attnScores
+	defer func() { attnScores = saved }()
+	nH := m.Config.Text.NumAttentionHeads
+	for _, bound := range []int{1, 3 * nH * len(ids) / 2} {
+		attnScores = bound
+		got := teacherForced(t, m, ids)
+		for p := range want {
+			for i, v := range want[p] {
+				if got[p][i] != v {
+					t.Fatalf("scores bound %d: position %d logit %d: %v, with blocks of 8 %v", bound, p, i, got[p][i], v)
+				}
+			}
+		}
+	}
+}

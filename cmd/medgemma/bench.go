@@ -138,12 +138,14 @@ func runBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		[2]string{"cold prefill", fmt.Sprintf("%.2f tokens/s (%d tokens, the first pass over the weights)", r.ColdPrefillTokensPerS, r.PrefillTokens)},
 		[2]string{"prefill", fmt.Sprintf("%.2f tokens/s (%d tokens, warm)", r.PrefillTokensPerS, r.PrefillTokens)},
 		[2]string{"decode", fmt.Sprintf("%.2f tokens/s (%d tokens from an empty context, as llama-bench's tg)", r.DecodeTokensPerS, r.DecodeTokens)},
-		[2]string{"decode after", fmt.Sprintf("%.2f tokens/s (%d tokens after the %d-token prompt)", r.DecodeAfterPromptTokensPerS, r.DecodeTokens, r.PrefillTokens)},
 		[2]string{"memory bandwidth", fmt.Sprintf("%.1f GB/s read (%d threads), %.1f GB/s copy", r.ReadBandwidthGBs, r.Threads, r.CopyBandwidthGBs)},
 		[2]string{"decode floor", fmt.Sprintf("%.2f tokens/s (%s per token); decode at %.0f%% of it", r.DecodeFloorTokensPS, gb(r.DecodeBytesPerToken), 100*r.DecodeFractionFloor)},
 		[2]string{"kv cache", gb(r.KVCacheBytes) + " (" + r.KVType + ")"},
 		[2]string{"peak rss", gb(r.PeakRSSBytes)},
 	)
+	if r.DecodeAfterPromptTokensPerS > 0 { // measured only with a prompt
+		rows = append(rows, [2]string{"decode after", fmt.Sprintf("%.2f tokens/s (%d tokens after the %d-token prompt)", r.DecodeAfterPromptTokensPerS, r.DecodeTokens, r.PrefillTokens)})
+	}
 	for _, b := range r.Batch {
 		rows = append(rows, [2]string{fmt.Sprintf("batch decode %d", b.Sequences),
 			fmt.Sprintf("%.2f tokens/s (%.0f ms a step, median of %d), %.2fx one sequence", b.TokensPerS, 1000*b.StepSeconds, b.Rounds, b.Speedup)})

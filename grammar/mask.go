@@ -1,0 +1,157 @@
+package grammar
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// A frameMask is what one top frame (an automaton state) allows whatever
+// the stack below it: the tokens it consumes entirely inside its rule
+// (accepted, as ids or as a bitset when many), and the trie nodes after
+// which its rule may end with bytes of the token left over (points), whose
+// subtrees only the real caller can settle.
+type frameMask struct {
+	ids    []int32
+	bits   []uint64
+	points []int32
+}
+
+// maskCache holds each state's frameMask per vocabulary, computed on first
+// use; concurrent matchers may race to compute one, and both compute the
+// same.
+type maskCache struct {
+	states  int
+	mu      sync.Mutex
+	byVocab map[*Vocab][]atomic.Pointer[frameMask]
+}
+
+func (mc *maskCache) init(states int) { mc.states = states }
+
+func (mc *maskCache) table(v *Vocab) []atomic.Pointer[frameMask] {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if mc.byVocab == nil {
+		mc.byVocab = map[*Vocab][]atomic.Pointer[frameMask]{}
+	}
+	t, ok := mc.byVocab[v]
+	if !ok {
+		t = make([]atomic.Pointer[frameMask], mc.states)
+		mc.byVocab[v] = t
+	}
+	return t
+}
+
+// frameMask computes state's frameMask over v: a walk of the trie from
+// the state alone, above a bottom frame that stands for any caller.
+func (c *Compiled) frameMask(v *Vocab, st int32) *frameMask {
+	bottom := &node{state: -1}
+	k := newCloser(c, bottom)
+	pops := func(set []config) bool {
+		for _, x := range set {
+			if x.parent == bottom && c.states[x.state].accept {
+				return true
+			}
+		}
+		return false
+	}
+	sets := make([][]config, v.depth+1)
+	sets[0], _ = k.close(nil, []config{{st, bottom}})
+	fm := &frameMask{}
+	if pops(sets[0]) {
+		fm.points = append(fm.points, 0)
+	}
+	for i := int32(1); i < int32(len(v.nodes)); {
+		nd := &v.nodes[i]
+		d := nd.depth
+		var ok bool
+		sets[d], ok = k.step(sets[d][:0], sets[d-1], nd.b)
+		if !ok || len(sets[d]) == 0 {
+			i = nd.end
+			continue
+		}
+		fm.ids = append(fm.ids, v.ids[nd.first:nd.first+nd.n]...)
+		if nd.end > i+1 && pops(sets[d]) {
+			fm.points = append(fm.points, i)
+		}
+		i++
+	}
+	if len(fm.ids) > v.size/64 {
+		fm.bits = make([]uint64, v.MaskWords())
+		for _, id := range fm.ids {
+			fm.bits[id/64] |= 1 << (id % 64)
+		}
+		fm.ids = nil
+	}
+	return fm
+}
+
+// Mask sets dst (v.MaskWords() words) to the tokens of v the grammar
+// allows next: bit id%64 of word id/64. Whether the generation may end
+// instead is Done's.
+func (m *Matcher) Mask(v *Vocab, dst []uint64) {
+	clear(dst)
+	tab := m.c.masks.table(v)
+	if len(m.sets) < v.depth+1 {
+		m.sets = make([][]config, v.depth+1)
+	}
+	for i, x := range m.cur {
+		fm := tab[x.state].Load()
+		if fm == nil {
+			fm = m.c.frameMask(v, x.state)
+			if !tab[x.state].CompareAndSwap(nil, fm) {
+				fm = tab[x.state].Load()
+			}
+		}
+		first := true
+		for _, y := range m.cur[:i] {
+			first = first && y.state != x.state
+		}
+		if first {
+			if fm.bits != nil {
+				for w, b := range fm.bits {
+					dst[w] |= b
+				}
+			}
+			for _, id := range fm.ids {
+				dst[id/64] |= 1 << (id % 64)
+			}
+		}
+		if len(fm.points) == 0 || x.parent == nil {
+			continue // the root ending: nothing may follow
+		}
+		// The rule returns to its caller, which reads the rest.
+		cont, ok := m.k.close(m.sets[0][:0], []config{{x.parent.state, x.parent.parent}})
+		m.sets[0] = cont
+		if !ok {
+			continue
+		}
+		for _, p := range fm.points {
+			m.walk(v, p, cont, dst)
+		}
+	}
+}
+
+// walk marks in dst the tokens below trie node p that the closed set
+// from, standing at p, reads to their end.
+func (m *Matcher) walk(v *Vocab, p int32, from []config, dst []uint64) {
+	base := v.nodes[p].depth
+	sets := m.sets
+	for i := p + 1; i < v.nodes[p].end; {
+		nd := &v.nodes[i]
+		d := nd.depth - base
+		prev := from
+		if d > 1 {
+			prev = sets[d-1]
+		}
+		var ok bool
+		sets[d], ok = m.k.step(sets[d][:0], prev, nd.b)
+		if !ok || len(sets[d]) == 0 {
+			i = nd.end
+			continue
+		}
+		for _, id := range v.ids[nd.first : nd.first+nd.n] {
+			dst[id/64] |= 1 << (id % 64)
+		}
+		i++
+	}
+}

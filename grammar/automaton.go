@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -14,7 +15,14 @@ import (
 const (
 	MaxStates = 1 << 18
 	MaxRules  = 1 << 14
+	maxWork   = 1 << 23 // byte edges visited and subset members kept while determinizing
 )
+
+func trailingZeros(x uint64) int { return bits.TrailingZeros64(x) }
+
+func popcount(s *byteSet) int {
+	return bits.OnesCount64(s[0]) + bits.OnesCount64(s[1]) + bits.OnesCount64(s[2]) + bits.OnesCount64(s[3])
+}
 
 // ErrGrammar is the kind (errors.Is) of every error about a grammar or a
 // schema: what it says, or that it is too large or left-recursive.
@@ -205,14 +213,14 @@ func (g *Grammar) Compile() (*Compiled, error) {
 		}
 		c.names = append(c.names, r.name)
 	}
-	budget := MaxStates
+	budget, work := MaxStates, maxWork
 	for i, r := range g.rules {
 		n := &nfa{budget: &budget}
 		in, out, err := n.build(r.body, 0)
 		if err != nil {
 			return nil, err
 		}
-		if c.start[i], err = c.determinize(n, int32(i), in, out, &budget); err != nil {
+		if c.start[i], err = c.determinize(n, int32(i), in, out, &budget, &work); err != nil {
 			return nil, err
 		}
 	}
@@ -225,7 +233,7 @@ func (g *Grammar) Compile() (*Compiled, error) {
 
 // determinize adds the states of rule's deterministic automaton (subsets
 // of n's states) and returns its first state.
-func (c *Compiled) determinize(n *nfa, rule, in, out int32, budget *int) (int32, error) {
+func (c *Compiled) determinize(n *nfa, rule, in, out int32, budget, work *int) (int32, error) {
 	ids := map[string]int32{}
 	var sets [][]int32
 	intern := func(set []int32) (int32, error) {
@@ -238,6 +246,9 @@ func (c *Compiled) determinize(n *nfa, rule, in, out int32, budget *int) (int32,
 			return 0, grammarError("more than %d automaton states (a repetition's bound or the schema is too large)", MaxStates)
 		}
 		*budget--
+		if *work -= len(set); *work < 0 {
+			return 0, grammarError("the grammar is too large to compile (automaton work past %d steps)", maxWork)
+		}
 		id := int32(len(c.states))
 		c.states = append(c.states, state{rule: rule, accept: slices.Contains(set, out)})
 		ids[k] = id
@@ -259,10 +270,14 @@ func (c *Compiled) determinize(n *nfa, rule, in, out int32, budget *int) (int32,
 		for _, s := range set {
 			ns := &n.states[s]
 			if ns.byteTo >= 0 {
-				for b := range 256 {
-					if ns.set.has(byte(b)) {
+				for w, word := range ns.set {
+					for ; word != 0; word &= word - 1 {
+						b := 64*w + trailingZeros(word)
 						targets[b] = append(targets[b], ns.byteTo)
 					}
+				}
+				if *work -= 1 + popcount(&ns.set); *work < 0 {
+					return 0, grammarError("the grammar is too large to compile (automaton work past %d steps)", maxWork)
 				}
 			}
 			if ns.callRule >= 0 {

@@ -43,7 +43,7 @@ func (mc *maskCache) table(v *Vocab) []atomic.Pointer[frameMask] {
 
 // frameMask computes state's frameMask over v: a walk of the trie from
 // the state alone, above a bottom frame that stands for any caller.
-func (c *Compiled) frameMask(v *Vocab, st int32) *frameMask {
+func (c *Compiled) frameMask(v *Vocab, st int32) (*frameMask, error) {
 	bottom := &node{state: -1}
 	k := newCloser(c, bottom)
 	pops := func(set []config) bool {
@@ -65,7 +65,10 @@ func (c *Compiled) frameMask(v *Vocab, st int32) *frameMask {
 		d := nd.depth
 		var ok bool
 		sets[d], ok = k.step(sets[d][:0], sets[d-1], nd.b)
-		if !ok || len(sets[d]) == 0 {
+		if !ok {
+			return nil, errTooCostly()
+		}
+		if len(sets[d]) == 0 {
 			i = nd.end
 			continue
 		}
@@ -82,14 +85,16 @@ func (c *Compiled) frameMask(v *Vocab, st int32) *frameMask {
 		}
 		fm.ids = nil
 	}
-	return fm
+	return fm, nil
 }
 
 // Mask sets dst (v.MaskWords() words) to the tokens of v the grammar
 // allows next: bit id%64 of word id/64. Whether the generation may end
-// instead is Done's.
-func (m *Matcher) Mask(v *Vocab, dst []uint64) {
+// instead is Done's. It fails (ErrGrammar) only past the limits on work
+// (MaxMaskWork, MaxConfigs).
+func (m *Matcher) Mask(v *Vocab, dst []uint64) error {
 	clear(dst)
+	m.k.budget = MaxMaskWork
 	tab := m.c.masks.table(v)
 	if len(m.sets) < v.depth+1 {
 		m.sets = make([][]config, v.depth+1)
@@ -97,7 +102,10 @@ func (m *Matcher) Mask(v *Vocab, dst []uint64) {
 	for i, x := range m.cur {
 		fm := tab[x.state].Load()
 		if fm == nil {
-			fm = m.c.frameMask(v, x.state)
+			var err error
+			if fm, err = m.c.frameMask(v, x.state); err != nil {
+				return err
+			}
 			if !tab[x.state].CompareAndSwap(nil, fm) {
 				fm = tab[x.state].Load()
 			}
@@ -123,17 +131,20 @@ func (m *Matcher) Mask(v *Vocab, dst []uint64) {
 		cont, ok := m.k.close(m.sets[0][:0], []config{{x.parent.state, x.parent.parent}})
 		m.sets[0] = cont
 		if !ok {
-			continue
+			return errTooCostly()
 		}
 		for _, p := range fm.points {
-			m.walk(v, p, cont, dst)
+			if !m.walk(v, p, cont, dst) {
+				return errTooCostly()
+			}
 		}
 	}
+	return nil
 }
 
 // walk marks in dst the tokens below trie node p that the closed set
-// from, standing at p, reads to their end.
-func (m *Matcher) walk(v *Vocab, p int32, from []config, dst []uint64) {
+// from, standing at p, reads to their end; false past the limits.
+func (m *Matcher) walk(v *Vocab, p int32, from []config, dst []uint64) bool {
 	base := v.nodes[p].depth
 	sets := m.sets
 	for i := p + 1; i < v.nodes[p].end; {
@@ -145,7 +156,10 @@ func (m *Matcher) walk(v *Vocab, p int32, from []config, dst []uint64) {
 		}
 		var ok bool
 		sets[d], ok = m.k.step(sets[d][:0], prev, nd.b)
-		if !ok || len(sets[d]) == 0 {
+		if !ok {
+			return false
+		}
+		if len(sets[d]) == 0 {
 			i = nd.end
 			continue
 		}
@@ -154,4 +168,5 @@ func (m *Matcher) walk(v *Vocab, p int32, from []config, dst []uint64) {
 		}
 		i++
 	}
+	return true
 }

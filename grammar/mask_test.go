@@ -1,6 +1,7 @@
 package grammar
 
 import (
+	"errors"
 	"math/rand/v2"
 	"testing"
 )
@@ -25,7 +26,9 @@ func testVocab(rng *rand.Rand) [][]byte {
 func checkMask(t *testing.T, m *Matcher, c *Compiled, v *Vocab, toks [][]byte, prefix []byte) {
 	t.Helper()
 	mask := make([]uint64, v.MaskWords())
-	m.Mask(v, mask)
+	if err := m.Mask(v, mask); err != nil {
+		t.Fatal(err)
+	}
 	for id, tok := range toks {
 		got := mask[id/64]>>(id%64)&1 == 1
 		want := false
@@ -64,5 +67,33 @@ func TestMaskMatchesEachToken(t *testing.T) {
 				t.Fatalf("%q: not done", d)
 			}
 		}
+	}
+}
+
+// TestTooAmbiguous: a grammar whose stacks multiply with each byte stops
+// at MaxConfigs with an error, in Advance and in Mask, instead of taking
+// memory and time without bound.
+func TestTooAmbiguous(t *testing.T) {
+	// Each a opens a y or a z frame: after n a's, 2^n stacks.
+	g, err := ParseGBNF("root ::= x\nx ::= \"a\" y | \"a\" z | \"\"\ny ::= x\nz ::= x \"b\"")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := g.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.NewMatcher()
+	n := 0
+	for ; n < 30 && m.Advance([]byte("a")); n++ {
+	}
+	if n == 30 || m.Err() == nil {
+		t.Fatalf("advanced %d bytes, error %v", n, m.Err())
+	}
+	if !errors.Is(m.Err(), ErrGrammar) {
+		t.Fatalf("error %v is not ErrGrammar", m.Err())
+	}
+	if !c.Match([]byte("aaab")) || c.Match([]byte("abb")) {
+		t.Fatal("short inputs: wrong answers")
 	}
 }

@@ -21,11 +21,19 @@ type config struct {
 }
 
 // Limits on a match: configurations alive at once (an ambiguous grammar
-// can multiply them) and frames deep (nesting).
+// can multiply them), frames deep (nesting), and the steps one mask (or
+// one advance) may take; a plain JSON schema's costliest mask takes about
+// two million.
 const (
-	MaxConfigs = 4096
-	MaxDepth   = 1 << 16
+	MaxConfigs  = 4096
+	MaxDepth    = 1 << 16
+	MaxMaskWork = 1 << 26
 )
+
+// errTooCostly is the error of a match past a limit.
+func errTooCostly() error {
+	return grammarError("matching needs more than %d configurations at once or %d steps for one token (the grammar is too ambiguous)", MaxConfigs, MaxMaskWork)
+}
 
 // closer computes closures: from a configuration, every one reachable
 // without reading a byte (entering called rules, returning from rules that
@@ -37,10 +45,12 @@ type closer struct {
 	bottom *node
 	work   []config
 	raw    []config
+	budget int // steps left before the caller gives up (MaxMaskWork)
+	over   bool
 }
 
 func newCloser(c *Compiled, bottom *node) *closer {
-	return &closer{c: c, nodes: map[nodeKey]*node{}, bottom: bottom}
+	return &closer{c: c, nodes: map[nodeKey]*node{}, bottom: bottom, budget: MaxMaskWork}
 }
 
 func (k *closer) intern(state int32, parent *node) *node {
@@ -57,10 +67,15 @@ func (k *closer) intern(state int32, parent *node) *node {
 }
 
 // close appends to dst (a closed set, or empty) the closure of raw, and
-// reports false when the set would pass MaxConfigs.
+// reports false when the set would pass MaxConfigs or the work its
+// budget.
 func (k *closer) close(dst, raw []config) ([]config, bool) {
 	k.work = append(k.work[:0], raw...)
 	for len(k.work) > 0 {
+		if k.budget--; k.budget < 0 {
+			k.over = true
+			return dst, false
+		}
 		x := k.work[len(k.work)-1]
 		k.work = k.work[:len(k.work)-1]
 		if contains(dst, x) {
@@ -95,6 +110,10 @@ func contains(set []config, x config) bool {
 // step appends to dst the closed set after byte b from the closed set src.
 func (k *closer) step(dst, src []config, b byte) ([]config, bool) {
 	k.raw = k.raw[:0]
+	if k.budget -= len(src); k.budget < 0 {
+		k.over = true
+		return dst, false
+	}
 	for _, x := range src {
 		if t := k.c.states[x.state].next(b); t >= 0 {
 			if y := (config{t, x.parent}); !contains(k.raw, y) {
@@ -132,12 +151,13 @@ func (c *Compiled) NewMatcher() *Matcher {
 // it does not, the matcher is unchanged. Err says when a refusal came from
 // a limit (MaxConfigs) rather than the grammar.
 func (m *Matcher) Advance(bs []byte) bool {
+	m.k.budget = MaxMaskWork
 	cur := append(m.next[:0], m.cur...)
 	spare := m.spare
 	for _, b := range bs {
 		var ok bool
 		if spare, ok = m.k.step(spare[:0], cur, b); !ok {
-			m.err = grammarError("more than %d ways to match at once (the grammar is too ambiguous)", MaxConfigs)
+			m.err = errTooCostly()
 			m.next, m.spare = cur, spare
 			return false
 		}

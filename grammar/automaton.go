@@ -76,6 +76,9 @@ func (s *state) next(b byte) int32 {
 type nfa struct {
 	states []nstate
 	budget *int // states left over the whole grammar
+	mark   []uint32
+	epoch  uint32
+	stack  []int32
 }
 
 type nstate struct {
@@ -164,29 +167,33 @@ func (n *nfa) build(e *expr, depth int) (in, out int32, err error) {
 	return in, out, nil
 }
 
-// closure adds to set (sorted, no repeats) every state reachable from it
-// by empty moves.
+// closure returns set (sorted, no repeats) with every state reachable
+// from it by empty moves.
 func (n *nfa) closure(set []int32) []int32 {
-	seen := map[int32]bool{}
-	var stack []int32
+	if len(n.mark) < len(n.states) {
+		n.mark = make([]uint32, len(n.states))
+	}
+	n.epoch++
+	out := make([]int32, 0, len(set))
+	stack := n.stack[:0]
 	for _, s := range set {
-		seen[s] = true
-		stack = append(stack, s)
+		if n.mark[s] != n.epoch {
+			n.mark[s] = n.epoch
+			stack = append(stack, s)
+		}
 	}
 	for len(stack) > 0 {
 		s := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		out = append(out, s)
 		for _, t := range n.states[s].eps {
-			if !seen[t] {
-				seen[t] = true
+			if n.mark[t] != n.epoch {
+				n.mark[t] = n.epoch
 				stack = append(stack, t)
 			}
 		}
 	}
-	out := make([]int32, 0, len(seen))
-	for s := range seen {
-		out = append(out, s)
-	}
+	n.stack = stack
 	slices.Sort(out)
 	return out
 }

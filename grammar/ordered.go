@@ -151,6 +151,6 @@ func (v *jsonValue) encode(b *bytes.Buffer) {
 func encodeString(b *bytes.Buffer, s string) {
 	e := json.NewEncoder(b)
 	e.SetEscapeHTML(false)
-	_ = e.Encode(s) // a string always encodes
+	_ = e.Encode(s)         // a string always encodes
 	b.Truncate(b.Len() - 1) // the encoder's newline
 }

@@ -946,7 +946,7 @@ func (s *Scheduler) advance(q *sequence, logits []float32) {
 	q.box.post(event{token: st, hasToken: true, text: text})
 	if done {
 		s.running = slices.DeleteFunc(s.running, func(r *sequence) bool { return r == q })
-		s.end(q, "", nil)
+		s.end(q, "", q.gen.Err())
 		return
 	}
 	q.p.IDs = append(q.p.IDs, id)

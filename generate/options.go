@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/medgemma/medgemma/grammar"
 	"github.com/medgemma/medgemma/internal/errkind"
 )
 
@@ -48,6 +49,18 @@ type Options struct {
 	// top_logprobs; 0 with Logprobs off means none at all).
 	Logprobs    bool
 	TopLogprobs int
+	// Grammar, when set, constrains the answer to its language (a JSON
+	// schema, any JSON object, a GBNF grammar; see package grammar): each
+	// step samples among the tokens it allows, logprobs are those of this
+	// constrained distribution, stop tokens may end the answer only where
+	// the grammar may, and the generation ends (stop) once the grammar is
+	// complete. One compiled grammar may serve many generations at once.
+	Grammar *grammar.Compiled
+	// Thought, when set with a Grammar, is a thought's start and end
+	// markers (MedGemma 27B's <unused94> and <unused95>): a thought the
+	// answer opens with runs unconstrained, and the grammar applies after
+	// it.
+	Thought []int32
 }
 
 // Limits on the options a request may set.
@@ -104,6 +117,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("top logprobs %d must be in 0..%d", o.TopLogprobs, MaxTopLogprobs)
 	case o.TopLogprobs > 0 && !o.Logprobs:
 		return errors.New("top logprobs need logprobs on")
+	case len(o.Thought) != 0 && len(o.Thought) != 2:
+		return fmt.Errorf("thought markers: want a start and an end token, got %d", len(o.Thought))
 	case len(o.StopStrings) > MaxStopStrings:
 		return fmt.Errorf("%d stop strings; at most %d", len(o.StopStrings), MaxStopStrings)
 	}

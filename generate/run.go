@@ -80,6 +80,9 @@ type Generation struct {
 	scratch []int32
 	res     *Result
 	done    bool
+	con     *constraint // nil without a grammar
+	flush   bool        // ended at a complete grammar: nothing held back is cut
+	err     error
 }
 
 // NewGeneration prepares a generation of at most maxNew tokens after
@@ -92,19 +95,40 @@ func NewGeneration(o Options, tok *tokenizer.Tokenizer, vocab int, prompt []int3
 	if maxNew <= 0 {
 		return nil, errors.New("nothing left to generate: the prompt fills the context")
 	}
-	return &Generation{o: o, tok: tok, sampler: NewSampler(o, vocab, prompt), dec: tok.NewStreamDecoder(true),
-		stop: newStopper(o.StopStrings), maxNew: min(o.MaxNewTokens, maxNew), res: &Result{FinishReason: FinishLength}}, nil
+	g := &Generation{o: o, tok: tok, sampler: NewSampler(o, vocab, prompt), dec: tok.NewStreamDecoder(true),
+		stop: newStopper(o.StopStrings), maxNew: min(o.MaxNewTokens, maxNew), res: &Result{FinishReason: FinishLength}}
+	if o.Grammar != nil {
+		g.con = newConstraint(&o, tok)
+	}
+	return g, nil
 }
 
-// Step samples the next token from logits. It returns the token, its
-// logprobs (the token always; its text and the rest when Options.Logprobs
-// asks), the
-// text now final (often "", while held back), and whether generation has
-// ended with it (a stop token, a stop string, the length): the token is
-// then not to be fed back. Step after the end does nothing.
+// Err is what ended the generation when it was not the model: a grammar
+// past its limits on work (the generation then ends, finish reason
+// "error").
+func (g *Generation) Err() error { return g.err }
+
+// FinishError is the finish reason of a generation ended by Err.
+const FinishError = "error"
+
+// Step samples the next token from logits (left as they are; a grammar
+// masks a copy). It returns the token, its logprobs (the token always; its
+// text and the rest when Options.Logprobs asks), the text now final (often
+// "", while held back), and whether generation has ended with it (a stop
+// token, a stop string, the length, a complete grammar, or an error, then
+// in Err): the token is then not to be fed back. Step after the end does
+// nothing.
 func (g *Generation) Step(logits []float32) (id int32, st StepLogprobs, text string, done bool) {
 	if g.done {
 		return 0, st, "", true
+	}
+	if g.con != nil {
+		masked, err := g.con.apply(logits, g.o.StopTokens)
+		if err != nil {
+			g.err, g.res.FinishReason, g.done = err, FinishError, true
+			return 0, st, "", true
+		}
+		logits = masked
 	}
 	id = g.sampler.Sample(logits)
 	g.res.Tokens = append(g.res.Tokens, id)
@@ -122,11 +146,21 @@ func (g *Generation) Step(logits []float32) (id int32, st StepLogprobs, text str
 		return id, st, "", true
 	}
 	g.sampler.Observe(id)
+	complete := false
+	if g.con != nil {
+		var err error
+		if complete, err = g.con.accept(id); err != nil {
+			g.err, g.res.FinishReason, g.done = err, FinishError, true
+			return id, st, "", true
+		}
+	}
 	g.piece = g.dec.Append(g.piece[:0], id)
 	text, stopped := g.stop.add(string(g.piece))
 	switch {
 	case stopped:
 		g.res.FinishReason, g.done = FinishStop, true
+	case complete:
+		g.res.FinishReason, g.done, g.flush = FinishStop, true, true
 	case len(g.res.Tokens) >= g.maxNew:
 		g.done = true // FinishLength
 	}
@@ -142,7 +176,7 @@ func (g *Generation) End(reason string) string {
 		}
 		g.done = true
 	}
-	if g.res.FinishReason == FinishStop {
+	if g.res.FinishReason == FinishStop && !g.flush || g.res.FinishReason == FinishError {
 		return ""
 	}
 	g.piece = g.dec.Flush(g.piece[:0])
@@ -211,6 +245,9 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 		last = hidden
 	}
 	if err := send(g.End(reason)); err != nil {
+		return nil, err
+	}
+	if err := g.Err(); err != nil {
 		return nil, err
 	}
 	res := g.Result()

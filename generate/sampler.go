@@ -104,8 +104,16 @@ func (s *Sampler) Sample(logits []float32) int32 {
 	if k := s.o.TopK; k > 0 && k < len(w) {
 		cand = topK(cand, w, k)
 	} else {
-		for i := range w {
-			cand = append(cand, int32(i))
+		// Tokens a grammar masked out (-Inf) cannot be drawn: left out
+		// before the sort.
+		neg := float32(math.Inf(-1))
+		for i, x := range w {
+			if x != neg {
+				cand = append(cand, int32(i))
+			}
+		}
+		if len(cand) == 0 {
+			return int32(argmax(w))
 		}
 		sort.Slice(cand, func(a, b int) bool { return w[cand[a]] > w[cand[b]] })
 	}
@@ -140,6 +148,11 @@ func (s *Sampler) Sample(logits []float32) int32 {
 				break
 			}
 		}
+	}
+	// Candidates of no probability (masked out, or far below the best)
+	// are never drawn, not even by rounding at the end of the walk below.
+	for n > 1 && probs[n-1] == 0 {
+		n--
 	}
 	var mass float64
 	for _, p := range probs[:n] {
@@ -211,7 +224,8 @@ func topK(dst []int32, v []float32, k int) []int32 {
 }
 
 // Logprobs returns the log probability of chosen under the raw logits
-// (log-softmax, as OpenAI reports it) and the n most likely alternatives.
+// (log-softmax, as OpenAI reports it) and the n most likely alternatives
+// (fewer when fewer have a probability: -Inf logits are masked out).
 // dst is reused for the alternatives.
 func Logprobs(logits []float32, chosen int32, n int, dst []TokenLogprob, scratch []int32) (float32, []TokenLogprob, []int32) {
 	lse := kernels.LogSumExp(logits)
@@ -219,6 +233,9 @@ func Logprobs(logits []float32, chosen int32, n int, dst []TokenLogprob, scratch
 	if n > 0 {
 		scratch = topK(scratch, logits, n)
 		for _, id := range scratch {
+			if math.IsInf(float64(logits[id]), -1) {
+				break // masked out by a grammar: not an alternative
+			}
 			dst = append(dst, TokenLogprob{id, float32(float64(logits[id]) - lse)})
 		}
 	}

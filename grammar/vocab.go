@@ -13,10 +13,11 @@ const MaxTokenBytes = 1024
 // nodes are laid out depth first, so that a subtree is a run of nodes and
 // a dead prefix skips its whole run. Build one per model and share it.
 type Vocab struct {
-	size  int
-	nodes []trieNode // nodes[0]: the empty prefix
-	ids   []int32    // token ids grouped by node (trieNode.first, .n)
-	depth int        // the longest token
+	size   int
+	tokens [][]byte
+	nodes  []trieNode // nodes[0]: the empty prefix
+	ids    []int32    // token ids grouped by node (trieNode.first, .n)
+	depth  int        // the longest token
 }
 
 type trieNode struct {
@@ -30,7 +31,7 @@ type trieNode struct {
 // entries (special tokens, which a grammar never produces, and unused
 // ids) are left out.
 func NewVocab(tokens [][]byte) *Vocab {
-	v := &Vocab{size: len(tokens)}
+	v := &Vocab{size: len(tokens), tokens: tokens}
 	var order []int32
 	for id, t := range tokens {
 		if len(t) > 0 && len(t) <= MaxTokenBytes {
@@ -80,3 +81,11 @@ func (v *Vocab) Size() int { return v.size }
 
 // MaskWords is the length of a mask for v: one bit per token id.
 func (v *Vocab) MaskWords() int { return (v.size + 63) / 64 }
+
+// Token is the bytes of token id as indexed (nil for the ids left out).
+func (v *Vocab) Token(id int32) []byte {
+	if id < 0 || int(id) >= len(v.tokens) || len(v.tokens[id]) > MaxTokenBytes {
+		return nil
+	}
+	return v.tokens[id]
+}

@@ -1,0 +1,151 @@
+package generate
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/medgemma/medgemma/grammar"
+	"github.com/medgemma/medgemma/internal/testenv"
+	"github.com/medgemma/medgemma/internal/testtok"
+)
+
+// testSchema is a small clinical schema: an enum, a bounded integer, a
+// list of strings, a boolean.
+const testSchema = `{"type":"object","properties":{"severity":{"enum":["mild","moderate","severe"]},"score":{"type":"integer","minimum":0,"maximum":10},"findings":{"type":"array","items":{"type":"string","maxLength":12},"maxItems":3},"urgent":{"type":"boolean"}},"required":["severity","score","findings","urgent"],"additionalProperties":false}`
+
+// structural favours tokens that close and separate JSON, so that random
+// logits make documents that end.
+func structural(tok []byte) bool { return bytes.ContainsAny(tok, "\"}],:0123456789tfn") }
+
+// TestGenerationGrammar: with random logits in place of a model, a
+// constrained generation's every answer ending in "stop" is in the
+// grammar's language, and one cut by the length is a prefix of it; the
+// logprobs are those of the constrained distribution (the sampled token's
+// and its alternatives' all allowed, summing to one); stop tokens end an
+// answer only where the grammar may end.
+func TestGenerationGrammar(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	v := VocabOf(tok)
+	const vocab = 262208 // the model's logits are wider than the tokenizer
+	var biased []int32
+	for id := range tok.Len() {
+		if b := v.Token(int32(id)); b != nil && structural(b) {
+			biased = append(biased, int32(id))
+		}
+	}
+	gs := map[string]*grammar.Grammar{"json_object": grammar.JSONObject()}
+	if g, err := grammar.FromJSONSchema([]byte(testSchema)); err == nil {
+		gs["schema"] = g
+	} else {
+		t.Fatal(err)
+	}
+	stops := []int32{1, 106}
+	rng := rand.New(rand.NewPCG(11, 12))
+	// Noise for the logits: windows of one table at random offsets.
+	noise := make([]float32, 2*vocab)
+	for i := range noise {
+		noise[i] = float32(rng.NormFloat64()) * 2
+	}
+	counts := map[string]int{}
+	for name, g := range gs {
+		c, err := g.Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := 6
+		if testenv.Race {
+			runs = 2 // the statistics come from the run without the detector
+		}
+		for run := range runs {
+			// Greedy, sampling with MedGemma's top-k, and (once in four)
+			// sampling over the whole vocabulary.
+			topK := 64
+			if run%4 == 1 {
+				topK = 0
+			}
+			o := Options{MaxNewTokens: 100, Temperature: float64(run % 2), TopK: topK, Seed: uint64(run), HasSeed: true, StopTokens: stops,
+				Logprobs: true, TopLogprobs: 5, Grammar: c}
+			if run >= 2 {
+				o.Logprobs, o.TopLogprobs = false, 0
+			}
+			gen, err := NewGeneration(o, tok, vocab, nil, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits := make([]float32, vocab)
+			var text strings.Builder
+			for {
+				copy(logits, noise[rng.IntN(vocab):])
+				for _, id := range biased {
+					logits[id] += 4
+				}
+				logits[stops[0]] += 8 // the model would end where it can
+				var before []float32
+				if gen.Tokens() < 3 {
+					before = append(before, logits...)
+				}
+				id, st, piece, done := gen.Step(logits)
+				for i := range before {
+					if logits[i] != before[i] {
+						t.Fatal("Step changed the caller's logits")
+					}
+				}
+				text.WriteString(piece)
+				if o.Logprobs {
+					checkConstrainedLogprobs(t, st, id)
+				}
+				if done {
+					break
+				}
+			}
+			text.WriteString(gen.End(""))
+			res := gen.Result()
+			if gen.Err() != nil {
+				t.Fatal(gen.Err())
+			}
+			if res.Text != text.String() {
+				t.Fatalf("streamed %q, result %q", text.String(), res.Text)
+			}
+			counts[name+" "+res.FinishReason]++
+			m := c.NewMatcher()
+			if !m.Advance([]byte(res.Text)) {
+				t.Fatalf("%s: %q is outside the grammar", name, res.Text)
+			}
+			if res.FinishReason == FinishStop {
+				if !m.Done() || !json.Valid([]byte(res.Text)) {
+					t.Fatalf("%s: %q ended (stop) but is incomplete", name, res.Text)
+				}
+			}
+		}
+	}
+	if !testenv.Race && (counts["schema stop"] < 3 || counts["json_object stop"] < 1) {
+		t.Fatalf("too few complete answers: %v", counts)
+	}
+	t.Log(counts)
+}
+
+// checkConstrainedLogprobs: the step's logprobs form a distribution over
+// the allowed tokens (the sampled one included, finite), best first.
+func checkConstrainedLogprobs(t *testing.T, st StepLogprobs, id int32) {
+	t.Helper()
+	if st.Token != id || math.IsInf(float64(st.Logprob), 0) || math.IsNaN(float64(st.Logprob)) || st.Logprob > 0 {
+		t.Fatalf("token %d logprob %v", id, st.Logprob)
+	}
+	var sum float64
+	for i, a := range st.Top {
+		if math.IsInf(float64(a.Logprob), -1) {
+			if i == 0 {
+				t.Fatal("the best alternative is not allowed")
+			}
+			continue
+		}
+		sum += math.Exp(float64(a.Logprob))
+	}
+	if sum > 1+1e-4 {
+		t.Fatalf("the top alternatives' probabilities sum to %v", sum)
+	}
+}

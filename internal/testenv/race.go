@@ -1,0 +1,9 @@
+//go:build race
+
+package testenv
+
+// Race reports whether the race detector is on: tests that repeat one
+// computation many times for statistics (not for concurrency) run fewer
+// rounds under it, since the detector slows plain loops tenfold; the
+// suite runs every test again without it.
+const Race = true

@@ -451,6 +451,7 @@ func (m *Model) prepareChat(ctx context.Context, msgs []chat.Message, opts ChatO
 		msgs = withThinkingInstruction(msgs)
 		c.thought = &thoughtFilter{show: opts.ShowThinking, next: opts.OnText, thought: opts.OnThinking}
 		c.onText = c.thought.write
+		c.o.Thought = m.thoughtMarkers(c.o)
 	}
 	images, err := m.imageParts(msgs, &opts)
 	if err != nil {

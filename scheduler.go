@@ -365,6 +365,10 @@ func (c *conversation) again(opts ChatOptions) (*conversation, error) {
 	if c.thought != nil {
 		d.thought = &thoughtFilter{show: opts.ShowThinking, next: opts.OnText, thought: opts.OnThinking}
 		d.onText = d.thought.write
+		d.o.Thought = c.o.Thought
+		if d.o.Grammar == nil {
+			d.o.Thought = nil
+		}
 	}
 	return d, nil
 }

@@ -4,13 +4,15 @@ import (
 	"strings"
 
 	"github.com/medgemma/medgemma/chat"
+	"github.com/medgemma/medgemma/generate"
 )
 
 // MedGemma 27B thinks when its system prompt starts with this instruction;
 // the thought comes first, between these markers.
 const (
 	ThinkingInstruction = "SYSTEM INSTRUCTION: think silently if needed."
-	thoughtStart        = "<unused94>thought"
+	thoughtStartToken   = "<unused94>"
+	thoughtStart        = thoughtStartToken + "thought"
 	thoughtEnd          = "<unused95>"
 )
 
@@ -142,4 +144,20 @@ func (f *thoughtFilter) flush() error {
 		return f.emitThought(text) // still thinking when generation ended
 	}
 	return f.emit(text)
+}
+
+// thoughtMarkers are the thought's start and end tokens for a grammar to
+// wait behind (generate.Options.Thought): the answer it constrains comes
+// after the thought. Nil without a grammar, or when the vocabulary lacks
+// the markers (then the grammar applies from the first token).
+func (m *Model) thoughtMarkers(o generate.Options) []int32 {
+	if o.Grammar == nil {
+		return nil
+	}
+	start, ok1 := m.tok.ID(thoughtStartToken)
+	end, ok2 := m.tok.ID(thoughtEnd)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return []int32{start, end}
 }

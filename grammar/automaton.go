@@ -50,7 +50,15 @@ type state struct {
 	accept bool
 	edges  []edge
 	calls  []call
+	table  *[256]int32 // the edges as a table, for states with many
 }
+
+// Tables: states with at least tableEdges edges (a string's characters,
+// say) look bytes up in a table, for the first maxTables of them.
+const (
+	tableEdges = 6
+	maxTables  = 4096
+)
 
 type edge struct {
 	lo, hi byte
@@ -61,6 +69,9 @@ type call struct{ rule, ret int32 }
 
 // next is the state after byte b, or -1.
 func (s *state) next(b byte) int32 {
+	if s.table != nil {
+		return s.table[b]
+	}
 	for _, e := range s.edges {
 		if b < e.lo {
 			return -1
@@ -233,6 +244,22 @@ func (g *Grammar) Compile() (*Compiled, error) {
 	}
 	if err := c.checkLeftRecursion(); err != nil {
 		return nil, err
+	}
+	tables := 0
+	for i := range c.states {
+		s := &c.states[i]
+		if len(s.edges) >= tableEdges && tables < maxTables {
+			tables++
+			s.table = new([256]int32)
+			for b := range s.table {
+				s.table[b] = -1
+			}
+			for _, e := range s.edges {
+				for b := int(e.lo); b <= int(e.hi); b++ {
+					s.table[b] = e.to
+				}
+			}
+		}
 	}
 	c.masks.init(len(c.states))
 	return c, nil

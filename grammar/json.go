@@ -1,18 +1,20 @@
 package grammar
 
-// MaxSpace is the most whitespace bytes the JSON grammars allow between two
-// tokens of JSON: room for a newline and indentation, but no endless runs
-// of spaces from a model that has lost its way.
-const MaxSpace = 20
+// MaxIndent bounds the whitespace the JSON grammars of answers allow
+// between two tokens of JSON: nothing, one space, or a newline and up to
+// MaxIndent spaces or tabs (as llama.cpp's JSON-schema grammars allow), so
+// a model that has lost its way cannot write endless runs of blanks.
+const MaxIndent = 20
 
 // jsonRules adds the rules of JSON values to g: value, object, array,
-// string, number; space is what may separate tokens (nil: any run of
-// whitespace, as JSON itself).
+// string, number; space is what may separate tokens.
 type jsonRules struct {
 	g     *Grammar
 	space *expr
 }
 
+// newJSONRules: bounded, the answers' whitespace (MaxIndent); otherwise
+// any run of whitespace, as JSON itself.
 func newJSONRules(g *Grammar, bounded bool) *jsonRules {
 	ws := bytesExpr(' ', ' ')
 	ws.set.add('\t', '\t')
@@ -20,7 +22,9 @@ func newJSONRules(g *Grammar, bounded bool) *jsonRules {
 	ws.set.add('\r', '\r')
 	j := &jsonRules{g: g, space: repeat(ws, 0, -1)}
 	if bounded {
-		j.space = repeat(ws, 0, MaxSpace)
+		indent := bytesExpr(' ', ' ')
+		indent.set.add('\t', '\t')
+		j.space = opt(alt(literal(" "), seq(literal("\n"), repeat(indent, 0, MaxIndent))))
 	}
 	return j
 }
@@ -86,8 +90,8 @@ func JSON() *Grammar {
 }
 
 // JSONObject is what OpenAI's response_format {"type": "json_object"}
-// asks for: one JSON object, whitespace between tokens bounded by
-// MaxSpace, none around it.
+// asks for: one JSON object, whitespace between tokens bounded
+// (MaxIndent), none around it.
 func JSONObject() *Grammar {
 	g := newGrammar("root")
 	j := newJSONRules(g, true)

@@ -110,11 +110,12 @@ func TestJSONObjectSpace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := `{"a":` + strings.Repeat(" ", MaxSpace) + `1}`
-	if !c.Match([]byte(ok)) {
-		t.Errorf("%q not matched", ok)
+	for _, ok := range []string{`{"a": 1}`, "{\n  \"a\":\n\t1\n}", `{"a":` + "\n" + strings.Repeat(" ", MaxIndent) + `1}`} {
+		if !c.Match([]byte(ok)) {
+			t.Errorf("%q not matched", ok)
+		}
 	}
-	for _, s := range []string{`{"a":` + strings.Repeat(" ", MaxSpace+1) + `1}`, `[1]`, ` {}`, `"x"`} {
+	for _, s := range []string{`{"a":` + "\n" + strings.Repeat(" ", MaxIndent+1) + `1}`, `{"a":  1}`, "{\"a\":\n\n1}", `[1]`, ` {}`, `"x"`} {
 		if c.Match([]byte(s)) {
 			t.Errorf("%q matched", s)
 		}

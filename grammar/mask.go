@@ -1,6 +1,7 @@
 package grammar
 
 import (
+	bits64 "math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -57,33 +58,58 @@ func (c *Compiled) frameMask(v *Vocab, st int32) (*frameMask, error) {
 	sets := make([][]config, v.depth+1)
 	sets[0], _ = k.close(nil, []config{{st, bottom}})
 	fm := &frameMask{}
+	bits, count := make([]uint64, v.MaskWords()), 0
 	if pops(sets[0]) {
 		fm.points = append(fm.points, 0)
 	}
 	for i := int32(1); i < int32(len(v.nodes)); {
 		nd := &v.nodes[i]
 		d := nd.depth
-		var ok bool
-		sets[d], ok = k.step(sets[d][:0], sets[d-1], nd.b)
-		if !ok {
-			return nil, errTooCostly()
+		if prev := sets[d-1]; len(prev) == 1 && k.budget > 0 {
+			// One config that moves without calls or returns: a step is
+			// one edge (most of a walk inside strings and literals).
+			x := prev[0]
+			t := c.states[x.state].next(nd.b)
+			if t < 0 {
+				i = nd.end
+				continue
+			}
+			if s := &c.states[t]; len(s.calls) == 0 && (!s.accept || x.parent == bottom) {
+				k.budget--
+				sets[d] = append(sets[d][:0], config{t, x.parent})
+				goto stepped
+			}
 		}
-		if len(sets[d]) == 0 {
-			i = nd.end
-			continue
+		{
+			var ok bool
+			sets[d], ok = k.step(sets[d][:0], sets[d-1], nd.b)
+			if !ok {
+				return nil, errTooCostly()
+			}
+			if len(sets[d]) == 0 {
+				i = nd.end
+				continue
+			}
 		}
-		fm.ids = append(fm.ids, v.ids[nd.first:nd.first+nd.n]...)
+	stepped:
+		for _, id := range v.ids[nd.first : nd.first+nd.n] {
+			bits[id/64] |= 1 << (id % 64)
+		}
+		count += int(nd.n)
 		if nd.end > i+1 && pops(sets[d]) {
 			fm.points = append(fm.points, i)
 		}
 		i++
 	}
-	if len(fm.ids) > v.size/64 {
-		fm.bits = make([]uint64, v.MaskWords())
-		for _, id := range fm.ids {
-			fm.bits[id/64] |= 1 << (id % 64)
+	if count > v.size/64 {
+		fm.bits = bits
+		return fm, nil
+	}
+	fm.ids = make([]int32, 0, count)
+	for w, word := range bits {
+		for ; word != 0; word &= word - 1 {
+			fm.ids = append(fm.ids, int32(64*w+bits64.TrailingZeros64(word)))
 		}
-		fm.ids = nil
 	}
 	return fm, nil
 }

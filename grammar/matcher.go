@@ -124,6 +124,23 @@ func (k *closer) step(dst, src []config, b byte) ([]config, bool) {
 	if len(k.raw) == 0 {
 		return dst, true
 	}
+	// A config that neither calls nor returns is its own closure (the
+	// common case: inside a string, a number, a literal).
+	simple := true
+	for _, x := range k.raw {
+		s := &k.c.states[x.state]
+		if len(s.calls) > 0 || s.accept && x.parent != nil && x.parent != k.bottom {
+			simple = false
+			break
+		}
+	}
+	if simple && len(dst) == 0 {
+		if len(k.raw) > MaxConfigs {
+			k.over = true
+			return dst, false
+		}
+		return append(dst, k.raw...), true // distinct already
+	}
 	return k.close(dst, k.raw)
 }
 

@@ -22,7 +22,7 @@ import (
 // (title, description, default, examples, ...) are ignored. Any other
 // keyword is an error that names it and where it is: the answer could
 // otherwise break it. The grammar writes no whitespace around the
-// document and at most MaxSpace bytes between tokens.
+// document and little between tokens (MaxIndent).
 func FromJSONSchema(schema []byte) (*Grammar, error) {
 	root, err := parseOrdered(schema)
 	if err != nil {

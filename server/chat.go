@@ -159,6 +159,10 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if o.Grammar, e = s.constraint(req.ResponseFormat, req.Grammar); e != nil {
+		writeError(w, e)
+		return
+	}
 	if req.Logprobs != nil && *req.Logprobs {
 		o.Logprobs = true
 	}

@@ -120,6 +120,10 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if o.Grammar, e = s.constraint(req.ResponseFormat, req.Grammar); e != nil {
+		writeError(w, e)
+		return
+	}
 	if o.MaxNewTokens == 0 && !req.Echo {
 		writeError(w, invalid("max_tokens", "max_tokens 0 generates nothing: use it with echo to score the prompt"))
 		return

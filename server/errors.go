@@ -10,6 +10,7 @@ import (
 
 	"github.com/medgemma/medgemma"
 	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/grammar"
 )
 
 // apiError is an error in OpenAI's shape, with its HTTP status.
@@ -49,6 +50,8 @@ func errorFor(err error, param string) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, grammar.ErrGrammar):
+		return invalid("response_format", "%v", err)
 	case errors.Is(err, medgemma.ErrPromptTooLong):
 		return withCode(invalid(param, "%v", err), "context_length_exceeded")
 	case errors.Is(err, medgemma.ErrImageTooLarge):

@@ -17,9 +17,10 @@ import (
 	"github.com/medgemma/medgemma/generate"
 )
 
-// The request bodies, as OpenAI defines them, with the extensions vLLM and
-// llama.cpp accept (top_k, min_p, repetition_penalty,
-// return_tokens_as_token_ids, ignore_eos) and think (reasoning_content).
+// The request bodies, as OpenAI defines them (response_format included),
+// with the extensions vLLM and llama.cpp accept (top_k, min_p,
+// repetition_penalty, return_tokens_as_token_ids, ignore_eos, grammar) and
+// think (reasoning_content).
 // Fields the server does not know are ignored; a known field of the wrong
 // type is a 400 naming it.
 
@@ -44,6 +45,10 @@ type samplingRequest struct {
 	// llama.cpp's extension, for benchmarks): the end-of-turn and
 	// end-of-text tokens are generated as any other.
 	IgnoreEOS bool `json:"ignore_eos"`
+	// ResponseFormat (OpenAI's) and Grammar (llama.cpp's GBNF) constrain
+	// the answer (structured.go).
+	ResponseFormat *responseFormat `json:"response_format"`
+	Grammar        *string         `json:"grammar"`
 }
 
 type streamOptions struct {

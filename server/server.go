@@ -66,6 +66,8 @@ type Server struct {
 	model    *medgemma.Model
 	sched    *medgemma.Scheduler
 	defaults generate.Options // a request's sampling before its own fields
+
+	grammars grammarCache
 }
 
 // New returns a server that answers 503 on the API until Ready.

@@ -1,0 +1,6 @@
+//go:build !purego
+
+package testenv
+
+// Purego reports whether the assembly kernels are off (see purego.go).
+const Purego = false

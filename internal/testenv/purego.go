@@ -1,0 +1,8 @@
+//go:build purego
+
+package testenv
+
+// Purego reports whether the assembly kernels are off (-tags purego):
+// the model runs several times slower, so tests that run it many times
+// for statistics take fewer rounds (the suite's assembly run takes all).
+const Purego = true

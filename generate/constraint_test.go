@@ -149,3 +149,69 @@ func checkConstrainedLogprobs(t *testing.T, st StepLogprobs, id int32) {
 		t.Fatalf("the top alternatives' probabilities sum to %v", sum)
 	}
 }
+
+// TestGrammarAfterThought: with thought markers, a thought the answer
+// opens with runs free (any token, but no stop token: the answer must
+// come), and the grammar constrains what follows it; without a thought the
+// grammar applies from the first token.
+func TestGrammarAfterThought(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	start, ok1 := tok.ID("<unused94>")
+	end, ok2 := tok.ID("<unused95>")
+	if !ok1 || !ok2 {
+		t.Fatal("no thought markers in the vocabulary")
+	}
+	g, err := grammar.ParseGBNF(`root ::= "yes" | "no"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := g.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := tok.Encode("hello", false)[0]
+	yes := tok.Encode("yes", false)[0]
+	stop := int32(106)
+	step := func(gen *Generation, favour map[int32]float32) (int32, bool) {
+		logits := make([]float32, tok.Len())
+		for id, v := range favour {
+			logits[id] = v
+		}
+		id, _, _, done := gen.Step(logits)
+		if gen.Err() != nil {
+			t.Fatal(gen.Err())
+		}
+		return id, done
+	}
+	o := Options{MaxNewTokens: 20, StopTokens: []int32{stop}, Grammar: c, Thought: []int32{start, end}}
+	gen, err := NewGeneration(o, tok, tok.Len(), nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		favour map[int32]float32
+		id     int32
+	}{
+		{map[int32]float32{start: 10, hello: 5}, start},       // the thought opens
+		{map[int32]float32{stop: 20, hello: 10}, hello},       // free inside, but no stop
+		{map[int32]float32{end: 10, hello: 5}, end},           // the thought closes
+		{map[int32]float32{hello: 10, stop: 20, yes: 1}, yes}, // the grammar again
+	} {
+		id, done := step(gen, want.favour)
+		if id != want.id || done != (i == 3) {
+			t.Fatalf("step %d: token %d (done %v), want %d", i, id, done, want.id)
+		}
+	}
+	gen.End("")
+	if r := gen.Result(); r.FinishReason != FinishStop || !strings.HasSuffix(r.Text, "yes") {
+		t.Fatalf("%q, %s", r.Text, r.FinishReason)
+	}
+	// No thought: the grammar from the first token.
+	gen, err = NewGeneration(o, tok, tok.Len(), nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := step(gen, map[int32]float32{hello: 10, yes: 1}); id != yes {
+		t.Fatalf("first token %d, want %d (yes)", id, yes)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/medgemma/medgemma"
 	"github.com/medgemma/medgemma/generate"
+	"github.com/medgemma/medgemma/grammar"
 	"github.com/medgemma/medgemma/model"
 )
 
@@ -27,6 +28,7 @@ type generationFlags struct {
 	window, kvType                   string
 	panScan, pad, resident, quiet    bool
 	thinking, showThinking           bool
+	jsonSchema, format, grammarFile  string
 }
 
 func addGenerationFlags(fs *flag.FlagSet) *generationFlags {
@@ -56,6 +58,9 @@ func addGenerationFlags(fs *flag.FlagSet) *generationFlags {
 	fs.BoolVar(&g.quiet, "quiet", false, "nothing on stderr but errors")
 	fs.BoolVar(&g.thinking, "think", false, "27B models: let the model think before answering")
 	fs.BoolVar(&g.showThinking, "show-thinking", false, "with --think, print the thoughts too")
+	fs.StringVar(&g.jsonSchema, "json-schema", "", "answer with JSON that the JSON Schema in `FILE` accepts")
+	fs.StringVar(&g.format, "format", "", "answer format: json (any JSON object)")
+	fs.StringVar(&g.grammarFile, "grammar", "", "answer in the language of the GBNF grammar (llama.cpp's) in `FILE`")
 	return g
 }
 
@@ -107,6 +112,16 @@ func (g *generationFlags) settings(fs *flag.FlagSet, stderr io.Writer) (*setting
 		o.FrequencyPenalty, o.PresencePenalty = g.freqPenalty, g.presPen
 		o.Seed, o.HasSeed = g.seed, set["seed"]
 		o.StopStrings = g.stops
+		return o
+	}
+	constraint, err := g.constraint()
+	if err != nil {
+		return nil, err
+	}
+	apply := st.apply
+	st.apply = func(o generate.Options) generate.Options {
+		o = apply(o)
+		o.Grammar = constraint
 		return o
 	}
 	if o := st.apply(generate.Options{}); o.Validate() != nil {
@@ -173,4 +188,68 @@ func (g *generationFlags) load(ctx context.Context, fs *flag.FlagSet, stderr io.
 		return nil, st.chat, err
 	}
 	return m, st.chat, nil
+}
+
+// constraint compiles the answer's grammar from --json-schema, --format or
+// --grammar (at most one), or returns nil; what cannot be honoured is a
+// usage error that names it.
+func (g *generationFlags) constraint() (*grammar.Compiled, error) {
+	n := 0
+	for _, v := range []string{g.jsonSchema, g.format, g.grammarFile} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, usagef("--json-schema, --format and --grammar exclude each other")
+	}
+	read := func(flag, path string, limit int) ([]byte, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usagef("--%s: %v", flag, err)
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+		if err != nil {
+			return nil, usagef("--%s: %v", flag, err)
+		}
+		if len(data) > limit {
+			return nil, usagef("--%s: %s is over %d bytes", flag, path, limit)
+		}
+		return data, nil
+	}
+	var gr *grammar.Grammar
+	var err error
+	flagName := ""
+	switch {
+	case g.jsonSchema != "":
+		flagName = "json-schema"
+		var data []byte
+		if data, err = read(flagName, g.jsonSchema, grammar.MaxSchemaBytes); err != nil {
+			return nil, err
+		}
+		gr, err = grammar.FromJSONSchema(data)
+	case g.format != "":
+		if g.format != "json" {
+			return nil, usagef("--format %q: want json", g.format)
+		}
+		flagName, gr = "format", grammar.JSONObject()
+	case g.grammarFile != "":
+		flagName = "grammar"
+		var data []byte
+		if data, err = read(flagName, g.grammarFile, grammar.MaxGBNFBytes); err != nil {
+			return nil, err
+		}
+		gr, err = grammar.ParseGBNF(string(data))
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, usagef("--%s: %v", flagName, err)
+	}
+	c, err := gr.Compile()
+	if err != nil {
+		return nil, usagef("--%s: %v", flagName, err)
+	}
+	return c, nil
 }

@@ -168,3 +168,57 @@ test('errors come in OpenAI\'s shape', async () => {
   const models = await client.models.list();
   assert.deepEqual(models.data.map((m) => m.id), ['medgemma-tiny']);
 });
+
+// Structured output: a JSON Schema through response_format, as OpenAI's
+// structured outputs take it; the tiny model's free answers are gibberish.
+const triage = {
+  type: 'object',
+  properties: {
+    finding: { enum: ['normal', 'pneumonia', 'effusion'] },
+    severity: { type: 'integer', minimum: 0, maximum: 5 },
+    urgent: { type: 'boolean' },
+  },
+  required: ['finding', 'severity', 'urgent'],
+  additionalProperties: false,
+};
+const triageFormat = { type: 'json_schema', json_schema: { name: 'triage', strict: true, schema: triage } };
+
+function checkTriage(text) {
+  const v = JSON.parse(text);
+  assert.deepEqual(Object.keys(v), ['finding', 'severity', 'urgent']);
+  assert.ok(triage.properties.finding.enum.includes(v.finding), `finding ${v.finding}`);
+  assert.ok(Number.isInteger(v.severity) && v.severity >= 0 && v.severity <= 5, `severity ${v.severity}`);
+  assert.equal(typeof v.urgent, 'boolean');
+}
+
+test('response_format json_schema: the answer validates', async () => {
+  for (const temperature of [0, 1]) {
+    const res = await client.chat.completions.create({
+      model: 'medgemma-tiny', messages, temperature, seed: 7, max_tokens: 120, response_format: triageFormat,
+    });
+    assert.equal(res.choices[0].finish_reason, 'stop');
+    checkTriage(res.choices[0].message.content);
+  }
+});
+
+test('response_format json_schema, streamed: the chunks make an answer that validates', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'medgemma-tiny', messages, temperature: 1, seed: 8, max_tokens: 120, response_format: triageFormat, stream: true,
+  });
+  let text = '', finish = null;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (c?.delta?.content) text += c.delta.content;
+    if (c?.finish_reason) finish = c.finish_reason;
+  }
+  assert.equal(finish, 'stop');
+  checkTriage(text);
+});
+
+test('response_format with an unsupported keyword is a 400 naming it', async () => {
+  const bad = { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'array', uniqueItems: true } } };
+  await assert.rejects(
+    client.chat.completions.create({ model: 'medgemma-tiny', messages, max_tokens: 4, response_format: bad }),
+    (err) => err.status === 400 && err.param === 'response_format' && /uniqueItems/.test(err.message),
+  );
+});

@@ -41,3 +41,5 @@ fuzz FuzzParse ./gguf 200000
 fuzz FuzzChat . 300
 fuzz FuzzLogitsHeader . 100000
 fuzz FuzzDecodeRequest ./server 50000
+fuzz FuzzGBNF ./grammar 50000
+fuzz FuzzJSONSchema ./grammar 50000

@@ -19,14 +19,23 @@ type frameMask struct {
 
 // maskCache holds each state's frameMask per vocabulary, computed on first
 // use; concurrent matchers may race to compute one, and both compute the
-// same.
+// same. It keeps at most MaxMaskCache bytes per grammar (a long string's
+// every length is a state of its own, each a bitset of the vocabulary);
+// past that, masks are computed where used and not kept.
 type maskCache struct {
 	states  int
 	mu      sync.Mutex
 	byVocab map[*Vocab][]atomic.Pointer[frameMask]
+	bytes   atomic.Int64
+	limit   int64 // MaxMaskCache
 }
 
-func (mc *maskCache) init(states int) { mc.states = states }
+// MaxMaskCache bounds the bytes of masks one compiled grammar keeps.
+const MaxMaskCache = 8 << 20
+
+func (fm *frameMask) size() int64 { return int64(8*len(fm.bits) + 4*len(fm.ids) + 4*len(fm.points) + 80) }
+
+func (mc *maskCache) init(states int) { mc.states, mc.limit = states, MaxMaskCache }
 
 func (mc *maskCache) table(v *Vocab) []atomic.Pointer[frameMask] {
 	mc.mu.Lock()
@@ -43,10 +52,13 @@ func (mc *maskCache) table(v *Vocab) []atomic.Pointer[frameMask] {
 }
 
 // frameMask computes state's frameMask over v: a walk of the trie from
-// the state alone, above a bottom frame that stands for any caller.
-func (c *Compiled) frameMask(v *Vocab, st int32) (*frameMask, error) {
+// the state alone, above a bottom frame that stands for any caller, within
+// *budget steps (what it takes is taken off).
+func (c *Compiled) frameMask(v *Vocab, st int32, budget *int) (*frameMask, error) {
 	bottom := &node{state: -1}
 	k := newCloser(c, bottom)
+	k.budget = *budget
+	defer func() { *budget = k.budget }()
 	pops := func(set []config) bool {
 		for _, x := range set {
 			if x.parent == bottom && c.states[x.state].accept {
@@ -129,11 +141,15 @@ func (m *Matcher) Mask(v *Vocab, dst []uint64) error {
 		fm := tab[x.state].Load()
 		if fm == nil {
 			var err error
-			if fm, err = m.c.frameMask(v, x.state); err != nil {
+			if fm, err = m.c.frameMask(v, x.state, &m.k.budget); err != nil {
 				return err
 			}
-			if !tab[x.state].CompareAndSwap(nil, fm) {
-				fm = tab[x.state].Load()
+			if n := fm.size(); m.c.masks.bytes.Add(n) <= m.c.masks.limit {
+				if !tab[x.state].CompareAndSwap(nil, fm) {
+					fm = tab[x.state].Load()
+				}
+			} else {
+				m.c.masks.bytes.Add(-n)
 			}
 		}
 		first := true

@@ -3,6 +3,7 @@ package grammar
 import (
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -107,5 +108,36 @@ func TestTooAmbiguous(t *testing.T) {
 	}
 	if !c.Match([]byte("aaab")) || c.Match([]byte("abb")) {
 		t.Fatal("short inputs: wrong answers")
+	}
+}
+
+// TestMaskCacheBound: a grammar keeps at most its limit of masks; past it
+// masks are computed where used, and stay right.
+func TestMaskCacheBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	toks := testVocab(rng)
+	v := NewVocab(toks)
+	g, err := FromJSONSchema([]byte(`{"type":"string","maxLength":60}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := g.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.masks.limit = 5 * int64(8*v.MaskWords())
+	m := c.NewMatcher()
+	doc := `"` + strings.Repeat("ab", 30) + `"`
+	for i := 0; i <= len(doc); i++ {
+		checkMask(t, m, v, toks, []byte(doc[:i]))
+		if got := c.masks.bytes.Load(); got > c.masks.limit {
+			t.Fatalf("after %d bytes the masks keep %d bytes, over the limit %d", i, got, c.masks.limit)
+		}
+		if i < len(doc) && !m.Advance([]byte{doc[i]}) {
+			t.Fatalf("refused at %d", i)
+		}
+	}
+	if c.masks.bytes.Load() == 0 {
+		t.Fatal("nothing was kept")
 	}
 }

@@ -376,7 +376,9 @@ func schemaChar() *expr {
 	return jsonChars(nil, true)
 }
 
-func (sc *schemaCompiler) length(s *jsonValue, key, path string) (int, bool, error) {
+// size reads a count keyword (minLength, maxItems, ...): absent, or an
+// integer in 0..limit.
+func size(s *jsonValue, key, path string, limit int) (int, bool, error) {
 	v := s.get(key)
 	if v == nil {
 		return 0, false, nil
@@ -385,18 +387,18 @@ func (sc *schemaCompiler) length(s *jsonValue, key, path string) (int, bool, err
 	if v.kind != 'n' || err != nil || n < 0 {
 		return 0, false, schemaError(path+"/"+key, "%s must be a non-negative integer", key)
 	}
-	if n > maxSchemaLength {
-		return 0, false, schemaError(path+"/"+key, "%s %d is over the %d supported", key, n, maxSchemaLength)
+	if n > limit {
+		return 0, false, schemaError(path+"/"+key, "%s %d is over the %d supported", key, n, limit)
 	}
 	return n, true, nil
 }
 
 func (sc *schemaCompiler) str(s *jsonValue, path string) (*expr, error) {
-	minLen, hasMin, err := sc.length(s, "minLength", path)
+	minLen, hasMin, err := size(s, "minLength", path, maxSchemaLength)
 	if err != nil {
 		return nil, err
 	}
-	maxLen, hasMax, err := sc.length(s, "maxLength", path)
+	maxLen, hasMax, err := size(s, "maxLength", path, maxSchemaLength)
 	if err != nil {
 		return nil, err
 	}
@@ -505,27 +507,12 @@ func (sc *schemaCompiler) rule(s *jsonValue, path, prefix string) (*expr, error)
 	return sc.g.ref(name), nil
 }
 
-func (sc *schemaCompiler) count(s *jsonValue, key, path string) (int, bool, error) {
-	v := s.get(key)
-	if v == nil {
-		return 0, false, nil
-	}
-	n, err := strconv.Atoi(v.num.String())
-	if v.kind != 'n' || err != nil || n < 0 {
-		return 0, false, schemaError(path+"/"+key, "%s must be a non-negative integer", key)
-	}
-	if n > maxSchemaItems {
-		return 0, false, schemaError(path+"/"+key, "%s %d is over the %d supported", key, n, maxSchemaItems)
-	}
-	return n, true, nil
-}
-
 func (sc *schemaCompiler) array(s *jsonValue, path string) (*expr, error) {
-	minN, _, err := sc.count(s, "minItems", path)
+	minN, _, err := size(s, "minItems", path, maxSchemaItems)
 	if err != nil {
 		return nil, err
 	}
-	maxN, hasMax, err := sc.count(s, "maxItems", path)
+	maxN, hasMax, err := size(s, "maxItems", path, maxSchemaItems)
 	if err != nil {
 		return nil, err
 	}

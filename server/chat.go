@@ -163,6 +163,9 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if o.Grammar != nil {
+		generate.VocabOf(m.Tokenizer()) // indexed here, once, not in the scheduler's loop
+	}
 	if req.Logprobs != nil && *req.Logprobs {
 		o.Logprobs = true
 	}

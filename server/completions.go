@@ -124,6 +124,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if o.Grammar != nil {
+		generate.VocabOf(m.Tokenizer()) // indexed here, once, not in the scheduler's loop
+	}
 	if o.MaxNewTokens == 0 && !req.Echo {
 		writeError(w, invalid("max_tokens", "max_tokens 0 generates nothing: use it with echo to score the prompt"))
 		return

@@ -28,8 +28,9 @@ type jsonSchemaFormat struct {
 	Strict      *bool           `json:"strict"`
 }
 
-// maxGrammars bounds the cache of compiled grammars.
-const maxGrammars = 64
+// maxGrammars bounds the cache of compiled grammars (each keeps at most
+// grammar.MaxMaskCache bytes of masks).
+const maxGrammars = 32
 
 // grammarCache holds the latest compiled grammars by source.
 type grammarCache struct {

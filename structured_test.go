@@ -42,8 +42,9 @@ func TestStructuredAnswers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	schemas := append([]string(nil), clinicalSchemas...)
 	random := 200
-	if testenv.Race || testenv.Purego {
-		random = 12 // the suite's run with assembly and no race detector does all 200
+	slow := testenv.Race || testenv.Purego
+	if slow {
+		random = 3 // scripts/test.sh runs this test once more, plain, with all 200
 	}
 	for range random {
 		schemas = append(schemas, schemagen.Random(rng))
@@ -55,7 +56,11 @@ func TestStructuredAnswers(t *testing.T) {
 	}
 	var jobs []job
 	for i, s := range schemas {
-		jobs = append(jobs, job{s, 0, 0}, job{s, 1, uint64(i)})
+		jobs = append(jobs, job{s, 0, 0})
+		if slow {
+			continue
+		}
+		jobs = append(jobs, job{s, 1, uint64(i)})
 		if i < len(clinicalSchemas) {
 			jobs = append(jobs, job{s, 1, uint64(100 + i)}, job{s, 1, uint64(200 + i)})
 		}

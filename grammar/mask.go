@@ -33,7 +33,9 @@ type maskCache struct {
 // MaxMaskCache bounds the bytes of masks one compiled grammar keeps.
 const MaxMaskCache = 8 << 20
 
-func (fm *frameMask) size() int64 { return int64(8*len(fm.bits) + 4*len(fm.ids) + 4*len(fm.points) + 80) }
+func (fm *frameMask) size() int64 {
+	return int64(8*len(fm.bits) + 4*len(fm.ids) + 4*len(fm.points) + 80)
+}
 
 func (mc *maskCache) init(states int) { mc.states, mc.limit = states, MaxMaskCache }
 

@@ -2,6 +2,7 @@
 # The project's test command (README, .ci/run): fetches the real tokenizer if
 # it is not cached, checks formatting and vet, runs every test under the race
 # detector with the assembly kernels and again without them (-tags purego),
+# the statistical ones once more in full (plain),
 # runs the official openai npm client's tests against `medgemma serve`, then
 # runs each fuzz target briefly on top of its seed corpus.
 set -euo pipefail
@@ -20,6 +21,10 @@ go vet -tags purego ./...
 go test -race -count=1 ./...
 # ...and again with every assembly kernel off (the plain Go references alone).
 go test -count=1 -tags purego ./...
+# The statistical tests in full (both runs above take a few of their rounds:
+# internal/testenv's Race and Purego): structured answers to 200 random
+# schemas and the clinical ones through the tiny model, and through the API.
+go test -count=1 -run '^(TestStructuredAnswers|TestStructuredOutput|TestGenerationGrammar)$' . ./server ./generate
 
 # The official openai npm client against `medgemma serve` on loopback.
 mkdir -p .cache/bin

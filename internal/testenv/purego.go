@@ -4,5 +4,6 @@ package testenv
 
 // Purego reports whether the assembly kernels are off (-tags purego):
 // the model runs several times slower, so tests that run it many times
-// for statistics take fewer rounds (the suite's assembly run takes all).
+// for statistics take fewer rounds (scripts/test.sh runs them once more,
+// plain, in full).
 const Purego = true

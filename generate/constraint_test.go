@@ -58,7 +58,7 @@ func TestGenerationGrammar(t *testing.T) {
 		}
 		runs := 6
 		if testenv.Race {
-			runs = 2 // scripts/test.sh runs this test once more, plain, with all
+			runs = 1 // scripts/test.sh runs this test once more, plain, with all
 		}
 		for run := range runs {
 			// Greedy, sampling with MedGemma's top-k, and (once in four)

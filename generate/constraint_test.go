@@ -223,7 +223,7 @@ func TestGrammarAfterThought(t *testing.T) {
 // without. Reported per token.
 func BenchmarkConstrainedStep(b *testing.B) {
 	tok := testtok.Gemma3(b)
-	answer := `{"severity": "moderate", "score": 7, "findings": ["RLL opacity", "small effusion"], "urgent": false}`
+	answer := `{"severity": "moderate", "score": 7, "findings": ["RLL opacity", "effusion"], "urgent": false}`
 	ids := tok.Encode(answer, false)
 	const vocab = 262208
 	logits := make([]float32, vocab)

@@ -127,16 +127,7 @@ func structuredAnswer(sched *Scheduler, schema string, temp float64, seed uint64
 			return "", fmt.Errorf("%s: length after %d tokens", schema, len(r.Tokens))
 		}
 	case generate.FinishStop:
-		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
-		if err != nil {
-			return "", err
-		}
-		jc := jsonschema.NewCompiler()
-		jc.AssertFormat()
-		if err := jc.AddResource("s.json", doc); err != nil {
-			return "", err
-		}
-		sch, err := jc.Compile("s.json")
+		sch, err := schemagen.Validator(schema)
 		if err != nil {
 			return "", err
 		}

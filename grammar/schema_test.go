@@ -45,20 +45,10 @@ const radiologySchema = `{
   "additionalProperties": false
 }`
 
-// validator compiles schema with santhosh-tekuri/jsonschema, formats
-// asserted.
+// validator is schemagen.Validator, failing the test on an error.
 func validator(t testing.TB, schema string) *jsonschema.Schema {
 	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
-	if err != nil {
-		t.Fatalf("%s: %v", schema, err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("schema.json")
+	sch, err := schemagen.Validator(schema)
 	if err != nil {
 		t.Fatalf("%s: %v", schema, err)
 	}

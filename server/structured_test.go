@@ -9,6 +9,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/medgemma/medgemma/grammar"
+	"github.com/medgemma/medgemma/internal/schemagen"
 	"github.com/medgemma/medgemma/internal/testenv"
 )
 
@@ -52,16 +53,7 @@ func compileSchema(t *testing.T, schema string) (*grammar.Compiled, *jsonschema.
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jc := jsonschema.NewCompiler()
-	jc.AssertFormat()
-	if err := jc.AddResource("s.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := jc.Compile("s.json")
+	sch, err := schemagen.Validator(schema)
 	if err != nil {
 		t.Fatal(err)
 	}

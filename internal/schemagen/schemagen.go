@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Schema writes a random schema's members (without braces), covering
@@ -109,3 +111,19 @@ const NodeDef = `"$defs":{"node":{"type":"object","properties":{"v":{"type":"int
 // Random is a whole random schema: NodeDef's definitions and Schema's
 // members.
 func Random(rng *rand.Rand) string { return "{" + NodeDef + "," + Schema(rng, 0) + "}" }
+
+// Validator compiles schema with santhosh-tekuri/jsonschema (draft
+// 2020-12, formats asserted): the independent judge of what the grammars
+// produce.
+func Validator(schema string) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("schema.json", doc); err != nil {
+		return nil, err
+	}
+	return c.Compile("schema.json")
+}

@@ -947,7 +947,7 @@ func (s *Scheduler) sample(hidden []float32) {
 // advance samples a sequence's next token from its logits.
 func (s *Scheduler) advance(q *sequence, logits []float32) {
 	id, st, text, done := q.gen.Step(logits)
-	q.box.post(event{token: st, hasToken: true, text: text})
+	q.box.post(event{token: st, hasToken: id >= 0, text: text})
 	if done {
 		s.running = slices.DeleteFunc(s.running, func(r *sequence) bool { return r == q })
 		s.end(q, "", q.gen.Err())

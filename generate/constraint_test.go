@@ -3,6 +3,7 @@ package generate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -277,4 +278,40 @@ func BenchmarkConstrainedStep(b *testing.B) {
 		}
 		perToken(b)
 	})
+}
+
+// TestGrammarPastItsLimits: a grammar whose matches multiply past the
+// matcher's limits ends the generation with an error (ErrGrammar, finish
+// reason "error"), no token made up for it.
+func TestGrammarPastItsLimits(t *testing.T) {
+	tok := testtok.Gemma3(t)
+	g, err := grammar.ParseGBNF("root ::= x\nx ::= \"a\" y | \"a\" z | \"\"\ny ::= x\nz ::= x \"b\"")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := g.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := NewGeneration(Options{MaxNewTokens: 100, Grammar: c}, tok, tok.Len(), nil, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tok.Encode("a", false)[0]
+	logits := make([]float32, tok.Len())
+	logits[a] = 10
+	for i := range 100 {
+		id, _, _, done := gen.Step(logits)
+		if !done {
+			if id != a {
+				t.Fatalf("step %d: token %d", i, id)
+			}
+			continue
+		}
+		if !errors.Is(gen.Err(), grammar.ErrGrammar) || gen.Result().FinishReason != FinishError || id != -1 && id != a {
+			t.Fatalf("ended at step %d: token %d, error %v, finish %q", i, id, gen.Err(), gen.Result().FinishReason)
+		}
+		return
+	}
+	t.Fatal("100 steps without reaching the limits")
 }

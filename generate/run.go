@@ -116,8 +116,8 @@ const FinishError = "error"
 // text and the rest when Options.Logprobs asks), the text now final (often
 // "", while held back), and whether generation has ended with it (a stop
 // token, a stop string, the length, a complete grammar, or an error, then
-// in Err): the token is then not to be fed back. Step after the end does
-// nothing.
+// in Err): the token is then not to be fed back. The token is -1 when none
+// was sampled (an error before sampling). Step after the end does nothing.
 func (g *Generation) Step(logits []float32) (id int32, st StepLogprobs, text string, done bool) {
 	if g.done {
 		return 0, st, "", true
@@ -126,7 +126,7 @@ func (g *Generation) Step(logits []float32) (id int32, st StepLogprobs, text str
 		masked, err := g.con.apply(logits, g.o.StopTokens)
 		if err != nil {
 			g.err, g.res.FinishReason, g.done = err, FinishError, true
-			return 0, st, "", true
+			return -1, st, "", true
 		}
 		logits = masked
 	}
@@ -219,7 +219,7 @@ func Run(ctx context.Context, s *model.Session, tok *tokenizer.Tokenizer, last [
 		}
 		s.Logits(logits, last)
 		id, st, text, done := g.Step(logits)
-		if out.Token != nil {
+		if out.Token != nil && id >= 0 {
 			if st.Text == "" {
 				st.Text = tok.Decode([]int32{id}, false)
 			}
